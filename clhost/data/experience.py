@@ -1,0 +1,92 @@
+"""Experiences, streams and benchmarks: the vocabulary of continual learning."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, overload
+
+
+@dataclass(eq=False)
+class Experience:
+    """One step of a stream: a dataset yielding ``(x, y, t)`` and what is known about it.
+
+    ``classes_seen_so_far`` includes this experience's classes; ``previous_classes``
+    does not. Both follow stream order, so an experience knows nothing of the future.
+    """
+
+    dataset: Any
+    current_experience: int
+    origin_stream: str = "train"
+    classes_in_this_experience: tuple[int, ...] = ()
+    task_labels: tuple[int, ...] = (0,)
+    previous_classes: tuple[int, ...] = ()
+    classes_seen_so_far: tuple[int, ...] = ()
+
+    @property
+    def task_label(self) -> int:
+        """The single task label of this experience (an error when it has several)."""
+        if len(self.task_labels) != 1:
+            raise ValueError(
+                f"experience {self.current_experience} has task labels {self.task_labels}"
+            )
+        return self.task_labels[0]
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __repr__(self) -> str:
+        return (
+            f"Experience({self.origin_stream}[{self.current_experience}], n={len(self)}, "
+            f"classes={list(self.classes_in_this_experience)}, tasks={list(self.task_labels)})"
+        )
+
+
+class Stream(Sequence[Experience]):
+    """A named, ordered sequence of experiences; slicing keeps the name."""
+
+    def __init__(self, name: str, experiences: Sequence[Experience]):
+        self.name = name
+        self._experiences = list(experiences)
+
+    @overload
+    def __getitem__(self, index: int) -> Experience: ...
+    @overload
+    def __getitem__(self, index: slice) -> Stream: ...
+    def __getitem__(self, index: int | slice) -> Experience | Stream:
+        if isinstance(index, slice):
+            return Stream(self.name, self._experiences[index])
+        return self._experiences[index]
+
+    def __len__(self) -> int:
+        return len(self._experiences)
+
+    def __iter__(self) -> Iterator[Experience]:
+        return iter(self._experiences)
+
+    def __repr__(self) -> str:
+        return f"Stream({self.name!r}, {len(self)} experiences)"
+
+
+@dataclass(eq=False)
+class Benchmark:
+    """Train and test streams over the same classes, plus facts models need."""
+
+    name: str
+    train_stream: Stream
+    test_stream: Stream
+    n_classes: int
+    input_shape: tuple[int, ...]
+    other_streams: dict[str, Stream] = field(default_factory=dict)
+
+    @property
+    def streams(self) -> dict[str, Stream]:
+        return {"train": self.train_stream, "test": self.test_stream, **self.other_streams}
+
+    @property
+    def n_experiences(self) -> int:
+        return len(self.train_stream)
+
+    @property
+    def n_tasks(self) -> int:
+        return len({t for exp in self.train_stream for t in exp.task_labels})

@@ -1,0 +1,127 @@
+"""Minibatch iterables. Tensor data is batched by index slicing, never per sample."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from clhost.data.tensors import TensorData
+
+
+class TensorBatchLoader:
+    """Yields ``(x, y, t, *extras)`` minibatches of a ``TensorData`` by slicing.
+
+    Without shuffling the batches are views; with shuffling one permutation per pass is
+    drawn from ``generator`` and each batch is one gather per tensor.
+    """
+
+    def __init__(
+        self,
+        data: TensorData,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        generator: torch.Generator | None = None,
+    ):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.data, self.batch_size = data, batch_size
+        self.shuffle, self.drop_last, self.generator = shuffle, drop_last, generator
+
+    def __len__(self) -> int:
+        n = len(self.data)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        tensors, n, size = self.data.tensors, len(self.data), self.batch_size
+        stop = n - n % size if self.drop_last else n
+        if not self.shuffle:
+            for start in range(0, stop, size):
+                yield tuple(tensor[start : start + size] for tensor in tensors)
+            return
+        order = torch.randperm(n, generator=self.generator).to(self.data.y.device)
+        for start in range(0, stop, size):
+            index = order[start : start + size]
+            yield tuple(tensor[index] for tensor in tensors)
+
+
+class CyclingLoader:
+    """Endless shuffled minibatches of ``data``: a new permutation every pass."""
+
+    def __init__(self, data: TensorData, batch_size: int, generator: torch.Generator | None = None):
+        self.loader = TensorBatchLoader(
+            data, min(batch_size, len(data)), shuffle=True, generator=generator
+        )
+        self._batches: Iterator[tuple[Tensor, ...]] = iter(())
+
+    def next(self) -> tuple[Tensor, ...]:
+        batch = next(self._batches, None)
+        if batch is None:
+            self._batches = iter(self.loader)
+            batch = next(self._batches)
+        return batch
+
+
+class ReplayLoader:
+    """Each minibatch of ``current`` joined with one minibatch drawn from ``memory``.
+
+    One pass covers ``current`` once; memory batches cycle with their own batch size
+    (Avalanche's ReplayDataLoader semantics). Extras are kept when both sides have them.
+    """
+
+    def __init__(
+        self,
+        current: TensorData,
+        memory: TensorData,
+        batch_size: int,
+        batch_size_mem: int,
+        *,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        generator: torch.Generator | None = None,
+    ):
+        self.current = TensorBatchLoader(
+            current, batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator
+        )
+        self.memory = CyclingLoader(memory, batch_size_mem, generator) if len(memory) else None
+        self._width = min(len(current.tensors), len(memory.tensors))
+
+    def __len__(self) -> int:
+        return len(self.current)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        for batch in self.current:
+            if self.memory is None:
+                yield batch
+                continue
+            stored = self.memory.next()
+            yield tuple(torch.cat((batch[i], stored[i])) for i in range(self._width))
+
+
+def make_loader(
+    dataset: Any,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    generator: torch.Generator | None = None,
+    num_workers: int = 0,
+    drop_last: bool = False,
+) -> Any:
+    """The fastest loader for ``dataset``: slicing for tensors, DataLoader otherwise."""
+    if isinstance(dataset, TensorData):
+        return TensorBatchLoader(
+            dataset, batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator
+        )
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        num_workers=num_workers,
+        drop_last=drop_last,
+    )

@@ -1,0 +1,57 @@
+"""Exceptions raised for user mistakes: each carries one clear message."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ClhostError(Exception):
+    """Base of every error clhost raises on purpose."""
+
+
+class PluginCompositionError(ClhostError, TypeError):
+    """Plugins that cannot work together, or with the template they were given to."""
+
+
+class UnknownNameError(ClhostError, LookupError):
+    """A name (plugin, hook, parameter, benchmark ...) that does not exist."""
+
+    def __init__(self, what: str, name: str, known: Iterable[str]):
+        self.what, self.name, self.known = what, name, sorted(known)
+        super().__init__(unknown_name_message(what, name, self.known))
+
+    def __str__(self) -> str:  # LookupError would otherwise repr() the message
+        return self.args[0]
+
+
+class PluginLoadError(ClhostError):
+    """A plugin whose code failed to import or did not expose what its entry point names."""
+
+
+class DuplicateEntryError(ClhostError):
+    """Two distributions register the same name in the same entry-point group."""
+
+
+class CheckpointError(ClhostError):
+    """A checkpoint that is corrupt, of another format, or for another experiment."""
+
+
+class ParameterError(ClhostError, ValueError):
+    """A parameter value that does not fit what the parameter expects."""
+
+
+def closest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """The known names that look most like ``name``."""
+    return difflib.get_close_matches(name, list(known), n=n, cutoff=0.5)
+
+
+def unknown_name_message(what: str, name: str, known: Iterable[str]) -> str:
+    known = sorted(known)
+    message = f"unknown {what} {name!r}"
+    matches = closest(name, known)
+    if matches:
+        message += f"; did you mean {', '.join(repr(m) for m in matches)}?"
+    elif known:
+        message += f"; known: {', '.join(known)}"
+    return message

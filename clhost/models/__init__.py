@@ -1,0 +1,23 @@
+"""Reference models, and the dynamic modules that grow with a stream."""
+
+from clhost.models.dynamic import (
+    DynamicModule,
+    IncrementalClassifier,
+    MultiHeadClassifier,
+    MultiTaskModule,
+    adapt_model,
+)
+from clhost.models.optim import refresh_optimizer
+from clhost.models.simple import IncrementalMLP, MultiHeadMLP, SimpleMLP
+
+__all__ = [
+    "DynamicModule",
+    "IncrementalClassifier",
+    "IncrementalMLP",
+    "MultiHeadClassifier",
+    "MultiHeadMLP",
+    "MultiTaskModule",
+    "SimpleMLP",
+    "adapt_model",
+    "refresh_optimizer",
+]

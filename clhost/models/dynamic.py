@@ -1,0 +1,104 @@
+"""Models that grow with the stream: incremental and multi-head classifiers."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from clhost.data import Experience
+
+
+class DynamicModule(nn.Module):
+    """A module that changes its structure for each new training experience."""
+
+    def adaptation(self, experience: Experience) -> None:
+        """Grow for ``experience``; called by the template before its optimizer is refreshed."""
+        raise NotImplementedError
+
+
+class MultiTaskModule(nn.Module):
+    """A model whose forward pass also takes the task label of each sample."""
+
+    def forward(self, x: Tensor, task_labels: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+def adapt_model(model: nn.Module, experience: Experience) -> None:
+    """Adapt every dynamic submodule of ``model`` to ``experience`` (parents first)."""
+    for module in list(model.modules()):
+        if isinstance(module, DynamicModule):
+            module.adaptation(experience)
+
+
+class IncrementalClassifier(DynamicModule):
+    """A linear classifier whose output units grow to cover every class seen so far.
+
+    Units of known classes keep their weights; new units start at PyTorch's default init.
+    """
+
+    def __init__(self, in_features: int, initial_out_features: int = 2):
+        super().__init__()
+        self.classifier = nn.Linear(in_features, initial_out_features)
+
+    @property
+    def out_features(self) -> int:
+        return self.classifier.out_features
+
+    def adaptation(self, experience: Experience) -> None:
+        classes = experience.classes_seen_so_far or experience.classes_in_this_experience
+        needed = max(classes, default=-1) + 1
+        if needed > self.out_features:
+            self.classifier = _grown_linear(self.classifier, needed)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(x)
+
+
+class MultiHeadClassifier(MultiTaskModule, DynamicModule):
+    """One linear head per task label; a head grows if its task brings new classes.
+
+    A minibatch mixing tasks is split by task; outputs of narrower heads are padded with
+    the lowest finite value, which no argmax picks and no softmax weighs.
+    """
+
+    def __init__(self, in_features: int, initial_out_features: int = 2):
+        super().__init__()
+        self.in_features, self.initial_out_features = in_features, initial_out_features
+        self.heads = nn.ModuleDict()
+
+    def adaptation(self, experience: Experience) -> None:
+        needed = max(experience.classes_in_this_experience, default=-1) + 1
+        for task in experience.task_labels:
+            key = str(int(task))
+            if key not in self.heads:
+                self.heads[key] = nn.Linear(
+                    self.in_features, max(needed, self.initial_out_features)
+                )
+            elif needed > self.heads[key].out_features:
+                self.heads[key] = _grown_linear(self.heads[key], needed)
+
+    def forward_single_task(self, x: Tensor, task: int) -> Tensor:
+        key = str(int(task))
+        if key not in self.heads:
+            raise KeyError(f"no head for task {task}; known tasks: {sorted(self.heads)}")
+        return self.heads[key](x)
+
+    def forward(self, x: Tensor, task_labels: Tensor) -> Tensor:
+        tasks = torch.unique(task_labels)
+        if len(tasks) == 1:
+            return self.forward_single_task(x, int(tasks[0]))
+        width = max(self.heads[str(int(t))].out_features for t in tasks)
+        out = x.new_full((len(x), width), torch.finfo(x.dtype).min)
+        for task in tasks:
+            mask = task_labels == task
+            scores = self.forward_single_task(x[mask], int(task))
+            out[mask, : scores.shape[1]] = scores
+        return out
+
+
+def _grown_linear(old: nn.Linear, out_features: int) -> nn.Linear:
+    new = nn.Linear(old.in_features, out_features).to(old.weight.device, old.weight.dtype)
+    with torch.no_grad():
+        new.weight[: old.out_features] = old.weight
+        new.bias[: old.out_features] = old.bias
+    return new

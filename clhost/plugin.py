@@ -1,0 +1,52 @@
+"""Bases for training plugins, one per template level (Avalanche's plugin ABCs).
+
+Subclassing is optional: any object with methods marked ``@clhost.hookimpl`` is a plugin,
+and the strategy checks when it is built that the template fires every hook implemented.
+The bases say which level a plugin targets and give the state protocol checkpoints use.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+
+class BasePlugin:
+    """A plugin for any template (train/eval loops over experiences).
+
+    ``state_dict``/``load_state_dict`` follow PyTorch's contract: the state holds only
+    tensors, numbers, strings, and lists/tuples/dicts of them, so checkpoints load
+    without unpickling objects. Stateless plugins keep the empty default.
+    """
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} is stateless but got state {list(state)}")
+
+    @property
+    def state_key(self) -> str:
+        """The stable key of this plugin's state in a checkpoint."""
+        return state_key_of(self)
+
+
+class BaseSGDPlugin(BasePlugin):
+    """A plugin for minibatch templates (epochs, iterations, forward/backward/update)."""
+
+
+class SupervisedPlugin(BaseSGDPlugin):
+    """A plugin for supervised classification templates."""
+
+
+class SupervisedMetaLearningPlugin(SupervisedPlugin):
+    """A plugin for the meta-learning template (inner and outer updates)."""
+
+
+def state_key_of(component: object) -> str:
+    """``ReplayPlugin`` -> ``replay-plugin``: a key that survives renames of modules."""
+    name = getattr(component, "name", None)
+    if not isinstance(name, str):
+        name = type(component).__name__
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name).lower()

@@ -1,0 +1,8 @@
+"""Training templates: the loops that plugins hook into."""
+
+from clhost.templates.base import BaseTemplate, TrainResult
+from clhost.templates.clock import Clock
+from clhost.templates.sgd import BaseSGDTemplate
+from clhost.templates.supervised import SupervisedTemplate
+
+__all__ = ["BaseSGDTemplate", "BaseTemplate", "Clock", "SupervisedTemplate", "TrainResult"]

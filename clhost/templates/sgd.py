@@ -1,0 +1,226 @@
+"""BaseSGDTemplate: minibatch training with an optimizer, a criterion and epochs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from clhost._markers import HOOK_PREFIX
+from clhost.data import Experience, as_classification_data, make_loader
+from clhost.hookspecs import BaseTemplateHooks, SGDLoopHooks, SGDUpdateHooks
+from clhost.models.optim import refresh_optimizer
+from clhost.templates.base import DEFAULT, BaseTemplate
+
+
+class BaseSGDTemplate(BaseTemplate):
+    """One forward, backward and optimizer step per minibatch, ``train_epochs`` per experience.
+
+    ``eval_every`` controls periodic evaluation on the ``eval_streams`` given to
+    ``train()``: ``-1`` never, ``0`` after each experience, ``n > 0`` every ``n`` epochs
+    or iterations (``peval_mode``).
+    """
+
+    HOOK_GROUPS = (BaseTemplateHooks, SGDLoopHooks, SGDUpdateHooks)
+    LOOP_STATE = (
+        *BaseTemplate.LOOP_STATE,
+        "adapted_dataset",
+        "dataloader",
+        "mbatch",
+        "mb_output",
+        "loss",
+    )
+
+    def __init__(
+        self,
+        *,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        criterion: Callable[..., Tensor] | None = None,
+        train_mb_size: int = 32,
+        train_epochs: int = 1,
+        eval_mb_size: int | None = None,
+        device: str | torch.device | None = None,
+        plugins: Sequence[object] = (),
+        evaluator: Any = DEFAULT,
+        eval_every: int = -1,
+        peval_mode: Literal["epoch", "iteration"] = "epoch",
+        num_workers: int = 0,
+    ):
+        _require_positive(train_mb_size=train_mb_size, train_epochs=train_epochs)
+        if eval_mb_size is not None:
+            _require_positive(eval_mb_size=eval_mb_size)
+        if peval_mode not in ("epoch", "iteration"):
+            raise ValueError(f"peval_mode must be 'epoch' or 'iteration', got {peval_mode!r}")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {optimizer!r}")
+        self.optimizer = optimizer
+        self._criterion = criterion if criterion is not None else nn.CrossEntropyLoss()
+        self.train_mb_size, self.train_epochs = train_mb_size, train_epochs
+        self.eval_mb_size = eval_mb_size or train_mb_size
+        self.eval_every, self.peval_mode, self.num_workers = eval_every, peval_mode, num_workers
+        self.adapted_dataset: Any = None
+        self.dataloader: Any = None
+        self.mbatch: tuple[Tensor, ...] = ()
+        self.mb_output: Any = None
+        self.loss: Tensor | float = 0.0
+        self.loss_terms: dict[str, Tensor] = {}
+        self._stop_requested = False
+        self._params_before_adaptation: dict[str, nn.Parameter] = {}
+        super().__init__(model=model, device=device, plugins=plugins, evaluator=evaluator)
+
+    def extra_plugins(self) -> list[object]:
+        criterion = self._criterion
+        has_hooks = any(name.startswith(HOOK_PREFIX) for name in dir(type(criterion)))
+        return [criterion] if has_hooks else []
+
+    def stop_training(self) -> None:
+        """Stop after the current iteration; the experience ends as if its epochs were done."""
+        self._stop_requested = True
+
+    # -- one experience ---------------------------------------------------------------
+
+    def train_experience(self, experience: Experience) -> None:
+        self._fire(self.hooks.before_train_dataset_adaptation)
+        self.adapted_dataset = self.train_dataset_adaptation(experience)
+        self._fire(self.hooks.after_train_dataset_adaptation)
+        self.dataloader = self.make_train_dataloader()
+        self.model_adaptation(experience)
+        self.make_optimizer()
+        self._stop_requested = False
+        self._fire(self.hooks.before_training_exp)
+        for _ in range(self.train_epochs):
+            if self._stop_requested:
+                break
+            self._fire(self.hooks.before_training_epoch)
+            self.training_epoch()
+            self._fire(self.hooks.after_training_epoch)
+            self.clock.tick_epoch()
+            self._periodic_eval("epoch", self.clock.train_exp_epochs)
+        self._fire(self.hooks.after_training_exp)
+        if self.eval_every == 0:
+            self._eval_streams()
+
+    def train_dataset_adaptation(self, experience: Experience) -> Any:
+        """The dataset trained on; plugins may replace it after this."""
+        return as_classification_data(experience.dataset, _first_task(experience))
+
+    def make_train_dataloader(self) -> Any:
+        """A plugin's dataloader (``clhost_train_dataloader``) or shuffled minibatches."""
+        for build in self.hooks.train_dataloader:
+            loader = build(self)
+            if loader is not None:
+                return loader
+        return make_loader(
+            self.adapted_dataset,
+            self.train_mb_size,
+            shuffle=True,
+            num_workers=self.num_workers,
+        )
+
+    def model_adaptation(self, experience: Experience) -> None:
+        self._params_before_adaptation = dict(self.model.named_parameters())
+        super().model_adaptation(experience)
+        self.model.to(self.device)
+
+    def make_optimizer(self) -> None:
+        """Point the optimizer at parameters the adaptation replaced or added, keeping the
+        state of every parameter that did not change."""
+        refresh_optimizer(self.optimizer, self._params_before_adaptation, self.model)
+
+    def training_epoch(self) -> None:
+        hooks = self.hooks
+        for batch in self.dataloader:
+            if self._stop_requested:
+                break
+            self.mbatch = self._to_device(batch)
+            self._fire(hooks.before_training_iteration)
+            self.optimizer.zero_grad(set_to_none=True)
+            self._fire(hooks.before_forward)
+            self.mb_output = self.forward()
+            self._fire(hooks.after_forward)
+            self.loss = self.criterion()
+            if hooks.loss_terms:
+                self._add_loss_terms()
+            self._fire(hooks.before_backward)
+            self.backward()
+            self._fire(hooks.after_backward)
+            self._fire(hooks.before_update)
+            self.optimizer_step()
+            self._fire(hooks.after_update)
+            self._fire(hooks.after_training_iteration)
+            self.clock.tick_iteration()
+            self._periodic_eval("iteration", self.clock.train_exp_iterations)
+
+    def _add_loss_terms(self) -> None:
+        self.loss_terms = {}
+        for call in self.hooks.loss_terms:
+            result = call(self)
+            if result is None:
+                continue
+            pairs = [result] if isinstance(result, tuple) else result
+            for name, term in pairs:
+                self.loss_terms[name] = term
+                self.loss = self.loss + term
+
+    # -- steps that strategies override -----------------------------------------------
+
+    def forward(self) -> Any:
+        raise NotImplementedError
+
+    def criterion(self) -> Tensor:
+        raise NotImplementedError
+
+    def backward(self) -> None:
+        self.loss.backward()
+
+    def optimizer_step(self) -> None:
+        self.optimizer.step()
+
+    # -- evaluation -------------------------------------------------------------------
+
+    def eval_experience(self, experience: Experience) -> None:
+        self._fire(self.hooks.before_eval_dataset_adaptation)
+        self.adapted_dataset = as_classification_data(experience.dataset, _first_task(experience))
+        self._fire(self.hooks.after_eval_dataset_adaptation)
+        self.dataloader = make_loader(
+            self.adapted_dataset, self.eval_mb_size, shuffle=False, num_workers=self.num_workers
+        )
+        hooks = self.hooks
+        self._fire(hooks.before_eval_exp)
+        for batch in self.dataloader:
+            self.mbatch = self._to_device(batch)
+            self._fire(hooks.before_eval_iteration)
+            self._fire(hooks.before_eval_forward)
+            self.mb_output = self.forward()
+            self._fire(hooks.after_eval_forward)
+            self.loss = self.criterion()
+            self._fire(hooks.after_eval_iteration)
+        self._fire(hooks.after_eval_exp)
+
+    def _periodic_eval(self, unit: str, count: int) -> None:
+        if self.eval_every > 0 and self.peval_mode == unit and count % self.eval_every == 0:
+            self._eval_streams()
+
+    def _eval_streams(self) -> None:
+        for stream in getattr(self, "eval_streams", ()):
+            self.eval(stream)
+
+    def _to_device(self, batch: Sequence[Any]) -> tuple[Any, ...]:
+        device = self.device
+        return tuple(
+            item.to(device, non_blocking=True) if isinstance(item, Tensor) else item
+            for item in batch
+        )
+
+
+def _first_task(experience: Experience) -> int:
+    return experience.task_labels[0] if experience.task_labels else 0
+
+
+def _require_positive(**values: int) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -1,0 +1,82 @@
+"""A testing kit for plugin authors: tiny streams and strategies that train in milliseconds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from clhost.data import Benchmark, Experience, Stream, TensorData
+
+
+def gaussian_blobs(
+    n_classes: int = 4,
+    n_per_class: int = 50,
+    n_features: int = 8,
+    *,
+    seed: int = 0,
+    spread: float = 0.5,
+) -> tuple[TensorData, TensorData]:
+    """Well separated Gaussian classes: (train, test) with ``n_per_class`` samples each."""
+    generator = torch.Generator().manual_seed(seed)
+    centers = torch.randn(n_classes, n_features, generator=generator) * 3
+
+    def sample() -> TensorData:
+        y = torch.arange(n_classes).repeat_interleave(n_per_class)
+        x = centers[y] + spread * torch.randn(len(y), n_features, generator=generator)
+        return TensorData(x, y)
+
+    return sample(), sample()
+
+
+def toy_benchmark(
+    n_experiences: int = 2,
+    classes_per_experience: int = 2,
+    *,
+    n_per_class: int = 50,
+    n_features: int = 8,
+    task_labels: bool = False,
+    seed: int = 0,
+) -> Benchmark:
+    """A class-incremental (or, with ``task_labels``, task-incremental) blob benchmark."""
+    n_classes = n_experiences * classes_per_experience
+    train, test = gaussian_blobs(n_classes, n_per_class, n_features, seed=seed)
+    groups = [
+        list(range(i * classes_per_experience, (i + 1) * classes_per_experience))
+        for i in range(n_experiences)
+    ]
+    return Benchmark(
+        name="toy",
+        train_stream=_stream("train", train, groups, task_labels),
+        test_stream=_stream("test", test, groups, task_labels),
+        n_classes=n_classes,
+        input_shape=(n_features,),
+    )
+
+
+def _stream(name: str, data: TensorData, groups: Sequence[list[int]], task_labels: bool) -> Stream:
+    experiences, seen = [], ()
+    for index, classes in enumerate(groups):
+        mask = torch.isin(data.y, torch.tensor(classes))
+        task = index if task_labels else 0
+        part = data.subset(mask.nonzero().squeeze(1))
+        part = TensorData(part.x, part.y, task)
+        previous, seen = seen, tuple(sorted({*seen, *classes}))
+        experiences.append(Experience(part, index, name, tuple(classes), (task,), previous, seen))
+    return Stream(name, experiences)
+
+
+class HookRecorder:
+    """A plugin recording the name of every hook fired, for tests of call order."""
+
+    def __init__(self, hooks: Sequence[str]):
+        from clhost._markers import hookimpl
+
+        self.calls: list[str] = []
+        for hook in hooks:
+
+            def record(strategy: Any = None, _hook: str = hook) -> None:
+                self.calls.append(_hook)
+
+            setattr(self, hook, hookimpl(specname=hook)(record))
