@@ -2,7 +2,15 @@
 
 from clhost.templates.base import BaseTemplate, TrainResult
 from clhost.templates.clock import Clock
+from clhost.templates.meta import SupervisedMetaLearningTemplate
 from clhost.templates.sgd import BaseSGDTemplate
 from clhost.templates.supervised import SupervisedTemplate
 
-__all__ = ["BaseSGDTemplate", "BaseTemplate", "Clock", "SupervisedTemplate", "TrainResult"]
+__all__ = [
+    "BaseSGDTemplate",
+    "BaseTemplate",
+    "Clock",
+    "SupervisedMetaLearningTemplate",
+    "SupervisedTemplate",
+    "TrainResult",
+]

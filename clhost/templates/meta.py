@@ -1,0 +1,45 @@
+"""The meta-learning template: inner (fast) updates, then an outer (meta) update."""
+
+from __future__ import annotations
+
+from clhost.hookspecs import BaseTemplateHooks, MetaLearningHooks, SGDLoopHooks
+from clhost.templates.supervised import SupervisedTemplate
+
+
+class SupervisedMetaLearningTemplate(SupervisedTemplate):
+    """The loop of meta-learning CL methods such as LaMAML and MER.
+
+    Each minibatch runs ``inner_updates()`` then ``outer_update()`` between the
+    meta-learning hooks; the forward/backward/update hooks of single-step templates are
+    not fired, so plugins written for them are rejected at construction. Subclasses
+    implement the two steps and set ``self.loss`` for the evaluator.
+    """
+
+    HOOK_GROUPS = (BaseTemplateHooks, SGDLoopHooks, MetaLearningHooks)
+
+    def training_epoch(self) -> None:
+        hooks = self.hooks
+        for batch in self.dataloader:
+            if self._stop_requested:
+                break
+            self.mbatch = self._to_device(batch)
+            self._fire(hooks.before_training_iteration)
+            self.optimizer.zero_grad(set_to_none=True)
+            self._fire(hooks.before_inner_updates)
+            self.inner_updates()
+            self._fire(hooks.after_inner_updates)
+            self._fire(hooks.before_outer_update)
+            self.outer_update()
+            self._fire(hooks.after_outer_update)
+            self.mb_output = self.forward()
+            self._fire(hooks.after_training_iteration)
+            self.clock.tick_iteration()
+            self._periodic_eval("iteration", self.clock.train_exp_iterations)
+
+    def inner_updates(self) -> None:
+        """Fast-weight updates on the current minibatch."""
+        raise NotImplementedError
+
+    def outer_update(self) -> None:
+        """The meta update of the slow weights; must leave ``self.loss`` set."""
+        raise NotImplementedError

@@ -1,0 +1,76 @@
+"""The meta-learning template fires its own hooks and rejects single-step plugins."""
+
+import pytest
+import torch
+
+import clhost
+from clhost.errors import PluginCompositionError
+from clhost.hookspecs import BaseTemplateHooks, MetaLearningHooks, SGDLoopHooks, hook_names
+from clhost.models import SimpleMLP
+from clhost.templates import SupervisedMetaLearningTemplate
+from clhost.testing import HookRecorder, toy_benchmark
+
+
+class ReptileLike(SupervisedMetaLearningTemplate):
+    """One fast SGD step per minibatch, then move the slow weights part of the way."""
+
+    def __init__(self, *, meta_step: float = 0.5, **kwargs):
+        self.meta_step = meta_step
+        super().__init__(**kwargs)
+
+    def inner_updates(self) -> None:
+        self._slow = [p.detach().clone() for p in self.model.parameters()]
+        self.loss = self._criterion(self.forward(), self.mb_y)
+        self.loss.backward()
+        self.optimizer.step()
+
+    def outer_update(self) -> None:
+        with torch.no_grad():
+            for slow, param in zip(self._slow, self.model.parameters(), strict=True):
+                param.copy_(slow + self.meta_step * (param - slow))
+
+
+def _strategy(plugins=(), **kwargs):
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    return ReptileLike(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        train_mb_size=50,
+        plugins=plugins,
+        **kwargs,
+    )
+
+
+def test_meta_hooks_fire_in_order_per_minibatch():
+    names = hook_names(BaseTemplateHooks, SGDLoopHooks, MetaLearningHooks)
+    recorder = HookRecorder([n for n in names if n != "clhost_train_dataloader"])
+    strategy = _strategy([recorder])
+    strategy.train(toy_benchmark().train_stream[0])
+    iteration = recorder.calls[recorder.calls.index("clhost_before_training_iteration") :][:6]
+    assert iteration == [
+        "clhost_before_training_iteration",
+        "clhost_before_inner_updates",
+        "clhost_after_inner_updates",
+        "clhost_before_outer_update",
+        "clhost_after_outer_update",
+        "clhost_after_training_iteration",
+    ]
+    assert recorder.calls.count("clhost_after_outer_update") == strategy.clock.train_iterations == 2
+
+
+def test_single_step_hooks_are_rejected():
+    class NeedsBackward:
+        @clhost.hookimpl
+        def clhost_after_backward(self):
+            pass
+
+    with pytest.raises(PluginCompositionError, match="never fires"):
+        _strategy([NeedsBackward()])
+
+
+def test_meta_template_learns():
+    benchmark = toy_benchmark(n_experiences=1, classes_per_experience=4)
+    strategy = _strategy(train_epochs=5)
+    strategy.train(benchmark.train_stream[0])
+    assert strategy.eval(benchmark.test_stream).accuracy > 0.9
