@@ -1,0 +1,40 @@
+"""The docs stay true: the hook reference is current and every Python example runs."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from clhost._hookdoc import render_hook_reference
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+EXAMPLES = ["getting-started.md", "plugin-guide.md"]
+
+
+def test_hook_reference_is_current():
+    committed = (DOCS / "hooks.md").read_text()
+    assert committed == render_hook_reference(), (
+        "docs/hooks.md is out of date: run python -m clhost._hookdoc > docs/hooks.md"
+    )
+
+
+def test_every_hook_is_documented():
+    from clhost.hookspecs import HOOK_GROUPS, hook_names
+
+    for group in HOOK_GROUPS:
+        for name in hook_names(group):
+            assert getattr(group, name).__doc__, f"{name} has no docstring"
+
+
+@pytest.mark.parametrize("page", EXAMPLES)
+def test_python_examples_run(page):
+    blocks = re.findall(r"```python\n(.*?)```", (DOCS / page).read_text(), flags=re.S)
+    assert blocks, f"{page} has no python example"
+    namespace: dict = {"__name__": f"docs.{page}"}
+    exec(compile("\n".join(blocks), str(DOCS / page), "exec"), namespace)
+
+
+def test_relative_links_resolve():
+    for page in DOCS.glob("*.md"):
+        for target in re.findall(r"\]\(([^)#:]+\.md)", page.read_text()):
+            assert (DOCS / target).exists(), f"{page.name} links to missing {target}"
