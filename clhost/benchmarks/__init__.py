@@ -1,0 +1,15 @@
+"""Benchmark builders for any dataset, and the embedded Split/Permuted Digits benchmarks."""
+
+from clhost.benchmarks.class_incremental import class_incremental, task_incremental
+from clhost.benchmarks.digits import load_digits, permuted_digits, split_digits
+from clhost.benchmarks.domain_incremental import domain_incremental, permuted
+
+__all__ = [
+    "class_incremental",
+    "domain_incremental",
+    "load_digits",
+    "permuted",
+    "permuted_digits",
+    "split_digits",
+    "task_incremental",
+]
