@@ -26,7 +26,15 @@ class UnknownNameError(ClhostError, LookupError):
 
 
 class PluginLoadError(ClhostError):
-    """A plugin whose code failed to import or did not expose what its entry point names."""
+    """A plugin whose code failed to import or did not expose what its entry point names.
+
+    ``name``, ``distribution`` and ``error`` say which entry point failed and why, so a
+    listing can report the failure and carry on with the other plugins.
+    """
+
+    def __init__(self, message: str, *, name: str = "", distribution: str = "", error: str = ""):
+        super().__init__(message)
+        self.name, self.distribution, self.error = name, distribution, error
 
 
 class DuplicateEntryError(ClhostError):
