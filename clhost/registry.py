@@ -186,7 +186,7 @@ def allowed_distributions() -> set[str] | None:
     """The normalized distribution names the environment allows; ``None`` means all."""
     allow_list = os.environ.get(ALLOW_LIST_VARIABLE)
     if allow_list is not None:
-        named = {normalize_distribution(n) for n in allow_list.split(",") if n.strip()}
+        named = {normalize_distribution(n.strip()) for n in allow_list.split(",") if n.strip()}
         return named | {HOST_DISTRIBUTION}
     if os.environ.get(NO_AUTOLOAD_VARIABLE, "").strip().lower() not in ("", "0", "false", "no"):
         return {HOST_DISTRIBUTION}
