@@ -95,6 +95,8 @@ class BaseSGDTemplate(BaseTemplate):
             if self._stop_requested:
                 break
             self._fire(self.hooks.before_training_epoch)
+            if self._stop_requested:  # e.g. early stopping on the last epoch's evaluation
+                break
             self.training_epoch()
             self._fire(self.hooks.after_training_epoch)
             self.clock.tick_epoch()
