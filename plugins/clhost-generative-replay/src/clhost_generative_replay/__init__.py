@@ -1,0 +1,13 @@
+"""Deep Generative Replay (Shin, Lee, Kim & Kim, NeurIPS 2017) for clhost."""
+
+from clhost_generative_replay.plugins import GenerativeReplayPlugin, TrainGeneratorAfterExpPlugin
+from clhost_generative_replay.strategies import GenerativeReplay, VAETraining
+from clhost_generative_replay.vae import VAE
+
+__all__ = [
+    "VAE",
+    "GenerativeReplay",
+    "GenerativeReplayPlugin",
+    "TrainGeneratorAfterExpPlugin",
+    "VAETraining",
+]

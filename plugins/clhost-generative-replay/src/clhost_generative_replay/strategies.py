@@ -1,0 +1,85 @@
+"""Ready-made strategies: the VAE's own training, and the solver with generative replay."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from clhost.data import Experience
+from clhost.templates import SupervisedTemplate
+from clhost_generative_replay.plugins import GenerativeReplayPlugin, TrainGeneratorAfterExpPlugin
+from clhost_generative_replay.vae import VAE
+
+
+class VAETraining(SupervisedTemplate):
+    """Trains a ``VAE`` on the inputs of each experience (labels are ignored).
+
+    It replays its own generated samples by default, so one generator covers the stream.
+    """
+
+    def __init__(self, *, replay_size: int | None = None, **kwargs: Any):
+        kwargs.setdefault("evaluator", None)
+        replay = GenerativeReplayPlugin(replay_size=replay_size, increasing_replay_size=True)
+        super().__init__(plugins=[replay, *kwargs.pop("plugins", ())], **kwargs)
+
+    def forward(self) -> Any:
+        return self.model(self.mb_x)
+
+    def criterion(self) -> Tensor:
+        return self.model.loss(self.mb_output, self.mb_x)
+
+
+class GenerativeReplay(SupervisedTemplate):
+    """Deep Generative Replay: a solver trained with samples of a VAE trained alongside.
+
+    The VAE is built at the first experience from its input shape unless ``generator``
+    is given; it trains ``generator_epochs`` epochs per experience with Adam.
+    """
+
+    def __init__(
+        self,
+        *,
+        generator: VAE | None = None,
+        latent_dim: int = 8,
+        generator_hidden_sizes: Sequence[int] = (128,),
+        generator_epochs: int = 30,
+        generator_lr: float = 3e-3,
+        replay_size: int | None = None,
+        increasing_replay_size: bool = True,
+        **kwargs: Any,
+    ):
+        if generator_epochs < 1:
+            raise ValueError(f"generator_epochs must be positive, got {generator_epochs}")
+        self.latent_dim, self.generator_hidden_sizes = latent_dim, tuple(generator_hidden_sizes)
+        self.generator_epochs, self.generator_lr = generator_epochs, generator_lr
+        self.replay = GenerativeReplayPlugin(
+            replay_size=replay_size, increasing_replay_size=increasing_replay_size
+        )
+        self.train_generator = TrainGeneratorAfterExpPlugin()
+        plugins = [self.replay, self.train_generator, *kwargs.pop("plugins", ())]
+        super().__init__(plugins=plugins, **kwargs)
+        if generator is not None:
+            self._attach_generator(generator)
+
+    def train_experience(self, experience: Experience) -> None:
+        if self.train_generator.generator_strategy is None:
+            sample = experience.dataset[0][0]
+            bounded = bool(sample.min() >= 0 and sample.max() <= 1)
+            self._attach_generator(
+                VAE(tuple(sample.shape), self.latent_dim, self.generator_hidden_sizes, bounded)
+            )
+        super().train_experience(experience)
+
+    def _attach_generator(self, generator: VAE) -> None:
+        generator_strategy = VAETraining(
+            model=generator,
+            optimizer=torch.optim.Adam(generator.parameters(), lr=self.generator_lr),
+            train_mb_size=self.train_mb_size,
+            train_epochs=self.generator_epochs,
+            device=self.device,
+        )
+        self.replay.generator_strategy = generator_strategy
+        self.train_generator.generator_strategy = generator_strategy

@@ -1,0 +1,156 @@
+"""Generative replay: the VAE fits any shape, minibatches gain labelled samples, old
+classes are remembered on class-incremental Split Digits."""
+
+import copy
+
+import pytest
+import torch
+
+from clhost.benchmarks import split_digits
+from clhost.errors import PluginCompositionError
+from clhost.models import MultiHeadMLP, SimpleMLP
+from clhost.templates import SupervisedTemplate
+from clhost.testing import toy_benchmark
+from clhost_generative_replay import (
+    VAE,
+    GenerativeReplay,
+    GenerativeReplayPlugin,
+    TrainGeneratorAfterExpPlugin,
+    VAETraining,
+)
+
+
+@pytest.mark.parametrize("shape", [(64,), (1, 28, 28), (3, 8, 8)])
+def test_vae_reconstructs_and_generates_any_shape(shape):
+    vae = VAE(shape, latent_dim=4, hidden_sizes=(32,))
+    x = torch.rand(5, *shape)
+    reconstruction, mean, log_var = vae(x)
+    assert reconstruction.shape == x.shape and mean.shape == log_var.shape == (5, 4)
+    assert vae.generate(7).shape == (7, *shape)
+    assert vae.loss((reconstruction, mean, log_var), x) > 0
+
+
+def test_unbounded_vae_uses_squared_error():
+    vae = VAE((3,), latent_dim=2, hidden_sizes=(8,), bounded_inputs=False)
+    x = torch.randn(4, 3) * 5  # outside [0, 1]: binary cross-entropy would fail
+    assert torch.isfinite(vae.loss(vae(x), x))
+
+
+def test_vae_training_lowers_its_loss():
+    torch.manual_seed(0)
+    experience = toy_benchmark(n_experiences=1, classes_per_experience=4).train_stream[0]
+    vae = VAE((8,), latent_dim=2, hidden_sizes=(32,), bounded_inputs=False)
+    strategy = VAETraining(
+        model=vae, optimizer=torch.optim.Adam(vae.parameters(), lr=3e-3), train_epochs=1
+    )
+    x = experience.dataset.x
+    vae.eval()
+    before = vae.loss(vae(x), x).item()
+    strategy.train(experience)
+    strategy.train_epochs = 20
+    strategy.train(experience)
+    vae.eval()
+    assert vae.loss(vae(x), x).item() < 0.7 * before
+
+
+class BatchSizes:
+    """Records minibatch sizes and labels after every other plugin changed them."""
+
+    def __init__(self):
+        from clhost import hookimpl
+
+        self.sizes, self.batches = [], []
+
+        @hookimpl
+        def clhost_before_forward(strategy):
+            self.sizes.append(len(strategy.mb_x))
+            self.batches.append((strategy.mb_x.clone(), strategy.mb_y.clone()))
+
+        self.clhost_before_forward = clhost_before_forward
+
+
+def _solver_with_replay(**replay_options):
+    torch.manual_seed(0)
+    benchmark = toy_benchmark(n_experiences=3, classes_per_experience=2)
+    generator = VAE((8,), latent_dim=2, hidden_sizes=(16,), bounded_inputs=False)
+    generator_strategy = VAETraining(
+        model=generator, optimizer=torch.optim.Adam(generator.parameters()), train_epochs=2
+    )
+    replay = GenerativeReplayPlugin(generator_strategy, **replay_options)
+    sizes = BatchSizes()
+    model = SimpleMLP(num_classes=6, input_size=8, hidden_sizes=(16,))
+    solver = SupervisedTemplate(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
+        train_mb_size=20,
+        plugins=[replay, TrainGeneratorAfterExpPlugin(generator_strategy), sizes],
+    )
+    return benchmark, solver, replay, sizes, generator
+
+
+def test_no_replay_in_the_first_experience_then_labelled_samples():
+    benchmark, solver, replay, sizes, _ = _solver_with_replay()
+    solver.train(benchmark.train_stream[0])
+    assert set(sizes.sizes) == {20}
+    solver_after_first = copy.deepcopy(solver.model)
+    sizes.sizes.clear()
+    solver.train(benchmark.train_stream[1])
+    assert set(sizes.sizes) == {40}  # each minibatch doubled by generated samples
+    # Generated samples carry the predictions of the solver frozen after experience 0.
+    for x, y in sizes.batches[-5:]:
+        assert torch.equal(y[20:], solver_after_first(x[20:]).argmax(dim=1))
+    assert replay.experiences_seen == 2
+
+
+def test_increasing_replay_size_grows_with_past_experiences():
+    benchmark, solver, _, sizes, _ = _solver_with_replay(increasing_replay_size=True)
+    solver.train(benchmark.train_stream[:2])
+    sizes.sizes.clear()
+    solver.train(benchmark.train_stream[2])
+    assert set(sizes.sizes) == {20 + 2 * 20}
+
+
+def test_generator_trains_after_each_experience_and_state_round_trips():
+    benchmark, solver, _, _, generator = _solver_with_replay(replay_size=5)
+    before = [p.detach().clone() for p in generator.parameters()]
+    solver.train(benchmark.train_stream[0])
+    assert any(not torch.equal(a, b) for a, b in zip(before, generator.parameters(), strict=True))
+    trainer = next(p for p in solver.plugins if isinstance(p, TrainGeneratorAfterExpPlugin))
+    state = trainer.state_dict()
+    _, _, _, _, other_generator = _solver_with_replay()
+    other = TrainGeneratorAfterExpPlugin(
+        VAETraining(model=other_generator, optimizer=torch.optim.Adam(other_generator.parameters()))
+    )
+    other.load_state_dict(state)
+    for a, b in zip(generator.parameters(), other_generator.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert other.generator_strategy.plugins[0].experiences_seen == 1
+
+
+def test_multi_task_models_are_rejected():
+    model = MultiHeadMLP(input_size=8, hidden_sizes=(8,))
+    strategy = GenerativeReplay(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    with pytest.raises(PluginCompositionError, match="multi-task"):
+        strategy.train(toy_benchmark(task_labels=True).train_stream[0])
+
+
+def _average_accuracy(strategy_class, **options):
+    torch.manual_seed(0)
+    benchmark = split_digits(n_experiences=5, seed=0)
+    model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(128,))
+    strategy = strategy_class(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
+        train_epochs=10,
+        **options,
+    )
+    for experience in benchmark.train_stream:
+        strategy.train(experience)
+    return strategy.eval(benchmark.test_stream).accuracy
+
+
+def test_generative_replay_beats_naive_on_split_digits():
+    naive = _average_accuracy(SupervisedTemplate)
+    replay = _average_accuracy(GenerativeReplay, latent_dim=4)
+    assert naive < 0.25
+    assert replay > naive + 0.4
