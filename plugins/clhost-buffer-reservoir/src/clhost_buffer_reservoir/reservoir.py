@@ -1,0 +1,79 @@
+"""ReservoirSamplingBuffer: uniform sampling over a stream by random keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from clhost.data import TensorData
+from clhost.errors import CheckpointError
+from clhost.rehearsal import ExemplarsBuffer, experience_data
+from clhost.rehearsal.buffers import check_size
+
+
+class ReservoirSamplingBuffer(ExemplarsBuffer):
+    """Holds a uniform random sample of size ``max_size`` of every sample it was offered.
+
+    Every sample draws an independent key from U(0, 1) when it arrives and the buffer keeps
+    the ``max_size`` largest keys seen (Efraimidis & Spirakis's keyed form of reservoir
+    sampling). Any fixed-size set of samples is then equally likely, however the stream is
+    split into experiences, and shrinking keeps the largest keys, so it stays uniform.
+    Samples are stored in decreasing key order; keys come from torch's global generator.
+    """
+
+    def __init__(self, max_size: int):
+        super().__init__(max_size)
+        self._keys = torch.empty(0, dtype=torch.float64)
+
+    @property
+    def buffer(self) -> TensorData:
+        return self._buffer
+
+    @buffer.setter
+    def buffer(self, data: TensorData) -> None:
+        """Replace the samples held by the same samples with new values (e.g. extras)."""
+        if not isinstance(data, TensorData) or len(data) != len(self._keys):
+            raise ValueError(
+                f"the new buffer must be TensorData of the {len(self._keys)} samples held"
+            )
+        self._buffer = data
+
+    def update(self, strategy: Any) -> None:
+        self.update_from_data(experience_data(strategy))
+
+    def update_from_data(self, data: TensorData) -> None:
+        if len(data) == 0 or self.max_size == 0:
+            return
+        keys = torch.rand(len(data), dtype=torch.float64)
+        if len(data) > self.max_size:  # only the largest keys can ever enter
+            keys, candidates = keys.topk(self.max_size)
+            data = data.subset(candidates)
+        merged = torch.cat((self._keys, keys))
+        kept_keys, order = merged.topk(min(self.max_size, len(merged)))
+        self._buffer = TensorData.concat([self._buffer, data]).subset(order)
+        self._keys = kept_keys
+
+    def resize(self, strategy: Any, new_size: int) -> None:
+        self.max_size = check_size("new_size", new_size)
+        if len(self._keys) > new_size:
+            self._keys = self._keys[:new_size].clone()
+            self._buffer = self._buffer.subset(torch.arange(new_size))
+
+    @property
+    def keys(self) -> Tensor:
+        """The key of each sample held, in buffer order (decreasing)."""
+        return self._keys
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "keys": self._keys}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        keys = state.get("keys") if isinstance(state, dict) else None
+        if not isinstance(keys, Tensor):
+            raise CheckpointError("reservoir state lacks the keys of its samples")
+        super().load_state_dict(state)
+        if len(keys) != len(self._buffer):
+            raise CheckpointError(f"{len(keys)} keys for {len(self._buffer)} stored samples")
+        self._keys = keys.to(torch.float64)
