@@ -7,11 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from clhost_buffer_class_balanced import ClassBalancedBuffer
 
 from clhost.data import TensorData
 from clhost.errors import ParameterError
 from clhost.testing import toy_benchmark
+from clhost_buffer_class_balanced import ClassBalancedBuffer
 
 
 def class_counts(buffer: ClassBalancedBuffer) -> dict[int, int]:

@@ -6,10 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from clhost_buffer_reservoir import ReservoirSamplingBuffer
 
 from clhost.data import Experience, TensorData
 from clhost.errors import CheckpointError, ParameterError
+from clhost_buffer_reservoir import ReservoirSamplingBuffer
 
 
 def numbered(n: int, start: int = 0) -> TensorData:

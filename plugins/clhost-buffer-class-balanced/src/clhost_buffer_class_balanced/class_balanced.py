@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from clhost_buffer_reservoir import ReservoirSamplingBuffer
 
 from clhost.data import TensorData
 from clhost.rehearsal import BalancedExemplarsBuffer, experience_data
+from clhost_buffer_reservoir import ReservoirSamplingBuffer
 
 
 class ClassBalancedBuffer(BalancedExemplarsBuffer):
