@@ -3,6 +3,7 @@
 from clhost.benchmarks.class_incremental import class_incremental, task_incremental
 from clhost.benchmarks.digits import load_digits, permuted_digits, split_digits
 from clhost.benchmarks.domain_incremental import domain_incremental, permuted
+from clhost.benchmarks.online import split_online
 
 __all__ = [
     "class_incremental",
@@ -11,5 +12,6 @@ __all__ = [
     "permuted",
     "permuted_digits",
     "split_digits",
+    "split_online",
     "task_incremental",
 ]

@@ -13,6 +13,9 @@ class Experience:
 
     ``classes_seen_so_far`` includes this experience's classes; ``previous_classes``
     does not. Both follow stream order, so an experience knows nothing of the future.
+    A mini-experience made by ``clhost.benchmarks.split_online`` records the index of the
+    experience it was cut from (``origin_experience``, None otherwise) and whether it is
+    the first or last piece of it, for online methods allowed to know task boundaries.
     """
 
     dataset: Any
@@ -22,6 +25,9 @@ class Experience:
     task_labels: tuple[int, ...] = (0,)
     previous_classes: tuple[int, ...] = ()
     classes_seen_so_far: tuple[int, ...] = ()
+    origin_experience: int | None = None
+    is_first_subexp: bool = True
+    is_last_subexp: bool = True
 
     @property
     def task_label(self) -> int:
