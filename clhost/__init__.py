@@ -17,6 +17,7 @@ _LAZY = {
     "BaseTemplate": "clhost.templates",
     "BaseSGDTemplate": "clhost.templates",
     "SupervisedTemplate": "clhost.templates",
+    "OnlineSupervisedTemplate": "clhost.templates",
     "SupervisedMetaLearningTemplate": "clhost.templates",
     "TrainResult": "clhost.templates",
     "BasePlugin": "clhost.plugin",

@@ -3,6 +3,7 @@
 from clhost.templates.base import BaseTemplate, TrainResult
 from clhost.templates.clock import Clock
 from clhost.templates.meta import SupervisedMetaLearningTemplate
+from clhost.templates.online import OnlineSupervisedTemplate
 from clhost.templates.sgd import BaseSGDTemplate
 from clhost.templates.supervised import SupervisedTemplate
 
@@ -10,6 +11,7 @@ __all__ = [
     "BaseSGDTemplate",
     "BaseTemplate",
     "Clock",
+    "OnlineSupervisedTemplate",
     "SupervisedMetaLearningTemplate",
     "SupervisedTemplate",
     "TrainResult",
