@@ -1,122 +1,255 @@
-"""The evaluation plugin: accumulates loss and accuracy and builds the accuracy matrix."""
+"""The evaluation plugin: accumulates loss and accuracy, builds the accuracy matrix and
+sends metric events to loggers."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-import torch
+from torch import Tensor
 
 from clhost._markers import hookimpl
+from clhost.evaluation.loggers import (
+    EVAL_EXPERIENCE,
+    EVAL_STREAM,
+    TRAIN_EXPERIENCE,
+    Logger,
+    MetricEvent,
+)
+from clhost.evaluation.metrics import NAN, confusion_matrix, mean
 from clhost.evaluation.results import EvalResult
 from clhost.plugin import BaseSGDPlugin
+
+Table = dict[str, list[list[float]]]
 
 
 class EvaluationPlugin(BaseSGDPlugin):
     """Computes metrics for every template that fires the SGD loop hooks.
 
     ``accuracy_matrix[stream][i][j]`` is the accuracy on experience ``j`` of ``stream``
-    after training on ``i + 1`` experiences (R[i][j] in the literature); evaluations
-    before any training are kept apart in ``initial_accuracy`` (for forward transfer).
-    Counts accumulate as tensors on the model's device, read once per experience.
+    after training on ``i + 1`` experiences (R[i][j] in the literature), ``loss_matrix``
+    the same for the loss; evaluations before any training are kept apart in
+    ``initial_accuracy``/``initial_loss`` (for forward transfer). Only an evaluation
+    between experiences writes a row: periodic evaluation in the middle of an experience
+    is reported to loggers but leaves the matrices alone. ``train_history`` holds the
+    training metrics and seconds of each experience, ``eval_seconds[stream][i]`` the
+    duration of the evaluation that wrote row ``i``. Counts accumulate as tensors on the
+    model's device and are read once per experience.
+
+    ``loggers`` receive a ``MetricEvent`` after each training experience, each evaluated
+    experience and each evaluated stream. ``confusion_matrix=True`` adds one confusion
+    matrix per evaluated experience to the ``EvalResult``.
     """
 
     name = "evaluator"
 
-    def __init__(self) -> None:
+    def __init__(self, *, loggers: Sequence[Logger] = (), confusion_matrix: bool = False):
+        self.loggers: list[Logger] = list(loggers)
+        self.confusion_matrix = confusion_matrix
         self.trained_experiences: list[int] = []
-        self.accuracy_matrix: dict[str, list[list[float]]] = {}
+        self.train_history: list[dict[str, float]] = []
+        self.accuracy_matrix: Table = {}
+        self.loss_matrix: Table = {}
         self.initial_accuracy: dict[str, list[float]] = {}
+        self.initial_loss: dict[str, list[float]] = {}
+        self.eval_seconds: dict[str, list[float]] = {}
+        self._in_experience = False
+        self._progress: list[Logger] = []
         self._train_totals: list[Any] = []
+        self._train_start = 0.0
         self._eval_totals: list[Any] = []
+        self._eval_start = 0.0
         self._eval_per_exp: dict[int, dict[str, float]] = {}
+        self._eval_pooled: list[Any] = []
+        self._eval_stream = ""
+        self._confusion: Tensor | None = None
+        self._confusions: dict[int, Tensor] = {}
         self._last_eval: EvalResult | None = None
         self._last_train: dict[str, float] = {}
+
+    @contextmanager
+    def attached(self, loggers: Sequence[Logger]) -> Iterator[None]:
+        """Send events to ``loggers`` too, until the block ends."""
+        added = [logger for logger in loggers if logger not in self.loggers]
+        self.loggers.extend(added)
+        try:
+            yield
+        finally:
+            self.loggers = [logger for logger in self.loggers if logger not in added]
+
+    def emit(self, event: MetricEvent) -> None:
+        """Send ``event`` to every logger."""
+        for logger in self.loggers:
+            logger.log(event)
 
     # -- training ---------------------------------------------------------------------
 
     @hookimpl
-    def clhost_before_training_exp(self) -> None:
+    def clhost_before_training_exp(self, strategy: Any) -> None:
         self._train_totals = _zeros()
+        self._in_experience = True
+        self._start_progress(strategy, "train", _train_steps(strategy))
+        self._train_start = time.perf_counter()
 
     @hookimpl
     def clhost_after_training_iteration(self, strategy: Any) -> None:
         _accumulate(self._train_totals, strategy)
+        for logger in self._progress:
+            logger.advance()
 
     @hookimpl
     def clhost_after_training_exp(self, strategy: Any) -> None:
-        self.trained_experiences.append(strategy.experience.current_experience)
-        self._last_train = _summary(self._train_totals)
+        experience = strategy.experience
+        summary = _summary(self._train_totals)
+        summary["seconds"] = time.perf_counter() - self._train_start
+        self._end_progress()
+        self._in_experience = False
+        self.trained_experiences.append(experience.current_experience)
+        self.train_history.append({"experience": experience.current_experience, **summary})
+        self._last_train = summary
+        self._emit(strategy, TRAIN_EXPERIENCE, summary, experience.current_experience)
 
     def train_metrics(self) -> dict[str, float]:
-        """Loss and accuracy over the last trained experience's minibatches."""
+        """Loss, accuracy, samples and seconds of the last trained experience."""
         return dict(self._last_train)
 
     # -- evaluation -------------------------------------------------------------------
 
     @hookimpl
     def clhost_before_eval(self) -> None:
-        self._eval_per_exp = {}
+        self._eval_per_exp, self._confusions = {}, {}
+        self._eval_pooled = _zeros()
+        self._eval_start = time.perf_counter()
 
     @hookimpl
-    def clhost_before_eval_exp(self) -> None:
+    def clhost_before_eval_exp(self, strategy: Any) -> None:
         self._eval_totals = _zeros()
+        self._confusion = None
+        self._start_progress(strategy, "eval", _length(strategy.dataloader))
 
     @hookimpl
     def clhost_after_eval_iteration(self, strategy: Any) -> None:
         _accumulate(self._eval_totals, strategy)
+        if self.confusion_matrix:
+            self._confusion = _add_confusion(self._confusion, strategy.mb_output, strategy.mb_y)
+        for logger in self._progress:
+            logger.advance()
 
     @hookimpl
     def clhost_after_eval_exp(self, strategy: Any) -> None:
-        self._eval_per_exp[strategy.experience.current_experience] = _summary(self._eval_totals)
-        self._eval_stream = strategy.experience.origin_stream
+        self._end_progress()
+        experience = strategy.experience
+        index = experience.current_experience
+        self._eval_per_exp[index] = summary = _summary(self._eval_totals)
+        for position, value in enumerate(self._eval_totals):
+            self._eval_pooled[position] = self._eval_pooled[position] + value
+        if self._confusion is not None:
+            self._confusions[index] = self._confusion
+        self._eval_stream = experience.origin_stream
+        self._emit(strategy, EVAL_EXPERIENCE, summary, index)
 
     @hookimpl
-    def clhost_after_eval(self) -> None:
-        per_exp = self._eval_per_exp
+    def clhost_after_eval(self, strategy: Any) -> None:
+        per_exp, stream = self._eval_per_exp, self._eval_stream
+        pooled = _summary(self._eval_pooled)
         metrics = {
-            "accuracy": _mean(m["accuracy"] for m in per_exp.values()),
-            "loss": _mean(m["loss"] for m in per_exp.values()),
+            "accuracy": mean([m["accuracy"] for m in per_exp.values()]),
+            "loss": mean([m["loss"] for m in per_exp.values()]),
+            "accuracy_pooled": pooled["accuracy"],
+            "loss_pooled": pooled["loss"],
+            "samples": pooled["samples"],
+            "seconds": time.perf_counter() - self._eval_start,
         }
-        stream = getattr(self, "_eval_stream", "")
-        self._last_eval = EvalResult(stream, dict(per_exp), metrics)
-        self._record_row(stream, per_exp)
+        self._last_eval = EvalResult(stream, dict(per_exp), metrics, dict(self._confusions))
+        if not self._in_experience and per_exp:
+            self._record_row(stream, per_exp, metrics["seconds"])
+        self._emit(strategy, EVAL_STREAM, metrics, None)
 
     def last_eval_result(self) -> EvalResult:
         if self._last_eval is None:
             raise RuntimeError("no evaluation has run yet")
         return self._last_eval
 
-    def _record_row(self, stream: str, per_exp: dict[int, dict[str, float]]) -> None:
-        """Write the evaluated accuracies in the row of the experiences trained so far."""
-        if not per_exp:
+    def _record_row(self, stream: str, per_exp: dict[int, dict[str, float]], seconds: float):
+        """Write the evaluated values in the row of the experiences trained so far."""
+        trained = len(self.trained_experiences)
+        for metric, table, initial in (
+            ("accuracy", self.accuracy_matrix, self.initial_accuracy),
+            ("loss", self.loss_matrix, self.initial_loss),
+        ):
+            rows = table.setdefault(stream, []) if trained else table.get(stream, [])
+            rows.extend([] for _ in range(trained - len(rows)))
+            first = initial.setdefault(stream, []) if not trained else initial.get(stream)
+            block = rows if first is None else [first, *rows]
+            width = max(max(per_exp) + 1, *(len(row) for row in block))
+            for row in block:
+                row.extend([NAN] * (width - len(row)))
+            row = rows[trained - 1] if trained else first
+            for index, values in per_exp.items():
+                row[index] = values[metric]
+        if trained:
+            times = self.eval_seconds.setdefault(stream, [])
+            times.extend([NAN] * (trained - len(times)))
+            times[trained - 1] = seconds
+
+    # -- loggers ------------------------------------------------------------------
+
+    def _emit(
+        self, strategy: Any, phase: str, metrics: dict[str, float], experience: int | None
+    ) -> None:
+        if not self.loggers:
             return
-        width = max(max(per_exp) + 1, len(self.initial_accuracy.get(stream, ())))
-        if not self.trained_experiences:
-            row = self.initial_accuracy.setdefault(stream, [])
-        else:
-            rows = self.accuracy_matrix.setdefault(stream, [])
-            while len(rows) < len(self.trained_experiences):
-                rows.append([])
-            row = rows[len(self.trained_experiences) - 1]
-        row.extend([float("nan")] * (width - len(row)))
-        for index, values in per_exp.items():
-            row[index] = values["accuracy"]
+        clock = getattr(strategy, "clock", None)
+        self.emit(
+            MetricEvent(
+                phase=phase,
+                metrics=dict(metrics),
+                stream=strategy.experience.origin_stream if strategy.experience else "",
+                experience=experience,
+                trained=len(self.trained_experiences),
+                iteration=getattr(clock, "train_iterations", 0),
+            )
+        )
+
+    def _start_progress(self, strategy: Any, what: str, total: int | None) -> None:
+        self._progress = [logger for logger in self.loggers if logger.shows_progress]
+        experience = strategy.experience
+        label = f"{what} {experience.origin_stream} exp {experience.current_experience}"
+        for logger in self._progress:
+            logger.start_progress(label, total)
+
+    def _end_progress(self) -> None:
+        for logger in self._progress:
+            logger.end_progress()
+        self._progress = []
 
     # -- state --------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "trained_experiences": list(self.trained_experiences),
-            "accuracy_matrix": {k: [list(r) for r in v] for k, v in self.accuracy_matrix.items()},
+            "train_history": [dict(entry) for entry in self.train_history],
+            "accuracy_matrix": _copy_table(self.accuracy_matrix),
+            "loss_matrix": _copy_table(self.loss_matrix),
             "initial_accuracy": {k: list(v) for k, v in self.initial_accuracy.items()},
+            "initial_loss": {k: list(v) for k, v in self.initial_loss.items()},
+            "eval_seconds": {k: list(v) for k, v in self.eval_seconds.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.trained_experiences = list(state["trained_experiences"])
-        self.accuracy_matrix = {
-            k: [list(r) for r in v] for k, v in state["accuracy_matrix"].items()
-        }
+        self.trained_experiences = [int(e) for e in state["trained_experiences"]]
+        self.train_history = [dict(entry) for entry in state["train_history"]]
+        self.accuracy_matrix = _copy_table(state["accuracy_matrix"])
+        self.loss_matrix = _copy_table(state["loss_matrix"])
         self.initial_accuracy = {k: list(v) for k, v in state["initial_accuracy"].items()}
+        self.initial_loss = {k: list(v) for k, v in state["initial_loss"].items()}
+        self.eval_seconds = {k: list(v) for k, v in state["eval_seconds"].items()}
+
+
+def _copy_table(table: Table) -> Table:
+    return {stream: [list(row) for row in rows] for stream, rows in table.items()}
 
 
 def _zeros() -> list[Any]:
@@ -134,14 +267,32 @@ def _accumulate(totals: list[Any], strategy: Any) -> None:
 def _summary(totals: list[Any]) -> dict[str, float]:
     correct, seen, loss = totals
     if not seen:
-        return {"accuracy": float("nan"), "loss": float("nan"), "samples": 0}
-    return {
-        "accuracy": float(correct) / seen,
-        "loss": float(loss) / seen,
-        "samples": seen,
-    }
+        return {"accuracy": NAN, "loss": NAN, "samples": 0}
+    return {"accuracy": float(correct) / seen, "loss": float(loss) / seen, "samples": seen}
 
 
-def _mean(values: Any) -> float:
-    values = list(values)
-    return float(torch.tensor(values).mean()) if values else float("nan")
+def _add_confusion(counts: Tensor | None, output: Tensor, targets: Tensor) -> Tensor:
+    """Add a minibatch to ``counts``, widening it when the model has grown."""
+    n_classes = output.shape[1]
+    if counts is not None and counts.shape[0] < n_classes:
+        wider = counts.new_zeros(n_classes, n_classes)
+        wider[: counts.shape[0], : counts.shape[1]] = counts
+        counts = wider
+    batch = confusion_matrix(output.argmax(dim=1), targets, max(n_classes, _size(counts)))
+    return batch if counts is None else counts + batch
+
+
+def _size(counts: Tensor | None) -> int:
+    return 0 if counts is None else counts.shape[0]
+
+
+def _length(loader: Any) -> int | None:
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
+def _train_steps(strategy: Any) -> int | None:
+    batches = _length(strategy.dataloader)
+    return None if batches is None else batches * getattr(strategy, "train_epochs", 1)

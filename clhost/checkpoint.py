@@ -1,0 +1,310 @@
+"""Checkpoints a killed run can resume from, bitwise identical to a run never stopped.
+
+A checkpoint is one ``torch.save`` file of plain data (tensors, numbers, strings, lists,
+dicts), read back with ``torch.load(weights_only=True)`` so loading never runs pickled
+code. It holds the model, the optimizer, the state of every stateful component (plugins,
+criterion, evaluator, clock) under its stable key, the random number generators, the
+position in the train stream and a fingerprint of the experiment.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from clhost._atomic import atomic_write
+from clhost.data import Benchmark, Experience
+from clhost.errors import CheckpointError
+from clhost.plugin import state_key_of
+
+FORMAT = "clhost-checkpoint"
+VERSION = 1
+
+_PLAIN = (Tensor, bool, int, float, str, bytes, type(None), torch.dtype, torch.device)
+
+
+def save_checkpoint(
+    strategy: Any,
+    path: str | Path,
+    position: int,
+    *,
+    benchmark: Benchmark | None = None,
+) -> Path:
+    """Write a checkpoint of ``strategy`` after ``position`` train experiences.
+
+    The file is written next to ``path`` and renamed over it once synced to disk, so a
+    crash leaves the previous checkpoint intact. ``benchmark`` names the experiment in
+    the fingerprint. A component whose state is not plain data is an error here, when
+    it can still be fixed, not when the run is resumed.
+    """
+    if not isinstance(position, int) or isinstance(position, bool) or position < 0:
+        raise ValueError(f"position must be a non-negative integer, got {position!r}")
+    components = stateful_components(strategy)
+    states = {key: component.state_dict() for key, component in components.items()}
+    for key, state in states.items():
+        _require_plain(state, f"state of {key!r}")
+    optimizer = getattr(strategy, "optimizer", None)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "position": position,
+        "fingerprint": fingerprint(strategy, benchmark),
+        "model": strategy.model.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "components": states,
+        "rng": rng_state(),
+    }
+    return atomic_write(path, lambda file: torch.save(payload, file))
+
+
+def load_checkpoint(
+    strategy: Any,
+    path: str | Path,
+    *,
+    benchmark: Benchmark | None = None,
+    experiences: Sequence[Experience] | None = None,
+) -> int:
+    """Restore ``strategy`` from ``path``; returns the number of train experiences done.
+
+    A model that grows with the stream is first grown again: ``strategy.model_adaptation``
+    (and the optimizer refresh) runs for each of the experiences already done, taken from
+    ``experiences`` or else ``benchmark.train_stream``. Then the model, optimizer,
+    component and RNG states are loaded; tensors come back on ``strategy.device``. A
+    corrupt file, another format or a checkpoint of another experiment raises
+    ``CheckpointError`` before the strategy is touched; a state that does not fit once the
+    model was regrown also raises it, and the strategy must then be rebuilt.
+    """
+    path = Path(path)
+    payload = _read(path, getattr(strategy, "device", "cpu"))
+    position = payload["position"]
+    _check_fingerprint(payload["fingerprint"], fingerprint(strategy, benchmark), path)
+    components = stateful_components(strategy)
+    _check_components(payload["components"], components, path)
+    optimizer = getattr(strategy, "optimizer", None)
+    if (optimizer is None) != (payload["optimizer"] is None):
+        raise CheckpointError(
+            f"{path}: the checkpoint and the strategy differ in having an optimizer"
+        )
+    stream = experiences if experiences is not None else _train_stream(benchmark)
+    if stream is not None and position > len(stream):
+        raise CheckpointError(
+            f"{path}: {position} experiences were done but the stream has only {len(stream)}"
+        )
+    for experience in list(stream or ())[:position]:
+        _regrow(strategy, experience)
+    _check_model(strategy.model, payload["model"], path, position, stream is not None)
+    strategy.model.load_state_dict(payload["model"])
+    if optimizer is not None:
+        _load(optimizer, payload["optimizer"], "optimizer", path)
+    for key, component in components.items():
+        _load(component, payload["components"][key], f"component {key!r}", path)
+    set_rng_state(payload["rng"])
+    return position
+
+
+# -- what is saved --------------------------------------------------------------------
+
+
+def stateful_components(strategy: Any) -> dict[str, Any]:
+    """Every component of ``strategy`` with ``state_dict``/``load_state_dict``, by key."""
+    return {
+        key: component
+        for key, component in _keyed_components(strategy).items()
+        if callable(getattr(component, "state_dict", None))
+        and callable(getattr(component, "load_state_dict", None))
+    }
+
+
+def fingerprint(strategy: Any, benchmark: Benchmark | None = None) -> dict[str, Any]:
+    """What identifies the experiment: strategy class, component keys, benchmark name."""
+    cls = type(strategy)
+    return {
+        "strategy": f"{cls.__module__}.{cls.__qualname__}",
+        "components": list(_keyed_components(strategy)),
+        "benchmark": benchmark.name if benchmark is not None else None,
+    }
+
+
+def _keyed_components(strategy: Any) -> dict[str, Any]:
+    """Plugins in call order, the criterion, the evaluator and the clock, each under its
+    ``state_key``; a repeated key gets ``#2``, ``#3`` ... in that order."""
+    candidates = [
+        *getattr(strategy, "plugins", ()),
+        *getattr(strategy, "extra_plugins", list)(),
+        getattr(strategy, "_criterion", None),
+        getattr(strategy, "evaluator", None),
+        getattr(strategy, "clock", None),
+    ]
+    keyed: dict[str, Any] = {}
+    seen: set[int] = set()
+    for component in candidates:
+        if component is None or id(component) in seen:
+            continue
+        seen.add(id(component))
+        key = getattr(component, "state_key", None)
+        base = key if isinstance(key, str) else state_key_of(component)
+        key, count = base, 1
+        while key in keyed:
+            count += 1
+            key = f"{base}#{count}"
+        keyed[key] = component
+    return keyed
+
+
+def rng_state() -> dict[str, Any]:
+    """The global random generators (Python, NumPy, torch CPU and CUDA) as plain data."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    return {
+        "python": {"version": version, "state": torch.tensor(internal), "gauss": gauss},
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what ``rng_state`` returned; CUDA states only for the devices present."""
+    python = state["python"]
+    random.setstate((python["version"], tuple(python["state"].tolist()), python["gauss"]))
+    numpy = state["numpy"]
+    np.random.set_state(
+        (
+            numpy["kind"],
+            numpy["keys"].cpu().numpy().astype(np.uint32),
+            numpy["pos"],
+            numpy["has_gauss"],
+            numpy["cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(state["torch"].cpu())
+    if state["cuda"] and torch.cuda.is_available():
+        for device, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state.cpu(), device)
+
+
+def _require_plain(value: Any, where: str) -> None:
+    if isinstance(value, _PLAIN):
+        return
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _require_plain(item, f"{where}[{index}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _require_plain(key, f"{where} key")
+            _require_plain(item, f"{where}[{key!r}]")
+        return
+    raise CheckpointError(
+        f"{where} holds a {type(value).__name__}; component state may hold only tensors, "
+        "numbers, strings, None and lists/tuples/dicts of them"
+    )
+
+
+# -- what is checked before loading ---------------------------------------------------
+
+
+def _read(path: Path, device: Any) -> dict[str, Any]:
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (corrupt, truncated, or not plain data): "
+            f"{type(error).__name__}: {_first_line(error)}"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a clhost checkpoint")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {payload.get('version')!r}; this clhost "
+            f"reads version {VERSION}"
+        )
+    expected = {"position", "fingerprint", "model", "optimizer", "components", "rng"}
+    missing = expected - payload.keys()
+    position = payload.get("position")
+    if missing or not isinstance(position, int) or position < 0:
+        raise CheckpointError(f"{path} is incomplete: missing {sorted(missing) or 'position'}")
+    return payload
+
+
+def _check_fingerprint(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
+    differences = [
+        f"{field} {saved.get(field)!r} in the checkpoint, {value!r} now"
+        for field, value in current.items()
+        if saved.get(field) != value
+        and not (field == "benchmark" and (value is None or saved.get(field) is None))
+    ]
+    if differences:
+        raise CheckpointError(f"{path} belongs to another experiment: " + "; ".join(differences))
+
+
+def _check_components(saved: dict[str, Any], components: dict[str, Any], path: Path) -> None:
+    if set(saved) != set(components):
+        raise CheckpointError(
+            f"{path} holds state for {sorted(saved)} but the strategy has stateful "
+            f"components {sorted(components)}"
+        )
+
+
+def _train_stream(benchmark: Benchmark | None) -> Sequence[Experience] | None:
+    return benchmark.train_stream if benchmark is not None else None
+
+
+def _regrow(strategy: Any, experience: Experience) -> None:
+    """Repeat the structural steps training did for ``experience`` (not its updates)."""
+    strategy.model_adaptation(experience)
+    make_optimizer = getattr(strategy, "make_optimizer", None)
+    if make_optimizer is not None:
+        make_optimizer()
+
+
+def _check_model(
+    model: nn.Module, saved: dict[str, Tensor], path: Path, position: int, regrown: bool
+) -> None:
+    current = model.state_dict()
+    problems = sorted(set(saved) ^ set(current))
+    problems += [
+        f"{name}: {tuple(saved[name].shape)} saved, {tuple(current[name].shape)} now"
+        for name in sorted(set(saved) & set(current))
+        if saved[name].shape != current[name].shape
+    ]
+    if problems:
+        hint = (
+            f"the model was grown for {position} experiences and must be rebuilt"
+            if regrown
+            else "pass benchmark= or experiences= so a growing model can be regrown"
+        )
+        raise CheckpointError(
+            f"{path}: the model does not match the checkpoint ({', '.join(problems[:5])}); " + hint
+        )
+
+
+def _load(component: Any, state: Any, what: str, path: Path) -> None:
+    try:
+        component.load_state_dict(state)
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: {what}: {error}") from None
+    except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as error:
+        raise CheckpointError(
+            f"{path}: {what} could not be restored ({type(error).__name__}: "
+            f"{_first_line(error)}); the strategy is partly restored and must be rebuilt"
+        ) from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
