@@ -1,0 +1,140 @@
+"""Losses that regularize the model against what it learnt on earlier experiences.
+
+A ``RegularizationMethod`` (Avalanche's name) is a callable term plus the hooks that keep
+it up to date, so one object serves two uses: given to a strategy as a plugin it adds its
+term to the loss by itself (``clhost_loss_terms``) and refreshes what it compares against
+after every experience (``clhost_after_training_exp``); composed inside another method it
+is called directly, ``term = method(mb_x, mb_pred, model)``, and ``update(strategy)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from copy import deepcopy
+from typing import Any
+
+from torch import Tensor, nn
+
+from clhost._markers import hookimpl
+from clhost.errors import CheckpointError, ParameterError
+from clhost.models.dynamic import MultiTaskModule
+from clhost.plugin import SupervisedPlugin
+
+
+class RegularizationMethod(SupervisedPlugin):
+    """A loss term against a previous state of the model, updated after each experience.
+
+    Subclasses implement ``__call__`` (the term for one minibatch; zero while there is
+    nothing to compare against) and ``update`` (remember what the finished experience
+    taught), and name their term with ``term_name`` so it is logged under that name.
+    """
+
+    term_name: str = "regularization"
+
+    def __call__(self, mb_x: Tensor, mb_pred: Tensor, model: nn.Module) -> Tensor:
+        """The term for inputs ``mb_x`` on which ``model`` predicted ``mb_pred``."""
+        raise NotImplementedError
+
+    def update(self, strategy: Any) -> None:
+        """Remember ``strategy.model`` and ``strategy.experience`` after training on it."""
+        raise NotImplementedError
+
+    @hookimpl
+    def clhost_loss_terms(self, strategy: Any) -> tuple[str, Tensor]:
+        return self.term_name, self(strategy.mb_x, strategy.mb_output, strategy.model)
+
+    @hookimpl
+    def clhost_after_training_exp(self, strategy: Any) -> None:
+        self.update(strategy)
+
+
+class PreviousModel:
+    """A frozen copy of the model as it was after the last experience.
+
+    Its checkpoint state is the copy's ``state_dict``. A loaded state is kept until a model
+    of the same architecture is at hand (``module(model)``): the copy is rebuilt from that
+    model's structure, so restoring needs nothing but tensors.
+    """
+
+    def __init__(self) -> None:
+        self._module: nn.Module | None = None
+        self._pending: dict[str, Tensor] | None = None
+
+    @property
+    def is_set(self) -> bool:
+        return self._module is not None or self._pending is not None
+
+    def remember(self, model: nn.Module) -> None:
+        self._module, self._pending = frozen_copy(model), None
+
+    def module(self, model: nn.Module) -> nn.Module | None:
+        """The frozen copy (``None`` before the first experience), rebuilt from ``model``'s
+        architecture after a state was loaded."""
+        if self._pending is not None:
+            copy = frozen_copy(model)
+            try:
+                copy.load_state_dict(self._pending)
+            except RuntimeError as error:
+                raise CheckpointError(
+                    "the stored previous model does not fit the model's architecture; load "
+                    f"the checkpoint into the model it was saved from ({error})"
+                ) from None
+            self._module, self._pending = copy, None
+        return self._module
+
+    def state_dict(self) -> dict[str, Tensor] | None:
+        if self._pending is not None:
+            return dict(self._pending)
+        return None if self._module is None else dict(self._module.state_dict())
+
+    def load_state_dict(self, state: dict[str, Tensor] | None) -> None:
+        if state is not None and not isinstance(state, dict):
+            raise CheckpointError(f"a previous model's state is a dict, got {type(state)}")
+        self._module, self._pending = None, state
+
+
+def frozen_copy(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` in eval mode with no parameter requiring gradients."""
+    copy = deepcopy(model)
+    copy.eval()
+    copy.requires_grad_(False)
+    return copy
+
+
+def forward_with_tasks(model: nn.Module, x: Tensor, task_labels: Tensor) -> Tensor:
+    """``model``'s output, passing the task labels to multi-task models."""
+    if isinstance(model, MultiTaskModule):
+        return model(x, task_labels)
+    return model(x)
+
+
+class ExperienceWeights:
+    """A non-negative weight given as one number or as one number per experience.
+
+    Methods like LwF and LFL take either; ``at(i)`` is the weight while training
+    experience ``i``, and a schedule too short for the stream is a clear error.
+    """
+
+    def __init__(self, name: str, value: float | Sequence[float]):
+        values = list(value) if isinstance(value, Sequence) else [value]
+        if not values or not all(_is_non_negative_number(v) for v in values):
+            raise ParameterError(
+                f"{name} must be a non-negative number or a non-empty list of them, got {value!r}"
+            )
+        self.name = name
+        self.per_experience = isinstance(value, Sequence)
+        self._values = [float(v) for v in values]
+
+    def at(self, experience: int) -> float:
+        if not self.per_experience:
+            return self._values[0]
+        if experience >= len(self._values):
+            raise ParameterError(
+                f"{self.name} lists {len(self._values)} weights but experience {experience} "
+                "is being trained; give one weight per experience"
+            )
+        return self._values[experience]
+
+
+def _is_non_negative_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0

@@ -1,0 +1,163 @@
+"""LFL as a training plugin, and the strategy that trains with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
+
+from clhost import hookimpl
+from clhost.data import TensorData
+from clhost.errors import CheckpointError
+from clhost.plugin import SupervisedPlugin
+from clhost.regularization import ExperienceWeights, PreviousModel, forward_with_tasks
+from clhost.rehearsal import experience_data
+from clhost.templates import SupervisedTemplate
+from clhost_lfl.features import FeatureSite
+
+PROBE_SIZE = 64
+
+
+class LFLPlugin(SupervisedPlugin):
+    """Less-Forgetful Learning (Jung, Ju, Jung & Kim, 2016).
+
+    The paper keeps the old decision boundaries by freezing the classifier of the copied
+    network, and keeps the feature space by adding ``lambda_e * L_e`` to the loss, where
+    ``L_e = 1/2 ||f_old(x) - f_new(x)||^2`` (averaged over the minibatch) compares the
+    penultimate features of the previous and current model on the current inputs.
+
+    Choices for streams the paper did not consider, where the classifier grows: only the
+    output units of classes a classifier layer has already learnt are frozen (in every
+    later experience, restored after each optimizer step, so no optimizer can move them),
+    and new units train freely. In a domain-incremental stream every class is learnt in
+    the first experience, so the whole last layer is frozen, as in the paper. Which
+    layer serves which classes is observed, not assumed: after each experience a few of
+    its samples are passed through the model and the classifier layers they reach are
+    noted, so each head of a multi-head model freezes only the units of its own tasks.
+    ``lambda_e`` is one number or one per experience; the term is zero on the first.
+    """
+
+    name = "lfl"
+
+    def __init__(self, lambda_e: float | list[float] = 1.0):
+        self.lambda_e = ExperienceWeights("lambda_e", lambda_e)
+        self.previous_model = PreviousModel()
+        self.learnt_units: dict[str, tuple[int, ...]] = {}
+        self.experiences_seen = 0
+        self._site: FeatureSite | None = None
+        self._frozen: list[tuple[Tensor, Tensor, Tensor]] = []
+        self._features: list[Tensor] = []
+        self._recording: RemovableHandle | None = None
+
+    @hookimpl
+    def clhost_before_training(self, strategy: Any) -> None:
+        # A loaded copy is rebuilt before the model grows for the next experience.
+        self.previous_model.module(strategy.model)
+
+    @hookimpl
+    def clhost_before_training_exp(self, strategy: Any) -> None:
+        model = strategy.model
+        self._site = FeatureSite(model)
+        previous = self.previous_model.module(model)
+        self._frozen = [] if previous is None else self._frozen_rows(model, previous)
+
+    def _frozen_rows(self, model: nn.Module, previous: nn.Module) -> list[tuple[Tensor, ...]]:
+        """(parameter, values to keep, units) for the learnt units of each classifier."""
+        frozen = []
+        for name, classes in self.learnt_units.items():
+            layer, old = model.get_submodule(name), previous.get_submodule(name)
+            learnt = [c for c in classes if c < old.weight.shape[0]]
+            units = torch.tensor(learnt, dtype=torch.long, device=layer.weight.device)
+            for param, old_param in ((layer.weight, old.weight), (layer.bias, old.bias)):
+                if param is not None:
+                    frozen.append((param, old_param.index_select(0, units), units))
+        return frozen
+
+    @hookimpl
+    def clhost_before_forward(self, strategy: Any) -> None:
+        if self.experiences_seen and self._site is not None:
+            self._features.clear()
+            self._recording = self._site.record(strategy.model, self._features)
+
+    @hookimpl
+    def clhost_after_forward(self) -> None:
+        if self._recording is not None:
+            self._recording.remove()
+            self._recording = None
+
+    @hookimpl
+    def clhost_loss_terms(self, strategy: Any) -> tuple[str, Tensor]:
+        weight = self.lambda_e.at(self.experiences_seen)
+        previous = self.previous_model.module(strategy.model)
+        if previous is None or weight == 0 or self._site is None:
+            return "lfl", strategy.mb_output.new_zeros(())
+        if not self._features:
+            raise RuntimeError(f"LFL saw no features at {self._site.path} in the forward pass")
+        features = self._features[-1]
+        with torch.no_grad():
+            old_features = self._site.compute(previous, strategy.mb_x, strategy.mb_task_id)
+        distance = (features - old_features).flatten(1).pow(2).sum(1).mean()
+        return "lfl", weight * 0.5 * distance
+
+    @hookimpl
+    def clhost_after_update(self) -> None:
+        with torch.no_grad():
+            for param, kept, units in self._frozen:
+                param.index_copy_(0, units, kept)
+
+    @hookimpl
+    def clhost_after_training_exp(self, strategy: Any) -> None:
+        data = experience_data(strategy)
+        classes = data.classes
+        for name in self._layers_reached(strategy, data):
+            self.learnt_units[name] = tuple(sorted({*self.learnt_units.get(name, ()), *classes}))
+        self.previous_model.remember(strategy.model)
+        self.experiences_seen += 1
+        self._frozen = []
+
+    def _layers_reached(self, strategy: Any, data: TensorData) -> list[str]:
+        """The classifier layers a few samples of the experience pass through."""
+        model, site = strategy.model, self._site or FeatureSite(strategy.model)
+        probe = data.subset(torch.arange(min(len(data), PROBE_SIZE))).to(strategy.device)
+        reached: list[str] = []
+        handles = [
+            model.get_submodule(name).register_forward_hook(
+                lambda *_, name=name: reached.append(name)
+            )
+            for name in site.classifier_layers(model)
+        ]
+        try:
+            with torch.no_grad():
+                forward_with_tasks(model, probe.x, probe.t)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return list(dict.fromkeys(reached))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "previous_model": self.previous_model.state_dict(),
+            "learnt_units": {name: list(units) for name, units in self.learnt_units.items()},
+            "experiences_seen": self.experiences_seen,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        missing = {"previous_model", "learnt_units", "experiences_seen"} - set(state)
+        if missing:
+            raise CheckpointError(f"LFL state lacks {sorted(missing)}")
+        self.previous_model.load_state_dict(state["previous_model"])
+        self.learnt_units = {
+            name: tuple(int(u) for u in units) for name, units in state["learnt_units"].items()
+        }
+        self.experiences_seen = int(state["experiences_seen"])
+        self._frozen = []
+
+
+class LFL(SupervisedTemplate):
+    """Supervised training with Less-Forgetful Learning (``LFLPlugin``)."""
+
+    def __init__(self, *, lambda_e: float | list[float] = 1.0, **kwargs: Any):
+        plugin = LFLPlugin(lambda_e=lambda_e)
+        super().__init__(plugins=[plugin, *kwargs.pop("plugins", ())], **kwargs)
