@@ -8,6 +8,7 @@ from clhost.models.dynamic import (
     adapt_model,
 )
 from clhost.models.optim import refresh_optimizer
+from clhost.models.resnet import SlimResNet18
 from clhost.models.simple import IncrementalMLP, MultiHeadMLP, SimpleMLP
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "MultiHeadMLP",
     "MultiTaskModule",
     "SimpleMLP",
+    "SlimResNet18",
     "adapt_model",
     "refresh_optimizer",
 ]

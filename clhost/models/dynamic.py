@@ -77,17 +77,20 @@ class MultiHeadClassifier(MultiTaskModule, DynamicModule):
             elif needed > self.heads[key].out_features:
                 self.heads[key] = _grown_linear(self.heads[key], needed)
 
-    def forward_single_task(self, x: Tensor, task: int) -> Tensor:
+    def head(self, task: int) -> nn.Linear:
         key = str(int(task))
         if key not in self.heads:
             raise KeyError(f"no head for task {task}; known tasks: {sorted(self.heads)}")
-        return self.heads[key](x)
+        return self.heads[key]
+
+    def forward_single_task(self, x: Tensor, task: int) -> Tensor:
+        return self.head(task)(x)
 
     def forward(self, x: Tensor, task_labels: Tensor) -> Tensor:
         tasks = torch.unique(task_labels)
         if len(tasks) == 1:
             return self.forward_single_task(x, int(tasks[0]))
-        width = max(self.heads[str(int(t))].out_features for t in tasks)
+        width = max(self.head(int(t)).out_features for t in tasks)
         out = x.new_full((len(x), width), torch.finfo(x.dtype).min)
         for task in tasks:
             mask = task_labels == task

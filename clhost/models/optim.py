@@ -31,7 +31,7 @@ def refresh_optimizer(
             state = optimizer.state.pop(old, None)
             if state:
                 optimizer.state[new] = {k: _fit(v, old, new) for k, v in state.items()}
-        elif old is None:
+        elif old is None and id(new) not in group_of:
             optimizer.param_groups[0]["params"].append(new)
     current = {id(p) for p in after.values()}
     for name, old in before.items():
