@@ -1,0 +1,308 @@
+"""The evaluation plugin's matrices and events, and what each logger writes."""
+
+import csv
+import io
+import json
+import math
+
+import pytest
+import torch
+
+from clhost.evaluation import (
+    CSVLogger,
+    EvaluationPlugin,
+    JSONLLogger,
+    Logger,
+    MetricEvent,
+    ProgressLogger,
+    TextLogger,
+)
+from clhost.models import IncrementalMLP
+from clhost.templates import SupervisedTemplate
+from clhost.testing import toy_benchmark
+
+
+class Recorder(Logger):
+    """Keeps every event and every progress call."""
+
+    def __init__(self, shows_progress=False):
+        self.shows_progress = shows_progress
+        self.events: list[MetricEvent] = []
+        self.progress: list[tuple] = []
+        self.closed = 0
+
+    def log(self, event):
+        self.events.append(event)
+
+    def start_progress(self, label, total):
+        self.progress.append(("start", label, total))
+
+    def advance(self, steps=1):
+        self.progress.append(("advance", steps))
+
+    def end_progress(self):
+        self.progress.append(("end",))
+
+    def close(self):
+        self.closed += 1
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def make_strategy(evaluator=None, **kwargs):
+    torch.manual_seed(0)
+    model = IncrementalMLP(input_size=8, hidden_sizes=(16,))
+    return SupervisedTemplate(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+        train_mb_size=20,
+        evaluator=evaluator if evaluator is not None else EvaluationPlugin(),
+        **kwargs,
+    )
+
+
+def test_rows_of_the_matrix_are_the_evaluations_between_experiences():
+    benchmark = toy_benchmark(n_experiences=3, n_per_class=20)
+    strategy = make_strategy(train_epochs=5)
+    initial = strategy.eval(benchmark.test_stream)
+    results = []
+    for experience in benchmark.train_stream:
+        strategy.train(experience)
+        results.append(strategy.eval(benchmark.test_stream))
+    evaluator = strategy.evaluator
+    matrix = evaluator.accuracy_matrix["test"]
+    assert len(matrix) == 3 and all(len(row) == 3 for row in matrix)
+    for i, result in enumerate(results):
+        assert matrix[i] == [result.per_experience[j]["accuracy"] for j in range(3)]
+        assert evaluator.loss_matrix["test"][i] == [
+            result.per_experience[j]["loss"] for j in range(3)
+        ]
+    assert evaluator.initial_accuracy["test"] == [
+        initial.per_experience[j]["accuracy"] for j in range(3)
+    ]
+    assert matrix[2][2] > 0.9  # well separated blobs are learnt
+    assert len(evaluator.eval_seconds["test"]) == 3
+    assert [entry["experience"] for entry in evaluator.train_history] == [0, 1, 2]
+    assert all(entry["seconds"] > 0 for entry in evaluator.train_history)
+
+
+def test_without_an_initial_evaluation_there_is_no_initial_row():
+    benchmark = toy_benchmark(n_experiences=2, n_per_class=20)
+    strategy = make_strategy()
+    strategy.train(benchmark.train_stream[0])
+    strategy.eval(benchmark.test_stream)
+    assert strategy.evaluator.initial_accuracy == {}
+    assert len(strategy.evaluator.accuracy_matrix["test"]) == 1
+
+
+def test_stream_metrics_average_experiences_and_pool_samples():
+    benchmark = toy_benchmark(n_experiences=2, n_per_class=20)
+    strategy = make_strategy()
+    strategy.train(benchmark.train_stream[0])
+    # Unequal sizes: 40 samples of experience 0, 10 of experience 1.
+    small = benchmark.test_stream[1]
+    small.dataset = small.dataset.subset(torch.arange(10))
+    result = strategy.eval(benchmark.test_stream)
+    per = result.per_experience
+    assert result.metrics["accuracy"] == pytest.approx(
+        (per[0]["accuracy"] + per[1]["accuracy"]) / 2
+    )
+    assert result.metrics["accuracy_pooled"] == pytest.approx(
+        (per[0]["accuracy"] * 40 + per[1]["accuracy"] * 10) / 50
+    )
+    assert result.metrics["samples"] == 50
+    assert result.metrics["accuracy"] != pytest.approx(result.metrics["accuracy_pooled"])
+
+
+def test_periodic_evaluation_inside_an_experience_leaves_the_matrix_alone():
+    benchmark = toy_benchmark(n_experiences=2, n_per_class=20)
+    recorder = Recorder()
+    periodic = make_strategy(
+        EvaluationPlugin(loggers=[recorder]), train_epochs=2, eval_every=1, peval_mode="epoch"
+    )
+    plain = make_strategy(train_epochs=2)
+    for strategy in (periodic, plain):
+        for experience in benchmark.train_stream:
+            strategy.train(experience, eval_streams=[benchmark.test_stream])
+            strategy.eval(benchmark.test_stream)
+    assert periodic.evaluator.accuracy_matrix == plain.evaluator.accuracy_matrix
+    streams = [e for e in recorder.events if e.phase == "eval_stream"]
+    # two periodic evaluations per experience, plus the one after it
+    assert len(streams) == 6
+    assert [e.trained for e in streams] == [0, 0, 1, 1, 1, 2]
+    assert [e.iteration for e in streams][:2] == [2, 4]  # 40 samples / 20 per batch
+
+
+def test_evaluating_only_seen_experiences_fills_the_rest_with_nan():
+    benchmark = toy_benchmark(n_experiences=3, n_per_class=20)
+    strategy = make_strategy()
+    for i, experience in enumerate(benchmark.train_stream):
+        strategy.train(experience)
+        strategy.eval(benchmark.test_stream[: i + 1])
+    matrix = strategy.evaluator.accuracy_matrix["test"]
+    assert [len(row) for row in matrix] == [3, 3, 3]
+    assert math.isnan(matrix[0][1]) and math.isnan(matrix[0][2]) and math.isnan(matrix[1][2])
+    assert not any(math.isnan(v) for v in matrix[2])
+
+
+def test_events_follow_training_and_evaluation():
+    benchmark = toy_benchmark(n_experiences=2, n_per_class=20)
+    recorder = Recorder()
+    strategy = make_strategy(EvaluationPlugin(loggers=[recorder]))
+    strategy.train(benchmark.train_stream[0])
+    strategy.eval(benchmark.test_stream)
+    phases = [(e.phase, e.stream, e.experience, e.trained) for e in recorder.events]
+    assert phases == [
+        ("train_exp", "train", 0, 1),
+        ("eval_exp", "test", 0, 1),
+        ("eval_exp", "test", 1, 1),
+        ("eval_stream", "test", None, 1),
+    ]
+    train = recorder.events[0].metrics
+    assert set(train) == {"accuracy", "loss", "samples", "seconds"}
+    assert train == strategy.evaluator.train_metrics()
+    assert recorder.events[0].iteration == 2
+    stream = recorder.events[-1].metrics
+    assert stream["accuracy"] == strategy.evaluator.last_eval_result().accuracy
+    assert recorder.progress == []  # no progress calls for a logger that shows none
+
+
+def test_progress_calls_cover_every_minibatch():
+    benchmark = toy_benchmark(n_experiences=1, n_per_class=20)
+    recorder = Recorder(shows_progress=True)
+    strategy = make_strategy(EvaluationPlugin(loggers=[recorder]), train_epochs=3)
+    strategy.train(benchmark.train_stream[0])
+    assert recorder.progress[0] == ("start", "train train exp 0", 6)
+    assert recorder.progress[1:] == [("advance", 1)] * 6 + [("end",)]
+
+
+def test_attached_loggers_are_removed_after_the_block():
+    evaluator = EvaluationPlugin()
+    recorder = Recorder()
+    with evaluator.attached([recorder]):
+        assert evaluator.loggers == [recorder]
+        evaluator.emit(MetricEvent("run", {"x": 1.0}))
+    assert evaluator.loggers == []
+    assert len(recorder.events) == 1
+
+
+def test_confusion_matrices_agree_with_accuracy():
+    benchmark = toy_benchmark(n_experiences=2, n_per_class=20)
+    strategy = make_strategy(EvaluationPlugin(confusion_matrix=True))
+    strategy.train(benchmark.train_stream[0])
+    result = strategy.eval(benchmark.test_stream)
+    # The model has 2 outputs; scores are padded to cover the 4 classes of experience 1.
+    assert [m.shape for m in result.confusion_matrices.values()] == [(2, 2), (4, 4)]
+    for j, matrix in result.confusion_matrices.items():
+        assert int(matrix.sum()) == result.per_experience[j]["samples"]
+        correct = int(matrix.diagonal().sum())
+        assert correct / int(matrix.sum()) == pytest.approx(result.per_experience[j]["accuracy"])
+    assert result.confusion_matrices[1][2:, 2:].sum() == 0  # unseen classes never predicted
+    assert "confusion_matrices" in result.to_dict()
+
+
+def test_evaluator_state_round_trips_through_a_weights_only_file(tmp_path):
+    benchmark = toy_benchmark(n_experiences=2, n_per_class=20)
+    strategy = make_strategy()
+    strategy.eval(benchmark.test_stream)
+    strategy.train(benchmark.train_stream[0])
+    strategy.eval(benchmark.test_stream)
+    torch.save(strategy.evaluator.state_dict(), tmp_path / "state.pt")
+    restored = EvaluationPlugin()
+    restored.load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
+    assert restored.state_dict() == strategy.evaluator.state_dict()
+    assert restored.accuracy_matrix == strategy.evaluator.accuracy_matrix
+
+
+# -- loggers ----------------------------------------------------------------------------
+
+
+EVENTS = [
+    MetricEvent("train_exp", {"accuracy": 0.5, "loss": 1.25, "samples": 40}, "train", 0, 1, 2),
+    MetricEvent("eval_stream", {"accuracy": 0.75, "loss": float("nan")}, "test", None, 1, 2),
+]
+
+
+def test_text_logger_writes_one_readable_line_per_event():
+    stream = io.StringIO()
+    logger = TextLogger(stream)
+    for event in EVENTS:
+        logger.log(event)
+    assert stream.getvalue().splitlines() == [
+        "train train exp 0: accuracy=0.5000 loss=1.2500 samples=40",
+        "eval test stream after 1: accuracy=0.7500 loss=nan",
+    ]
+    logger.close()
+    assert not stream.closed  # a stream it was given stays open
+
+
+def test_csv_logger_writes_a_row_per_metric_and_flushes_each_event(tmp_path):
+    path = tmp_path / "logs" / "metrics.csv"
+    logger = CSVLogger(path)
+    logger.log(EVENTS[0])
+    rows = list(csv.DictReader(path.open()))  # readable before close: flushed
+    assert [(r["phase"], r["metric"], r["value"]) for r in rows] == [
+        ("train_exp", "accuracy", "0.5"),
+        ("train_exp", "loss", "1.25"),
+        ("train_exp", "samples", "40"),
+    ]
+    assert rows[0]["experience"] == "0" and rows[0]["trained"] == "1"
+    logger.log(EVENTS[1])
+    logger.close()
+    logger.close()
+    with CSVLogger(path, mode="a") as appended:
+        appended.log(EVENTS[1])
+    lines = path.read_text().splitlines()
+    assert lines[0] == ",".join(CSVLogger.COLUMNS)
+    assert sum(line.startswith("time,") for line in lines) == 1
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == 3 + 2 + 2
+    assert rows[3]["experience"] == "" and rows[4]["value"] == "nan"
+
+
+def test_jsonl_logger_writes_strict_json_objects(tmp_path):
+    path = tmp_path / "events.jsonl"
+    with JSONLLogger(path) as logger:
+        for event in EVENTS:
+            logger.log(event)
+        assert len(path.read_text().splitlines()) == 2  # flushed before close
+    objects = [json.loads(line) for line in path.read_text().splitlines()]
+    assert objects[0]["metrics"] == {"accuracy": 0.5, "loss": 1.25, "samples": 40}
+    assert objects[1]["metrics"]["loss"] is None
+    assert objects[1]["experience"] is None and objects[1]["stream"] == "test"
+    with pytest.raises(ValueError, match="closed"):
+        logger.log(EVENTS[0])
+
+
+def test_progress_logger_draws_on_a_terminal_only():
+    silent_stream = io.StringIO()
+    silent = ProgressLogger(silent_stream)
+    assert not silent.shows_progress
+    terminal = FakeTerminal()
+    drawn = ProgressLogger(terminal)
+    assert drawn.shows_progress
+    for logger in (silent, drawn):
+        logger.start_progress("train train exp 0", 4)
+        for _ in range(4):
+            logger.advance()
+        logger.end_progress()
+    assert silent_stream.getvalue() == ""
+    assert "train train exp 0" in terminal.getvalue() and "100%" in terminal.getvalue()
+
+
+def test_progress_logger_during_training(monkeypatch):
+    benchmark = toy_benchmark(n_experiences=1, n_per_class=20)
+    terminal = FakeTerminal()
+    strategy = make_strategy(EvaluationPlugin(loggers=[ProgressLogger(terminal)]))
+    strategy.train(benchmark.train_stream[0])
+    strategy.eval(benchmark.test_stream)
+    output = terminal.getvalue()
+    assert "train train exp 0" in output and "eval test exp 0" in output
+
+
+def test_file_loggers_reject_an_unknown_mode(tmp_path):
+    with pytest.raises(ValueError, match="mode"):
+        CSVLogger(tmp_path / "x.csv", mode="r")
