@@ -1,0 +1,50 @@
+"""A replay loader whose memory minibatch gives every task of the memory its share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+from clhost.data import CyclingLoader, TensorBatchLoader, TensorData
+
+
+class TaskBalancedReplayLoader:
+    """Each minibatch of ``current`` joined with one memory minibatch balanced by task.
+
+    The ``batch_size_mem`` memory slots are split evenly among the task labels in
+    ``memory`` (remainder to the smallest labels), each task cycling through its own
+    samples, so a task with few exemplars is not drowned out by one with many. Every task
+    gets at least one slot, so the memory minibatch is never smaller than the number of
+    tasks. One pass covers ``current`` once.
+    """
+
+    def __init__(
+        self,
+        current: TensorData,
+        memory: TensorData,
+        batch_size: int,
+        batch_size_mem: int,
+        *,
+        generator: torch.Generator | None = None,
+    ):
+        self.current = TensorBatchLoader(current, batch_size, shuffle=True, generator=generator)
+        tasks = memory.task_set
+        share, remainder = divmod(batch_size_mem, len(tasks))
+        self.memories = [
+            CyclingLoader(memory.subset(torch.nonzero(memory.t == task)[:, 0]), size, generator)
+            for index, task in enumerate(tasks)
+            for size in [max(1, share + (index < remainder))]
+        ]
+        self._width = min(len(current.tensors), len(memory.tensors))
+
+    def __len__(self) -> int:
+        return len(self.current)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        for batch in self.current:
+            stored = [memory.next() for memory in self.memories]
+            yield tuple(
+                torch.cat([batch[i], *(part[i] for part in stored)]) for i in range(self._width)
+            )
