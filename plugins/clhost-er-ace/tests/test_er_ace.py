@@ -1,0 +1,154 @@
+"""ERACEPlugin: class-balanced memory, replay joined to each minibatch, asymmetric masks
+equal to ACECriterion, a checkpointable state, and online learning that beats naive."""
+
+import io
+
+import pytest
+import torch
+
+import clhost
+from clhost.benchmarks import split_digits, split_online
+from clhost.errors import ParameterError
+from clhost.models import SimpleMLP
+from clhost.templates import OnlineSupervisedTemplate
+from clhost.testing import toy_benchmark
+from clhost_er_ace import ER_ACE, ERACEPlugin
+from clhost_loss_ace import ACECriterion
+
+
+def _online(plugins, n_classes=4, input_size=8, lr=0.1, **kwargs):
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=n_classes, input_size=input_size, hidden_sizes=(100,))
+    return OnlineSupervisedTemplate(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=lr),
+        train_mb_size=10,
+        plugins=plugins,
+        **kwargs,
+    )
+
+
+def _toy_stream(n_experiences=2):
+    return split_online(toy_benchmark(n_experiences).train_stream, 10, shuffle=True, seed=0)
+
+
+class Spy(clhost.SupervisedPlugin):
+    """Placed around ERACEPlugin: records minibatch sizes, raw or masked outputs, losses."""
+
+    def __init__(self):
+        self.sizes, self.outputs, self.targets, self.losses = [], [], [], []
+
+    @clhost.hookimpl
+    def clhost_after_forward(self, strategy):
+        self.sizes.append(len(strategy.mb_y))
+        self.outputs.append(strategy.mb_output.detach().clone())
+        self.targets.append(strategy.mb_y.clone())
+
+    @clhost.hookimpl
+    def clhost_before_backward(self, strategy):
+        self.losses.append(strategy.loss.detach().clone())
+
+
+def test_memory_is_class_balanced_and_bounded():
+    plugin = ERACEPlugin(mem_size=30, batch_size_mem=5)
+    _online([plugin]).train(_toy_stream(n_experiences=2))  # 4 classes of 50 samples
+    counts = torch.bincount(plugin.buffer.buffer.y, minlength=4)
+    assert counts.sum() == 30
+    assert counts.max() - counts.min() <= 1
+
+
+def test_replayed_samples_join_every_minibatch_once_memory_is_filled():
+    after = Spy()
+    _online([ERACEPlugin(mem_size=30, batch_size_mem=5), after]).train(_toy_stream()[:4])
+    assert after.sizes == [10, 15, 15, 15]
+
+
+def test_outputs_are_masked_asymmetrically_and_the_loss_is_ace():
+    raw, masked = Spy(), Spy()
+    plugin = ERACEPlugin(mem_size=40, batch_size_mem=10)
+    stream = _toy_stream(n_experiences=2)  # classes 0, 1 then 2, 3
+    _online([raw, plugin, masked]).train(stream[:11])  # the last brings classes 2, 3
+    out, targets, shown = raw.outputs[-1], raw.targets[-1], masked.outputs[-1]
+    incoming, replayed = shown[:10], shown[10:]
+    assert set(targets[:10].tolist()) == {2, 3} and set(targets[10:].tolist()) <= {0, 1}
+    assert torch.isinf(incoming[:, [0, 1]]).all() and torch.isfinite(incoming[:, [2, 3]]).all()
+    assert torch.isfinite(replayed).all()  # every class has been seen by now
+    early = masked.outputs[0]  # first minibatch: classes 0, 1 only, no replay
+    assert torch.isinf(early[:, [2, 3]]).all()
+    expected = ACECriterion()(
+        out[:10], targets[:10], out[10:], targets[10:], seen_classes=[0, 1, 2, 3]
+    )
+    assert masked.losses[-1].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_replayed_rows_exclude_classes_not_seen_yet():
+    raw, masked = Spy(), Spy()
+    _online([raw, ERACEPlugin(mem_size=40, batch_size_mem=10), masked]).train(_toy_stream()[:3])
+    replayed = masked.outputs[-1][10:]
+    assert torch.isinf(replayed[:, [2, 3]]).all() and torch.isfinite(replayed[:, [0, 1]]).all()
+
+
+def test_memory_takes_each_minibatch_once_whatever_the_passes():
+    plugin = ERACEPlugin(mem_size=200, batch_size_mem=10)
+    _online([plugin], train_passes=3).train(_toy_stream()[:5])
+    assert len(plugin.buffer.buffer) == 50
+
+
+def test_state_round_trip_restores_replay():
+    first = ERACEPlugin(mem_size=30, batch_size_mem=5)
+    stream = _toy_stream()
+    _online([first]).train(stream[:12])
+    saved = io.BytesIO()
+    torch.save(first.state_dict(), saved)
+    saved.seek(0)
+    second = ERACEPlugin(mem_size=30, batch_size_mem=5)
+    second.load_state_dict(torch.load(saved, weights_only=True))
+    spies = []
+    for plugin in (first, second):
+        spy = Spy()
+        spies.append(spy)
+        strategy = _online([plugin, spy])
+        torch.manual_seed(1)
+        strategy.train(stream[12:14])
+    assert all(torch.equal(a, b) for a, b in zip(spies[0].targets, spies[1].targets, strict=True))
+    assert torch.equal(first.seen_units, second.seen_units)
+    assert torch.equal(first.buffer.buffer.x, second.buffer.buffer.x)
+
+
+def test_bad_parameters_are_refused():
+    with pytest.raises(ParameterError, match="mem_size"):
+        ERACEPlugin(mem_size=0)
+    with pytest.raises(ParameterError, match="batch_size_mem"):
+        ERACEPlugin(batch_size_mem=2.5)
+
+
+def test_strategy_builds_the_plugin_first():
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    extra = Spy()
+    strategy = ER_ACE(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        mem_size=50,
+        batch_size_mem=7,
+        plugins=[extra],
+    )
+    plugin = strategy.plugins[0]
+    assert isinstance(plugin, ERACEPlugin) and strategy.plugins[1] is extra
+    assert (plugin.mem_size, plugin.batch_size_mem) == (50, 7)
+    strategy.train(toy_benchmark(2).train_stream)
+    assert len(plugin.buffer.buffer) == 50
+
+
+def test_er_ace_beats_online_naive_on_split_digits():
+    benchmark = split_digits()
+    stream = split_online(benchmark.train_stream, 10, shuffle=True, seed=0)
+
+    def accuracy(plugins):
+        strategy = _online(plugins, n_classes=10, input_size=64)
+        strategy.train(stream)
+        return strategy.eval(benchmark.test_stream).metrics["accuracy"]
+
+    naive = accuracy([])
+    er_ace = accuracy([ERACEPlugin(mem_size=200, batch_size_mem=10)])
+    assert naive < 0.25
+    assert er_ace > naive + 0.35
