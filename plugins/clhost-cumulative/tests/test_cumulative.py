@@ -1,0 +1,124 @@
+"""Cumulative trains on the union of all experiences so far, and so does not forget."""
+
+import io
+import math
+
+import pytest
+import torch
+
+import clhost
+from clhost.benchmarks import split_digits
+from clhost.data import Experience, TensorData
+from clhost.models import SimpleMLP
+from clhost.plugin import SupervisedPlugin
+from clhost.templates import SupervisedTemplate
+from clhost_cumulative import Cumulative, CumulativePlugin
+
+
+class SizeSpy(SupervisedPlugin):
+    """Records what each experience trains on."""
+
+    def __init__(self):
+        self.sizes, self.classes, self.batches = [], [], []
+
+    @clhost.hookimpl
+    def clhost_before_training_exp(self, strategy):
+        self.sizes.append(len(strategy.adapted_dataset))
+        self.classes.append(set(strategy.adapted_dataset.y.tolist()))
+        self.batches.append(len(strategy.dataloader))
+
+
+def build(cls, **kwargs):
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(64,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    return cls(model=model, optimizer=optimizer, train_epochs=5, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def benchmark():
+    return split_digits(n_experiences=5, seed=0)
+
+
+def test_each_experience_trains_on_all_data_seen_so_far(benchmark):
+    spy = SizeSpy()
+    strategy = build(Cumulative, plugins=[spy], train_mb_size=32)
+    for experience in benchmark.train_stream:
+        strategy.train(experience)
+    lengths = [len(e) for e in benchmark.train_stream]
+    expected = [sum(lengths[: i + 1]) for i in range(len(lengths))]
+    assert spy.sizes == expected
+    assert spy.batches == [math.ceil(n / 32) for n in expected]
+    for i, classes in enumerate(spy.classes):
+        assert classes == set(benchmark.train_stream[i].classes_seen_so_far)
+
+
+def test_the_union_holds_every_sample_once():
+    parts = [TensorData(torch.full((3, 2), float(i)), torch.full((3,), i)) for i in range(3)]
+    plugin = CumulativePlugin()
+
+    class Strategy:
+        adapted_dataset = None
+
+    for part in parts:
+        Strategy.adapted_dataset = part
+        plugin.clhost_after_train_dataset_adaptation(Strategy)
+    torch.testing.assert_close(Strategy.adapted_dataset.y, torch.arange(3).repeat_interleave(3))
+    assert Strategy.adapted_dataset is plugin.seen
+
+
+def test_datasets_that_are_not_tensors_are_concatenated():
+    class Pairs(torch.utils.data.Dataset):
+        def __init__(self, label):
+            self.label = label
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, index):
+            return torch.zeros(8), self.label
+
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=2, input_size=8, hidden_sizes=(4,))
+    seen = []
+
+    class Count(SupervisedPlugin):
+        @clhost.hookimpl
+        def clhost_before_training_exp(self, strategy):
+            seen.append(len(strategy.adapted_dataset))
+
+    strategy = Cumulative(
+        model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), plugins=[Count()]
+    )
+    for label in (0, 1):
+        strategy.train(Experience(Pairs(label), label, "train", (label,)))
+    assert seen == [4, 8]
+    with pytest.raises(clhost.errors.CheckpointError, match="tensor data"):
+        strategy.plugins[0].state_dict()
+
+
+def test_state_dict_round_trip_restores_the_union(benchmark):
+    first = build(Cumulative)
+    first.train(benchmark.train_stream[:2])
+    state = first.plugins[0].state_dict()
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    restored = CumulativePlugin()
+    restored.load_state_dict(torch.load(buffer, weights_only=True))
+    spy = SizeSpy()
+    second = build(SupervisedTemplate, plugins=[restored, spy])
+    second.train(benchmark.train_stream[2])
+    assert spy.sizes == [sum(len(e) for e in benchmark.train_stream[:3])]
+    assert spy.classes == [set(benchmark.train_stream[2].classes_seen_so_far)]
+
+
+def test_cumulative_beats_naive_on_class_incremental_split_digits(benchmark):
+    accuracies = {}
+    for name, cls in (("naive", SupervisedTemplate), ("cumulative", Cumulative)):
+        strategy = build(cls)
+        for experience in benchmark.train_stream:
+            strategy.train(experience)
+        accuracies[name] = strategy.eval(benchmark.test_stream).accuracy
+    assert accuracies["cumulative"] > 0.85
+    assert accuracies["cumulative"] > accuracies["naive"] + 0.5

@@ -1,0 +1,75 @@
+"""FromScratchTrainingPlugin: forget everything on purpose before each experience."""
+
+from __future__ import annotations
+
+from itertools import chain
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from clhost import hookimpl
+from clhost.errors import ParameterError
+from clhost.plugin import SupervisedPlugin
+
+
+class FromScratchTrainingPlugin(SupervisedPlugin):
+    """Before every experience, put the model back to its initial weights and, with
+    ``reset_optimizer``, empty the optimizer's state (momentum, Adam moments, steps).
+
+    The initial weights are those the model has when the first experience starts. A
+    module that did not exist then, or whose shape changed since (a classifier that grew
+    to new classes), is re-initialised with its own ``reset_parameters()``. Parameters
+    are overwritten in place, so the optimizer keeps pointing at them.
+    """
+
+    def __init__(self, *, reset_optimizer: bool = True):
+        if not isinstance(reset_optimizer, bool):
+            raise ParameterError(f"reset_optimizer must be true or false, got {reset_optimizer!r}")
+        self.reset_optimizer = reset_optimizer
+        self.initial: dict[str, Tensor] | None = None
+
+    @hookimpl
+    def clhost_before_training_exp(self, strategy: Any) -> None:
+        if self.initial is None:
+            self.initial = _snapshot(strategy.model)
+            return
+        reinitialise(strategy.model, self.initial)
+        if self.reset_optimizer:
+            strategy.optimizer.state.clear()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"initial": None if self.initial is None else dict(self.initial)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        initial = state["initial"]
+        self.initial = None if initial is None else dict(initial)
+
+
+def _snapshot(model: nn.Module) -> dict[str, Tensor]:
+    tensors = chain(model.named_parameters(), model.named_buffers())
+    return {name: tensor.detach().clone() for name, tensor in tensors}
+
+
+@torch.no_grad()
+def reinitialise(model: nn.Module, initial: dict[str, Tensor]) -> None:
+    """Copy ``initial`` into every module it still fits; reset the others."""
+    for prefix, module in model.named_modules():
+        own = {
+            f"{prefix}.{name}" if prefix else name: tensor
+            for name, tensor in chain(
+                module.named_parameters(recurse=False), module.named_buffers(recurse=False)
+            )
+        }
+        if not own:
+            continue
+        if all(name in initial and initial[name].shape == t.shape for name, t in own.items()):
+            for name, tensor in own.items():
+                tensor.copy_(initial[name])
+        elif hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+        else:
+            raise RuntimeError(
+                f"cannot re-initialise {prefix or 'the model'} ({type(module).__name__}): it "
+                "changed since the first experience and has no reset_parameters()"
+            )
