@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
     """Call ``write`` on a temporary file next to ``path``, sync it, then rename it over
     ``path``; on any failure the temporary file is removed and ``path`` is untouched."""
     path = Path(path)

@@ -161,6 +161,7 @@ def rng_state() -> dict[str, Any]:
     """The global random generators (Python, NumPy, torch CPU and CUDA) as plain data."""
     version, internal, gauss = random.getstate()
     kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    keys = np.asarray(keys)
     return {
         "python": {"version": version, "state": torch.tensor(internal), "gauss": gauss},
         "numpy": {

@@ -3,6 +3,8 @@
 import json
 import math
 import random
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -274,3 +276,11 @@ def test_results_can_be_built_from_a_matrix_alone():
     assert results.bwt == pytest.approx(-0.4)
     assert results.fwt == pytest.approx(0.1)
     assert results.to_dict()["fwt"] == pytest.approx(0.1)
+
+
+def test_the_metrics_page_example_runs(capsys):
+    page = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert blocks
+    exec(compile("\n".join(blocks), str(page), "exec"), {"__name__": "docs.metrics"})
+    assert "Forgetting" in capsys.readouterr().out

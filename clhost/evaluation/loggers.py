@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TextIO
 
 import click
 
@@ -169,7 +169,7 @@ class CSVLogger(Logger):
         self._header_written = self._out.had_content
 
     def log(self, event: MetricEvent) -> None:
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         if not self._header_written:
             rows.append(self.COLUMNS)
             self._header_written = True
@@ -205,7 +205,7 @@ class ProgressLogger(Logger):
     is disabled and costs nothing, unless ``enabled=True`` forces it.
     """
 
-    def __init__(self, stream: IO[str] | None = None, *, enabled: bool | None = None):
+    def __init__(self, stream: TextIO | None = None, *, enabled: bool | None = None):
         self.stream = stream if stream is not None else sys.stderr
         if enabled is None:
             enabled = bool(getattr(self.stream, "isatty", lambda: False)())

@@ -186,7 +186,7 @@ class EvaluationPlugin(BaseSGDPlugin):
             width = max(max(per_exp) + 1, *(len(row) for row in block))
             for row in block:
                 row.extend([NAN] * (width - len(row)))
-            row = rows[trained - 1] if trained else first
+            row = rows[trained - 1] if trained else initial[stream]
             for index, values in per_exp.items():
                 row[index] = values[metric]
         if trained:
