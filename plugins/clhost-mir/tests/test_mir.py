@@ -1,0 +1,192 @@
+"""MIRPlugin: replays the memory samples whose loss a virtual step on the incoming batch
+raises most, leaves the model untouched while scoring, and beats online naive."""
+
+import copy
+import io
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import clhost
+from clhost.benchmarks import split_digits, split_online
+from clhost.data import Experience, TensorData
+from clhost.errors import ParameterError
+from clhost.models import SimpleMLP
+from clhost.templates import OnlineSupervisedTemplate
+from clhost.testing import toy_benchmark
+from clhost_mir import MIR, MIRPlugin, interference_scores
+
+
+class Replayed(clhost.SupervisedPlugin):
+    """Placed after MIRPlugin: records the minibatches the model is trained on."""
+
+    def __init__(self):
+        self.batches = []
+
+    @clhost.hookimpl
+    def clhost_before_forward(self, strategy):
+        self.batches.append(tuple(item.clone() for item in strategy.mbatch))
+
+
+def _online(model, plugins, lr=0.1, **kwargs):
+    return OnlineSupervisedTemplate(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=lr),
+        train_mb_size=10,
+        plugins=plugins,
+        evaluator=None,
+        **kwargs,
+    )
+
+
+def test_replays_the_samples_the_incoming_batch_interferes_with():
+    """Incoming: class 0 at e0. Stored: class 1 at e0 (its loss must rise), class 0 at e0
+    (its loss falls) and class 2 at e1 (a linear model without bias leaves it as is)."""
+    model = nn.Sequential(nn.Linear(3, 3, bias=False))
+    nn.init.zeros_(model[0].weight)
+    e0, e1 = torch.eye(3)[0], torch.eye(3)[1]
+    interfered = TensorData(e0.repeat(5, 1), torch.full((5,), 1))
+    helped = TensorData(e0.repeat(5, 1), torch.zeros(5, dtype=torch.long))
+    untouched = TensorData(e1.repeat(10, 1), torch.full((10,), 2))
+    plugin = MIRPlugin(batch_size_mem=5, mem_size=20, subsample=20)
+    plugin.buffer.update_from_data(TensorData.concat([helped, untouched, interfered]))
+    incoming = Experience(TensorData(e0.repeat(10, 1), torch.zeros(10, dtype=torch.long)), 0)
+    replayed = Replayed()
+    _online(model, [plugin, replayed]).train(incoming)
+    x, y, _ = replayed.batches[0]
+    assert len(y) == 15
+    assert y[10:].tolist() == [1] * 5 and torch.equal(x[10:], e0.repeat(5, 1))
+
+
+def test_choice_matches_a_real_sgd_step_on_the_incoming_batch():
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    incoming = (torch.randn(10, 8), torch.randint(0, 4, (10,)), torch.zeros(10, dtype=torch.long))
+    stored = (torch.randn(30, 8), torch.randint(0, 4, (30,)), torch.zeros(30, dtype=torch.long))
+    scores = interference_scores(model, optimizer, incoming, stored)
+
+    stepped = copy.deepcopy(model)
+    step = torch.optim.SGD(stepped.parameters(), lr=0.5)
+    F.cross_entropy(stepped(incoming[0]), incoming[1]).backward()
+    step.step()
+    with torch.no_grad():
+        rise = F.cross_entropy(stepped(stored[0]), stored[1], reduction="none") - F.cross_entropy(
+            model(stored[0]), stored[1], reduction="none"
+        )
+    assert torch.allclose(scores, rise, atol=1e-5)
+    assert set(scores.topk(8).indices.tolist()) == set(rise.topk(8).indices.tolist())
+
+
+def test_scoring_leaves_parameters_gradients_and_buffers_unchanged():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 4))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    before = copy.deepcopy(model.state_dict())
+    batch = (torch.randn(10, 8), torch.randint(0, 4, (10,)), torch.zeros(10, dtype=torch.long))
+    interference_scores(model, optimizer, batch, batch)
+    after = model.state_dict()
+    assert all(torch.equal(before[name], after[name]) for name in before)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_frozen_parameters_stay_fixed_in_the_virtual_step():
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    optimizer = torch.optim.SGD(model.classifier.parameters(), lr=0.5)  # features frozen
+    batch = (torch.randn(10, 8), torch.randint(0, 4, (10,)), torch.zeros(10, dtype=torch.long))
+    scores = interference_scores(model, optimizer, batch, batch)
+    stepped = copy.deepcopy(model)
+    F.cross_entropy(stepped(batch[0]), batch[1]).backward()
+    torch.optim.SGD(stepped.classifier.parameters(), lr=0.5).step()
+    with torch.no_grad():
+        rise = F.cross_entropy(stepped(batch[0]), batch[1], reduction="none") - F.cross_entropy(
+            model(batch[0]), batch[1], reduction="none"
+        )
+    assert torch.allclose(scores, rise, atol=1e-5)
+
+
+def _toy_stream():
+    return split_online(toy_benchmark(2).train_stream, 10, shuffle=True, seed=0)
+
+
+def test_reservoir_memory_takes_each_minibatch_once_and_stays_bounded():
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    plugin, replayed = MIRPlugin(batch_size_mem=4, mem_size=30, subsample=12), Replayed()
+    _online(model, [plugin, replayed], train_passes=2).train(_toy_stream()[:2])
+    assert [len(batch[1]) for batch in replayed.batches] == [
+        10,
+        14,
+        14,
+        14,
+    ]  # stored after its first update
+    assert len(plugin.buffer.buffer) == 20
+    _online(model, [plugin]).train(_toy_stream())
+    assert len(plugin.buffer.buffer) == 30
+
+
+def test_state_round_trip_restores_replay():
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    first = MIRPlugin(batch_size_mem=5, mem_size=30, subsample=10)
+    _online(model, [first]).train(_toy_stream()[:8])
+    saved = io.BytesIO()
+    torch.save(first.state_dict(), saved)
+    saved.seek(0)
+    second = MIRPlugin(batch_size_mem=5, mem_size=30, subsample=10)
+    second.load_state_dict(torch.load(saved, weights_only=True))
+    runs = []
+    for plugin in (first, second):
+        replayed = Replayed()
+        torch.manual_seed(1)
+        _online(copy.deepcopy(model), [plugin, replayed]).train(_toy_stream()[8:10])
+        runs.append(replayed.batches)
+    for a, b in zip(*runs, strict=True):
+        assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+
+
+def test_bad_parameters_are_refused():
+    with pytest.raises(ParameterError, match="subsample"):
+        MIRPlugin(batch_size_mem=10, subsample=5)
+    with pytest.raises(ParameterError, match="mem_size"):
+        MIRPlugin(mem_size=-1)
+
+
+def test_strategy_builds_the_plugin_first():
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    strategy = MIR(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        batch_size_mem=3,
+        mem_size=40,
+        subsample=6,
+    )
+    plugin = strategy.plugins[0]
+    assert (plugin.batch_size_mem, plugin.mem_size, plugin.subsample) == (3, 40, 6)
+    strategy.train(toy_benchmark(2).train_stream)
+    assert len(plugin.buffer.buffer) == 40
+
+
+def test_mir_beats_online_naive_on_split_digits():
+    benchmark = split_digits()
+    stream = split_online(benchmark.train_stream, 10, shuffle=True, seed=0)
+
+    def accuracy(plugins):
+        torch.manual_seed(0)
+        model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(100,))
+        strategy = OnlineSupervisedTemplate(
+            model=model,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.2),
+            train_mb_size=10,
+            plugins=plugins,
+        )
+        strategy.train(stream)
+        return strategy.eval(benchmark.test_stream).metrics["accuracy"]
+
+    naive = accuracy([])
+    mir = accuracy([MIRPlugin(batch_size_mem=10, mem_size=200, subsample=50)])
+    assert naive < 0.25
+    assert mir > naive + 0.35
