@@ -8,6 +8,7 @@ from clhost.models.dynamic import (
     adapt_model,
 )
 from clhost.models.optim import refresh_optimizer
+from clhost.models.reset import reinitialise, snapshot_weights
 from clhost.models.resnet import SlimResNet18
 from clhost.models.simple import IncrementalMLP, MultiHeadMLP, SimpleMLP
 
@@ -22,4 +23,6 @@ __all__ = [
     "SlimResNet18",
     "adapt_model",
     "refresh_optimizer",
+    "reinitialise",
+    "snapshot_weights",
 ]

@@ -1,0 +1,120 @@
+"""GDumb: the greedy sampler balances classes, training restarts from the initial
+weights on the memory alone, and that already beats naive finetuning."""
+
+import pytest
+import torch
+
+import clhost
+from clhost.benchmarks import split_digits
+from clhost.data import TensorData
+from clhost.models import IncrementalMLP, SimpleMLP
+from clhost.templates import SupervisedTemplate
+from clhost_gdumb import GDumb, GDumbPlugin, GreedyClassBalancedBuffer
+
+
+def _data(labels):
+    labels = torch.tensor(labels)
+    return TensorData(labels.float().unsqueeze(1), labels)
+
+
+def _counts(buffer):
+    return torch.bincount(buffer.buffer.y).tolist()
+
+
+def test_fills_then_balances_greedily():
+    buffer = GreedyClassBalancedBuffer(4)
+    buffer.update_from_data(_data([0, 0, 0, 0, 0]))
+    assert _counts(buffer) == [4]  # full: a fifth 0 is dropped
+    buffer.update_from_data(_data([1]))
+    assert _counts(buffer) == [3, 1]  # class 1 is under 4 / 2, replaces a 0
+    buffer.update_from_data(_data([1, 1, 1]))
+    assert _counts(buffer) == [2, 2]  # then stops at its share
+    buffer.update_from_data(_data([2, 2, 2, 2]))
+    assert sorted(_counts(buffer)) == [1, 1, 2]  # 4 / 3: each class keeps at least one
+
+
+def test_class_incremental_stream_ends_exactly_balanced():
+    torch.manual_seed(0)
+    buffer = GreedyClassBalancedBuffer(200)
+    for experience in split_digits().train_stream:
+        buffer.update_from_data(experience.dataset)
+    assert _counts(buffer) == [20] * 10
+
+
+def test_resize_drops_from_the_largest_classes():
+    buffer = GreedyClassBalancedBuffer(6)
+    buffer.update_from_data(_data([0, 0, 0, 0, 1, 2]))
+    buffer.resize(None, 3)
+    assert _counts(buffer) == [1, 1, 1]
+
+
+class WeightsAtStart:
+    """Records the model's first-layer weights when each experience starts training."""
+
+    def __init__(self):
+        self.weights, self.sizes = [], []
+
+    @clhost.hookimpl
+    def clhost_before_training_epoch(self, strategy):
+        if strategy.clock.train_exp_epochs == 0:
+            self.weights.append(strategy.model.features[1].weight.detach().clone())
+            self.sizes.append(len(strategy.adapted_dataset))
+
+
+def test_each_experience_restarts_from_initial_weights_on_the_memory():
+    torch.manual_seed(0)
+    model = IncrementalMLP(input_size=64, hidden_sizes=(32,))
+    probe = WeightsAtStart()
+    strategy = GDumb(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+        mem_size=50,
+        plugins=[probe],
+    )
+    for experience in split_digits().train_stream[:3]:
+        strategy.train(experience)
+    assert torch.equal(probe.weights[0], probe.weights[1])
+    assert torch.equal(probe.weights[0], probe.weights[2])
+    assert probe.sizes == [50, 50, 50]
+    assert model.classifier.out_features == 10  # grew, and the grown units were reset
+
+
+def test_state_round_trip_restores_memory_and_initial_weights():
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(16,))
+    plugin = GDumbPlugin(mem_size=30)
+    strategy = SupervisedTemplate(
+        model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), plugins=[plugin]
+    )
+    strategy.train(split_digits().train_stream[0])
+    restored = GDumbPlugin(mem_size=30)
+    restored.load_state_dict(plugin.state_dict())
+    assert torch.equal(restored.buffer.buffer.x, plugin.buffer.buffer.x)
+    assert all(torch.equal(restored.initial[k], v) for k, v in plugin.initial.items())
+
+
+def test_negative_memory_is_refused():
+    with pytest.raises(ValueError, match="mem_size"):
+        GDumbPlugin(mem_size=-1)
+
+
+def _average_accuracy(strategy_class, **options):
+    torch.manual_seed(0)
+    benchmark = split_digits()
+    model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(128,))
+    strategy = strategy_class(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
+        train_epochs=10,
+        **options,
+    )
+    for experience in benchmark.train_stream:
+        strategy.train(experience)
+    return strategy.eval(benchmark.test_stream).accuracy
+
+
+def test_gdumb_beats_naive_on_split_digits():
+    naive = _average_accuracy(SupervisedTemplate)
+    gdumb = _average_accuracy(GDumb, mem_size=200)
+    assert naive < 0.25
+    assert gdumb > 0.75
