@@ -250,15 +250,16 @@ def json_ready(value: Any) -> Any:
 
 @contextmanager
 def closing_all(loggers: list[Logger]) -> Iterator[list[Logger]]:
-    """Close every logger on exit, even if one of them fails to close."""
+    """Close every logger on exit, even if one of them fails to close; a failure to close
+    is raised only when the block itself succeeded, so it never hides the block's error."""
+    errors: list[Exception] = []
     try:
         yield loggers
     finally:
-        errors = []
         for logger in loggers:
             try:
                 logger.close()
-            except Exception as error:  # close the others before raising
+            except Exception as error:  # close the others first
                 errors.append(error)
-        if errors:
-            raise errors[0]
+    if errors:
+        raise errors[0]

@@ -87,6 +87,10 @@ class EvaluationPlugin(BaseSGDPlugin):
     # -- training ---------------------------------------------------------------------
 
     @hookimpl
+    def clhost_before_training(self) -> None:
+        self._in_experience = False  # a previous train() may have died mid-experience
+
+    @hookimpl
     def clhost_before_training_exp(self, strategy: Any) -> None:
         self._train_totals = _zeros()
         self._in_experience = True
