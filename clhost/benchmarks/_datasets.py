@@ -61,13 +61,13 @@ def targets_of(dataset: Any, argument: str = "dataset") -> Tensor:
         return targets if dataset.lookup is None else dataset.lookup[targets]
     if isinstance(dataset, TaskLabelled):
         return targets_of(dataset.dataset, argument)
-    targets = getattr(dataset, "targets", None)
-    if targets is None:
+    declared = getattr(dataset, "targets", None)
+    if declared is None:
         raise ParameterError(
             f"{argument} ({type(dataset).__name__}) has no .targets; pass TensorData, a tuple "
             "of tensors, or a dataset exposing the label of each sample as .targets"
         )
-    return torch.as_tensor(targets, dtype=torch.long).reshape(-1)
+    return torch.as_tensor(declared, dtype=torch.long).reshape(-1)
 
 
 def task_labels_of(dataset: Any) -> Tensor:

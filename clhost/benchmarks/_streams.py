@@ -10,7 +10,8 @@ from clhost.data import Experience, Stream
 
 def build_stream(name: str, parts: Sequence[tuple[Any, Sequence[int], Sequence[int]]]) -> Stream:
     """A stream of ``(dataset, classes, task_labels)`` parts, in order."""
-    experiences, seen = [], ()
+    experiences: list[Experience] = []
+    seen: tuple[int, ...] = ()
     for index, (dataset, classes, tasks) in enumerate(parts):
         previous, seen = seen, tuple(sorted({*seen, *classes}))
         experiences.append(

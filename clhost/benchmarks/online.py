@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch.utils.data import Subset
 
@@ -31,7 +33,8 @@ def split_online(
     if seed is not None and not shuffle:
         raise ParameterError("seed only orders a shuffled split; pass shuffle=True with it")
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    pieces, seen = [], ()
+    pieces: list[Experience] = []
+    seen: tuple[int, ...] = ()
     for origin in stream:
         n = len(origin)
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
@@ -63,7 +66,7 @@ def split_online(
     return Stream(stream.name, pieces)
 
 
-def _piece(dataset: object, indices: torch.Tensor) -> object:
+def _piece(dataset: Any, indices: torch.Tensor) -> Any:
     if isinstance(dataset, TensorData):
         return dataset.subset(indices)
     return Subset(dataset, indices.tolist())

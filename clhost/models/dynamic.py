@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
@@ -74,14 +76,14 @@ class MultiHeadClassifier(MultiTaskModule, DynamicModule):
                 self.heads[key] = nn.Linear(
                     self.in_features, max(needed, self.initial_out_features)
                 )
-            elif needed > self.heads[key].out_features:
-                self.heads[key] = _grown_linear(self.heads[key], needed)
+            elif needed > self.head(task).out_features:
+                self.heads[key] = _grown_linear(self.head(task), needed)
 
     def head(self, task: int) -> nn.Linear:
         key = str(int(task))
         if key not in self.heads:
             raise KeyError(f"no head for task {task}; known tasks: {sorted(self.heads)}")
-        return self.heads[key]
+        return cast(nn.Linear, self.heads[key])
 
     def forward_single_task(self, x: Tensor, task: int) -> Tensor:
         return self.head(task)(x)

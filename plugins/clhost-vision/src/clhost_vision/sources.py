@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torchvision import datasets
+from torchvision import datasets  # type: ignore[import-untyped]
 
 from clhost.data import TensorData
 from clhost.errors import ClhostError, ParameterError
