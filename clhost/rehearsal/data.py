@@ -49,7 +49,7 @@ def tensor_data_state(data: TensorData) -> dict[str, Any]:
     return {"x": data.x, "y": data.y, "t": data.t, "extras": dict(data.extras)}
 
 
-def tensor_data_from_state(state: dict[str, Any]) -> TensorData:
+def tensor_data_from_state(state: Any) -> TensorData:
     """The inverse of ``tensor_data_state``."""
     try:
         x, y, t, extras = state["x"], state["y"], state["t"], state["extras"]

@@ -17,7 +17,9 @@ from clhost.templates import SupervisedTemplate
 from clhost.testing import toy_benchmark
 from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_buffer_experience_balanced import ExperienceBalancedBuffer
+from clhost_buffer_parametric import ParametricBuffer
 from clhost_replay import Replay, ReplayPlugin, TaskBalancedReplayLoader
+from clhost_selection_herding import HerdingSelectionStrategy
 
 
 class MinibatchRecorder(SupervisedPlugin):
@@ -228,3 +230,27 @@ def test_default_buffer_is_adaptive_experience_balanced():
     plugin = ReplayPlugin(mem_size=50)
     assert isinstance(plugin.buffer, ExperienceBalancedBuffer)
     assert plugin.buffer.max_size == 50 and plugin.buffer.adaptive_size
+
+
+def test_replay_with_an_icarl_memory_keeps_the_herding_prefix_of_the_trained_features():
+    benchmark = toy_benchmark(2, 2)
+    torch.manual_seed(0)
+    model = SimpleMLP(4, 8, (16,))
+    selection = HerdingSelectionStrategy(model, "features")
+    buffer = ParametricBuffer(20, groupby="class", selection_strategy=selection)
+    strategy = Replay(
+        mem_size=20,
+        buffer=buffer,
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
+        evaluator=None,
+    )
+    strategy.train(benchmark.train_stream)
+    assert Counter(buffer.buffer.y.tolist()) == {0: 5, 1: 5, 2: 5, 3: 5}
+    assert model.training, "selection restores the training mode"
+    class_two = benchmark.train_stream[1].dataset
+    class_two = class_two.subset(torch.nonzero(class_two.y == 2)[:, 0])
+    with torch.no_grad():
+        model.eval()
+        order = selection.make_sorted_indices_from_features(model.features(class_two.x))
+    assert torch.equal(buffer.buffer_groups[2].buffer.x, class_two.x[order[:5]])

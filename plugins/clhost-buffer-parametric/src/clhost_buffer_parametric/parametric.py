@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import Tensor
@@ -113,7 +113,7 @@ class ParametricBuffer(BalancedExemplarsBuffer):
         for gid, indices in zip(groups_list, members, strict=True):
             if gid not in self.buffer_groups:
                 self.buffer_groups[gid] = self.make_group_buffer(sizes[gid])
-            group = self.buffer_groups[gid]
+            group = cast(SelectionBuffer, self.buffer_groups[gid])
             group.max_size = sizes[gid]  # ranked together with the new data, then cut
             group.add(strategy, data.subset(indices))
 
