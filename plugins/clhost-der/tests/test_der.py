@@ -1,0 +1,125 @@
+"""DER/DER++: logits are stored with the samples when they are seen, replayed through
+named loss terms, masked where the classifier grew, and they prevent forgetting."""
+
+import pytest
+import torch
+
+import clhost
+from clhost.benchmarks import split_digits
+from clhost.errors import ParameterError
+from clhost.models import IncrementalMLP, SimpleMLP
+from clhost.templates import SupervisedTemplate
+from clhost_der import DER, DERPlugin
+
+
+class Outputs:
+    """Keeps each minibatch and the logits the model produced for it."""
+
+    def __init__(self):
+        self.seen = []
+
+    @clhost.hookimpl
+    def clhost_after_forward(self, strategy):
+        self.seen.append((strategy.mb_x.clone(), strategy.mb_output.detach().clone()))
+
+
+def _strategy(model, plugin, *extra, **options):
+    return SupervisedTemplate(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
+        plugins=[plugin, *extra],
+        **options,
+    )
+
+
+def test_memory_stores_the_logits_given_when_the_sample_was_seen():
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(16,))
+    plugin, outputs = DERPlugin(mem_size=1000), Outputs()
+    _strategy(model, plugin, outputs).train(split_digits().train_stream[0])
+    held = plugin.memory.buffer
+    assert len(held) == len(split_digits().train_stream[0])  # all fit in the memory
+    for x, logits in outputs.seen[:3]:
+        for row in range(len(x)):
+            stored = (held.x == x[row]).all(dim=1).nonzero()[0, 0]
+            assert torch.equal(held.extras["logits"][stored], logits[row])
+
+
+def test_terms_appear_once_memory_has_samples():
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(16,))
+    der_only = _strategy(model, DERPlugin(beta=0.0), train_mb_size=300)
+    der_only.train(split_digits().train_stream[0])  # one iteration: memory was empty
+    assert der_only.loss_terms == {}
+    der_only.train(split_digits().train_stream[1])
+    assert set(der_only.loss_terms) == {"der"}
+    assert der_only.loss_terms["der"] > 0
+    der_plus = _strategy(model, DERPlugin(), train_mb_size=100)
+    der_plus.train(split_digits().train_stream[:2])
+    assert set(der_plus.loss_terms) == {"der", "der++"}
+
+
+def test_logits_from_before_growth_are_compared_on_old_units_only():
+    torch.manual_seed(0)
+    model = IncrementalMLP(input_size=64, hidden_sizes=(16,))
+    plugin = DERPlugin(mem_size=50, alpha=1.0, beta=0.0)
+    strategy = _strategy(model, plugin)
+    strategy.train(split_digits().train_stream[0])
+    old_width = model.classifier.out_features
+    strategy.train(split_digits().train_stream[1])
+    held = plugin.memory.buffer
+    assert held.extras["logits"].shape[1] == model.classifier.out_features > old_width
+    old_rows = held.extras["logit_width"] == old_width
+    assert old_rows.any()
+    assert (held.extras["logits"][old_rows, old_width:] == 0).all()
+
+    # Only old-width samples held: moving the new units' outputs changes nothing.
+    plugin.memory = type(plugin.memory)(int(old_rows.sum()))
+    plugin.memory.update_from_data(held.subset(old_rows.nonzero().squeeze(1)))
+    terms = []
+    for shift in (0.0, 100.0):
+        with torch.no_grad():
+            model.classifier.classifier.bias[old_width:] += shift
+        torch.manual_seed(1)
+        terms.append(plugin.clhost_loss_terms(strategy)[0][1])
+    assert torch.allclose(terms[0], terms[1])
+
+
+def test_state_round_trip_restores_samples_and_logits():
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(16,))
+    plugin = DERPlugin(mem_size=40)
+    _strategy(model, plugin).train(split_digits().train_stream[0])
+    restored = DERPlugin(mem_size=40)
+    restored.load_state_dict(plugin.state_dict())
+    stored = plugin.memory.buffer.extras["logits"]
+    assert torch.equal(restored.memory.buffer.extras["logits"], stored)
+    assert torch.equal(restored.memory.keys, plugin.memory.keys)
+
+
+@pytest.mark.parametrize("options", [{"alpha": -1.0}, {"batch_size_mem": 0}, {"mem_size": -5}])
+def test_bad_parameters_are_refused(options):
+    with pytest.raises(ParameterError):
+        DERPlugin(**options)
+
+
+def _average_accuracy(strategy_class, **options):
+    torch.manual_seed(0)
+    benchmark = split_digits()
+    model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(128,))
+    strategy = strategy_class(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
+        train_epochs=5,
+        **options,
+    )
+    for experience in benchmark.train_stream:
+        strategy.train(experience)
+    return strategy.eval(benchmark.test_stream).accuracy
+
+
+def test_der_plus_plus_beats_naive_on_split_digits():
+    naive = _average_accuracy(SupervisedTemplate)
+    der = _average_accuracy(DER, mem_size=200)
+    assert naive < 0.25
+    assert der > 0.8
