@@ -1,0 +1,82 @@
+"""GSS_greedyPlugin: replay from a memory that keeps gradient-diverse samples."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from clhost import hookimpl
+from clhost.errors import CheckpointError, ParameterError
+from clhost.plugin import SupervisedPlugin
+from clhost_gss.memory import GradientDiverseMemory
+
+
+class GSS_greedyPlugin(SupervisedPlugin):
+    """GSS-greedy (Aljundi et al., 2019, "Gradient based sample selection for online
+    continual learning").
+
+    Each incoming minibatch is offered to a ``GradientDiverseMemory`` of ``mem_size``
+    samples, scored against ``mem_strength`` random stored samples, on its first sight
+    (``strategy.train_pass == 0`` in the online template), before the update. It is
+    trained together with ``batch_size_mem`` samples drawn uniformly from the memory
+    beforehand (as many as the incoming minibatch when ``None``). ``input_size`` is the
+    shape of one sample: the storage is allocated for it at once (otherwise on the first
+    minibatch) and samples of another shape are refused. Minibatches are reduced to
+    ``(x, y, t)`` when replayed samples join them.
+    """
+
+    def __init__(
+        self,
+        mem_size: int = 200,
+        mem_strength: int = 5,
+        input_size: tuple[int, ...] | None = None,
+        batch_size_mem: int | None = None,
+    ):
+        _require_positive(mem_size=mem_size, mem_strength=mem_strength)
+        if batch_size_mem is not None:
+            _require_positive(batch_size_mem=batch_size_mem)
+        self.mem_size, self.mem_strength = mem_size, mem_strength
+        self.input_size = _shape(input_size)
+        self.batch_size_mem = batch_size_mem
+        self.memory = GradientDiverseMemory(mem_size, mem_strength, self.input_size)
+
+    @hookimpl
+    def clhost_before_training_iteration(self, strategy: Any) -> None:
+        x, y, t = strategy.mbatch[:3]
+        replay = self.memory.sample(self.batch_size_mem or len(y)) if len(self.memory) else None
+        if getattr(strategy, "train_pass", 0) == 0:
+            self.memory.offer(strategy.model, x, y, t)
+        if replay is not None:
+            strategy.mbatch = tuple(
+                torch.cat((mine, stored.to(mine.device, mine.dtype)))
+                for mine, stored in zip((x, y, t), replay.tensors, strict=False)
+            )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"memory": self.memory.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or "memory" not in state:
+            raise CheckpointError("GSS_greedyPlugin state needs its memory")
+        self.memory.load_state_dict(state["memory"])
+
+
+def _shape(input_size: Any) -> tuple[int, ...] | None:
+    if input_size is None:
+        return None
+    shape = (input_size,) if isinstance(input_size, int) else input_size
+    if (
+        not isinstance(shape, Sequence)
+        or not shape
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+    ):
+        raise ParameterError(f"input_size must be a tuple of positive integers, got {input_size!r}")
+    return tuple(shape)
+
+
+def _require_positive(**values: int) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ParameterError(f"{name} must be a positive integer, got {value!r}")

@@ -1,0 +1,208 @@
+"""GSS-greedy: scores are 1 + the largest gradient cosine with stored samples, duplicates
+never enter, gradient-diverse samples do, and online replay from it beats naive."""
+
+import io
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import clhost
+from clhost.benchmarks import split_digits, split_online
+from clhost.errors import ParameterError
+from clhost.models import MultiHeadMLP, SimpleMLP
+from clhost.templates import OnlineSupervisedTemplate
+from clhost.testing import toy_benchmark
+from clhost_gss import GradientDiverseMemory, GSS_greedy, GSS_greedyPlugin, per_sample_gradients
+
+
+def _autograd_rows(model, x, y, t=None):
+    rows = []
+    for i in range(len(x)):
+        args = (x[i : i + 1],) if t is None else (x[i : i + 1], t[i : i + 1])
+        loss = F.cross_entropy(model(*args), y[i : i + 1])
+        params = list(model.parameters())
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        grads = [
+            torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)
+        ]
+        rows.append(torch.cat([g.reshape(-1) for g in grads]))
+    return torch.stack(rows)
+
+
+def test_per_sample_gradients_match_autograd_and_keep_the_mode():
+    torch.manual_seed(0)
+    x, y, t = torch.randn(6, 8), torch.randint(0, 4, (6,)), torch.tensor([0, 0, 1, 1, 0, 1])
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    assert torch.allclose(per_sample_gradients(model, x, y, t), _autograd_rows(model, x, y))
+    assert model.training
+    heads = MultiHeadMLP(input_size=8, hidden_sizes=(16,), initial_out_features=4)
+    for task in (0, 1):
+        heads.classifier.adaptation(clhost.Experience(None, task, task_labels=(task,)))
+    assert torch.allclose(per_sample_gradients(heads, x, y, t), _autograd_rows(heads, x, y, t))
+
+
+def _zero_linear(n_features=4, n_classes=10):
+    model = nn.Linear(n_features, n_classes, bias=False)
+    nn.init.zeros_(model.weight)
+    return model
+
+
+def _labels(*values):
+    return torch.tensor(values, dtype=torch.long)
+
+
+def test_scores_are_one_plus_the_largest_cosine_with_stored_gradients():
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=3, input_size=5, hidden_sizes=(8,))
+    memory = GradientDiverseMemory(mem_size=6, mem_strength=6, input_size=(5,))
+    stored_x, stored_y = torch.randn(6, 5), torch.randint(0, 3, (6,))
+    memory.offer(model, stored_x, stored_y, torch.zeros(6, dtype=torch.long))
+    assert memory.scores.tolist() == [1.0] * 6  # scored against an empty memory
+    x, y = torch.randn(4, 5), torch.randint(0, 3, (4,))
+    scores = memory.score(model, x, y, torch.zeros(4, dtype=torch.long))
+    incoming, stored = _autograd_rows(model, x, y), _autograd_rows(model, stored_x, stored_y)
+    cosine = F.cosine_similarity(incoming.unsqueeze(1), stored.unsqueeze(0), dim=2)
+    assert torch.allclose(scores, cosine.max(dim=1).values.double() + 1, atol=1e-6)
+
+
+def test_a_duplicate_of_a_stored_sample_never_enters():
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    memory = GradientDiverseMemory(mem_size=10, mem_strength=10, input_size=None)
+    x, y = torch.randn(10, 8), torch.randint(0, 4, (10,))
+    memory.offer(model, x, y, torch.zeros(10, dtype=torch.long))
+    for _ in range(5):
+        memory.offer(model, x[3].repeat(10, 1), y[3].repeat(10), torch.zeros(10, dtype=torch.long))
+    assert torch.equal(memory.data.x, x) and torch.equal(memory.data.y, y)
+
+
+def test_an_opposite_gradient_enters_for_sure_and_its_copy_is_then_refused():
+    """Zero weights, no bias: the gradient of (x, y) is (softmax - onehot(y)) x^T, so the
+    sample (-x, y) has exactly the opposite gradient of (x, y): its score is 0."""
+    model = _zero_linear()
+    memory = GradientDiverseMemory(mem_size=10, mem_strength=10, input_size=(4,))
+    x = torch.ones(4)
+    zeros = torch.zeros(10, dtype=torch.long)
+    memory.offer(model, x.repeat(10, 1), zeros, zeros)
+    for _ in range(3):
+        memory.offer(model, -x.unsqueeze(0), _labels(0), _labels(0))
+    opposite = (memory.data.x == -x).all(dim=1)
+    assert int(opposite.sum()) == 1
+    assert memory.scores[opposite].item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_memory_keeps_gradient_diverse_samples_among_duplicates():
+    """A stream of 100 copies of one sample of class 0 and one sample of each class 1-9
+    with the same input (gradient cosine -1/9 with the copies), copies first. A uniform
+    memory of 10 would hold fewer than 1.9 classes on average; GSS keeps far more."""
+    model = _zero_linear()
+    held_classes = []
+    for seed in range(20):
+        torch.manual_seed(seed)
+        y = torch.cat((torch.zeros(100, dtype=torch.long), torch.arange(1, 10)))
+        y = y[torch.cat((torch.arange(10), 10 + torch.randperm(99)))]
+        x, t = torch.ones(len(y), 4), torch.zeros(len(y), dtype=torch.long)
+        memory = GradientDiverseMemory(mem_size=10, mem_strength=10, input_size=(4,))
+        for start in range(0, len(y), 10):
+            stop = start + 10
+            memory.offer(model, x[start:stop], y[start:stop], t[start:stop])
+        held_classes.append(len(set(memory.data.y.tolist())))
+    assert sum(held_classes) / len(held_classes) >= 4
+
+
+class Batches(clhost.SupervisedPlugin):
+    def __init__(self):
+        self.sizes = []
+
+    @clhost.hookimpl
+    def clhost_before_forward(self, strategy):
+        self.sizes.append(len(strategy.mb_y))
+
+
+def _online(plugins, lr=0.1, n_classes=4, input_size=8, **kwargs):
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=n_classes, input_size=input_size, hidden_sizes=(100,))
+    return OnlineSupervisedTemplate(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=lr),
+        train_mb_size=10,
+        plugins=plugins,
+        **kwargs,
+    )
+
+
+def _toy_stream():
+    return split_online(toy_benchmark(2).train_stream, 10, shuffle=True, seed=0)
+
+
+def test_replay_joins_minibatches_and_each_minibatch_is_offered_once():
+    plugin, batches = GSS_greedyPlugin(mem_size=25, batch_size_mem=4), Batches()
+    _online([plugin, batches], train_passes=2).train(_toy_stream()[:2])
+    assert batches.sizes == [10, 14, 14, 14]
+    assert len(plugin.memory) == 20
+    default = GSS_greedyPlugin(mem_size=25)
+    sizes = Batches()
+    _online([default, sizes]).train(_toy_stream()[:3])
+    assert sizes.sizes == [10, 20, 20] and len(default.memory) == 25
+
+
+def test_input_size_allocates_storage_and_refuses_other_shapes():
+    plugin = GSS_greedyPlugin(mem_size=5, input_size=(8,))
+    assert plugin.memory.data.x.shape == (0, 8)
+    with pytest.raises(ParameterError, match="input_size"):
+        _online([GSS_greedyPlugin(mem_size=5, input_size=(3, 3))]).train(_toy_stream()[:1])
+    assert GSS_greedyPlugin(input_size=[1, 28, 28]).input_size == (1, 28, 28)
+    for bad in ((0, 3), "64", ()):
+        with pytest.raises(ParameterError, match="input_size"):
+            GSS_greedyPlugin(input_size=bad)
+    with pytest.raises(ParameterError, match="mem_strength"):
+        GSS_greedyPlugin(mem_strength=0)
+
+
+def test_state_round_trip_restores_memory_and_scores():
+    first = GSS_greedyPlugin(mem_size=15, mem_strength=5)
+    _online([first]).train(_toy_stream()[:6])
+    saved = io.BytesIO()
+    torch.save(first.state_dict(), saved)
+    saved.seek(0)
+    second = GSS_greedyPlugin(mem_size=15, mem_strength=5)
+    second.load_state_dict(torch.load(saved, weights_only=True))
+    for plugin in (first, second):
+        torch.manual_seed(3)
+        _online([plugin]).train(_toy_stream()[6:12])
+    a, b = first.memory, second.memory
+    assert torch.equal(a.data.x, b.data.x) and torch.equal(a.data.y, b.data.y)
+    assert torch.equal(a.scores, b.scores)
+
+
+def test_strategy_builds_the_plugin_first():
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    strategy = GSS_greedy(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        mem_size=30,
+        mem_strength=3,
+        input_size=(8,),
+        train_mb_size=10,
+    )
+    plugin = strategy.plugins[0]
+    assert (plugin.mem_size, plugin.mem_strength, plugin.input_size) == (30, 3, (8,))
+    strategy.train(toy_benchmark(2).train_stream[:1])
+    assert len(plugin.memory) == 30
+
+
+def test_gss_beats_online_naive_on_split_digits():
+    benchmark = split_digits()
+    stream = split_online(benchmark.train_stream, 10, shuffle=True, seed=0)
+
+    def accuracy(plugins):
+        strategy = _online(plugins, lr=0.2, n_classes=10, input_size=64)
+        strategy.train(stream)
+        return strategy.eval(benchmark.test_stream).metrics["accuracy"]
+
+    naive = accuracy([])
+    gss = accuracy([GSS_greedyPlugin(mem_size=200, mem_strength=5, input_size=(64,))])
+    assert naive < 0.25
+    assert gss > naive + 0.35
