@@ -18,6 +18,7 @@ from clhost.testing import toy_benchmark
 from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_buffer_experience_balanced import ExperienceBalancedBuffer
 from clhost_buffer_parametric import ParametricBuffer
+from clhost_early_stopping import EarlyStoppingPlugin
 from clhost_replay import Replay, ReplayPlugin, TaskBalancedReplayLoader
 from clhost_selection_herding import HerdingSelectionStrategy
 
@@ -37,25 +38,13 @@ class MinibatchRecorder(SupervisedPlugin):
         self.batches[-1].append((strategy.mb_y.tolist(), strategy.mb_task_id.tolist()))
 
 
-class HalveLearningRate(SupervisedPlugin):
-    """A scheduler-like plugin: halves the learning rate after every epoch."""
+class DecayLearningRate(SupervisedPlugin):
+    """A scheduler-like plugin: multiplies the learning rate by 0.8 after every epoch."""
 
     @hookimpl
     def clhost_after_training_epoch(self, strategy):
         for group in strategy.optimizer.param_groups:
-            group["lr"] /= 2
-
-
-class StopAfterIterations(SupervisedPlugin):
-    """An early-stopping-like plugin: stops each experience after ``n`` iterations."""
-
-    def __init__(self, n: int):
-        self.n = n
-
-    @hookimpl
-    def clhost_after_training_iteration(self, strategy):
-        if strategy.clock.train_exp_iterations + 1 >= self.n:
-            strategy.stop_training()
+            group["lr"] *= 0.8
 
 
 def replay_on(benchmark, seed: int = 0, **kwargs) -> Replay:
@@ -64,8 +53,7 @@ def replay_on(benchmark, seed: int = 0, **kwargs) -> Replay:
     return Replay(
         model=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
-        evaluator=None,
-        **kwargs,
+        **{"evaluator": None, **kwargs},
     )
 
 
@@ -157,19 +145,23 @@ def test_task_balanced_replay_in_a_task_incremental_stream():
 
 def test_replay_composes_with_scheduler_and_early_stopping_plugins():
     benchmark = toy_benchmark(3, 2)
-    recorder = MinibatchRecorder()
+    recorder, stopper = MinibatchRecorder(), EarlyStoppingPlugin(patience=1, val_stream_name="test")
     strategy = replay_on(
         benchmark,
-        mem_size=20,
+        mem_size=30,
         train_mb_size=10,
-        train_epochs=3,
-        plugins=[HalveLearningRate(), StopAfterIterations(4), recorder],
+        train_epochs=30,
+        eval_every=1,
+        evaluator="default",
+        plugins=[DecayLearningRate(), stopper, recorder],
     )
-    strategy.train(benchmark.train_stream)
-    assert [len(batches) for batches in recorder.batches] == [4, 4, 4]
-    assert [len(y) for y, _ in recorder.batches[2]] == [20] * 4, "memory still replayed"
-    assert len(strategy.plugins[0].buffer) == 20, "buffer updated after a stopped experience"
-    assert strategy.optimizer.param_groups[0]["lr"] == pytest.approx(0.05 / 8)
+    epochs = []
+    for index, experience in enumerate(benchmark.train_stream):
+        epochs.append(strategy.train(experience, [benchmark.test_stream[: index + 1]]).epochs)
+        assert stopper.stopped_at is not None and len(strategy.plugins[0].buffer) == 30
+    assert all(count < 30 for count in epochs), epochs
+    assert {len(y) for y, _ in recorder.batches[2]} == {20}, "memory still replayed"
+    assert strategy.optimizer.param_groups[0]["lr"] == pytest.approx(0.05 * 0.8 ** sum(epochs))
 
 
 def test_two_replay_plugins_cannot_share_a_strategy():
