@@ -27,12 +27,13 @@ _SEQUENCES = (tuple, list, collections.abc.Sequence, typing.Sequence)
 
 @dataclass(frozen=True)
 class Param:
-    """One keyword a callable accepts: its resolved annotation and default (``EMPTY`` if
-    absent)."""
+    """One keyword a callable accepts: its resolved annotation, its default (``EMPTY`` if
+    absent) and the qualified name of the function or class that declares it."""
 
     name: str
     annotation: Any = EMPTY
     default: Any = EMPTY
+    owner: str = ""
 
     @property
     def required(self) -> bool:
@@ -60,13 +61,13 @@ def parameters(target: Callable[..., Any]) -> dict[str, Param]:
     """The keywords ``target`` accepts. For a class, its ``__init__`` and, while that takes
     ``**kwargs``, the ``__init__`` of its bases (a strategy passes template options up)."""
     if not isinstance(target, type):
-        return _own_parameters(target)[0]
+        return _own_parameters(target, _qualname(target))[0]
     found: dict[str, Param] = {}
     for klass in target.__mro__:
         init = vars(klass).get("__init__")
         if init is None or klass is object:
             continue
-        own, forwards = _own_parameters(init)
+        own, forwards = _own_parameters(init, klass.__qualname__)
         for name, param in own.items():
             found.setdefault(name, param)
         if not forwards:
@@ -187,7 +188,7 @@ def annotation_text(annotation: Any) -> str:
     return text.replace("collections.abc.", "").replace("typing.", "")
 
 
-def _own_parameters(function: Callable[..., Any]) -> tuple[dict[str, Param], bool]:
+def _own_parameters(function: Callable[..., Any], owner: str) -> tuple[dict[str, Param], bool]:
     """The keyword parameters of one function with resolved annotations, and whether it
     also takes ``**kwargs``."""
     signature = inspect.signature(function)
@@ -201,8 +202,12 @@ def _own_parameters(function: Callable[..., Any]) -> tuple[dict[str, Param], boo
         if index == 0 and p.name in ("self", "cls") and inspect.isfunction(function):
             continue
         annotation = hints.get(p.name, p.annotation)
-        found[p.name] = Param(p.name, annotation, p.default)
+        found[p.name] = Param(p.name, annotation, p.default, owner)
     return found, forwards
+
+
+def _qualname(target: Any) -> str:
+    return getattr(target, "__qualname__", type(target).__qualname__)
 
 
 def _resolved_hints(function: Callable[..., Any]) -> dict[str, Any]:
@@ -329,8 +334,7 @@ def _homogeneous(args: tuple[Any, ...]) -> bool:
 def _unknown_parameter(what: str, key: str, valid: set[str]) -> str:
     message = f"{what}: unknown parameter {key!r}"
     matches = closest(key, valid)
-    if matches:
-        message += f"; did you mean {', '.join(repr(m) for m in matches)}?"
+    message += f"; did you mean {', '.join(repr(m) for m in matches)}?" if matches else "."
     if valid:
         return message + f" Valid parameters: {', '.join(sorted(valid))}"
     return message + " It takes no parameters."

@@ -1,0 +1,136 @@
+"""``clhost check``: does every installed entry point keep the plugin contract?"""
+
+from __future__ import annotations
+
+import importlib
+import typing
+from typing import Any
+
+import click
+
+from clhost import registry
+from clhost._params import parameters
+from clhost.cli._errors import user_errors
+from clhost.cli._hooks import hook_problems, implemented_hooks
+from clhost.cli._table import table
+from clhost.errors import PluginCompositionError, PluginLoadError
+
+# kind -> (module, class) that entry points of that kind must subclass, when the module
+# exists in this host
+_BASES = {
+    "strategy": ("clhost.templates", "BaseTemplate"),
+    "buffer": ("clhost.rehearsal", "ExemplarsBuffer"),
+    "selection": ("clhost.rehearsal", "ExemplarsSelectionStrategy"),
+}
+
+
+@click.command()
+@click.argument("kind", required=False)
+def check(kind: str | None) -> None:
+    """Check installed entry points (of one KIND, or all) against the plugin contract.
+
+    Each must load; be the right kind of object (a template subclass for strategies, a
+    class whose hooks all exist and are marked for plugins, an ExemplarsBuffer or
+    ExemplarsSelectionStrategy subclass for buffers and selection, a callable for losses
+    and benchmarks); have a docstring and annotated parameters (plugins and strategies
+    with defaults); and no other distribution may register the same name. Exits 1 with a
+    table of the failures.
+    """
+    with user_errors():
+        found = registry.scan(kind)
+    failures = [
+        [
+            first.kind,
+            first.name,
+            f"{first.distribution}, {second.distribution}",
+            "name registered by two distributions",
+        ]
+        for first, second in found.duplicates
+    ]
+    for entry in found.entries:
+        for problem in entry_problems(entry):
+            failures.append([entry.kind, entry.name, entry.distribution, problem])
+    if failures:
+        click.echo(table(failures, headers=["KIND", "NAME", "DISTRIBUTION", "PROBLEM"]))
+        raise click.ClickException(
+            f"{len(failures)} problem(s) in {len(found.entries)} entry points"
+        )
+    click.echo(f"{len(found.entries)} entry points checked: all keep the plugin contract.")
+
+
+def entry_problems(entry: registry.Entry) -> list[str]:
+    """Everything wrong with one entry point; empty when it conforms."""
+    try:
+        component = entry.load()
+    except PluginLoadError as error:
+        return [f"does not load: {error.error}"]
+    if not callable(component):
+        return [f"is a {type(component).__name__}, not a class or function"]
+    problems = _kind_problems(entry.kind, component)
+    problems += _parameter_problems(entry.kind, component)
+    if not getattr(component, "__doc__", None):
+        problems.append("has no docstring (clhost info shows it to users)")
+    return problems
+
+
+def _kind_problems(kind: str, component: Any) -> list[str]:
+    if kind in _BASES:
+        base = _base_class(*_BASES[kind])
+        if base is not None and not _makes(component, base):
+            return [f"is not a subclass of {base.__name__}"]
+    if kind == "strategy":
+        return _composition_problems(component)
+    if kind == "plugin":
+        if not isinstance(component, type):
+            return ["is not a class (the CLI builds plugins from their parameters)"]
+        problems = hook_problems(component)
+        return problems or ([] if implemented_hooks(component) else ["implements no hook"])
+    if kind == "loss":
+        return hook_problems(component)
+    return []
+
+
+def _parameter_problems(kind: str, component: Any) -> list[str]:
+    problems = []
+    own = getattr(component, "__qualname__", "")
+    for param in parameters(component).values():
+        if not param.annotated:
+            problems.append(f"parameter {param.name!r} has no annotation")
+        elif isinstance(param.annotation, str):
+            problems.append(f"annotation of {param.name!r} cannot be resolved: {param.annotation}")
+        needs_default = kind == "plugin" or kind == "strategy" and param.owner == own
+        if needs_default and param.required:
+            problems.append(f"parameter {param.name!r} has no default")
+    return problems
+
+
+def _composition_problems(strategy: Any) -> list[str]:
+    """A strategy whose own plugins cannot work with its template fails when built."""
+    import torch
+
+    model = torch.nn.Linear(1, 1)
+    try:
+        strategy(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    except PluginCompositionError as error:
+        return [f"cannot be built: {error}"]
+    except Exception:  # needs arguments that a bare build cannot give: not a defect
+        pass
+    return []
+
+
+def _base_class(module: str, name: str) -> type | None:
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def _makes(component: Any, base: type) -> bool:
+    """A subclass of ``base``, or a factory annotated to return one."""
+    if isinstance(component, type):
+        return issubclass(component, base)
+    try:
+        returned = typing.get_type_hints(component).get("return")
+    except Exception:
+        return False
+    return isinstance(returned, type) and issubclass(returned, base)

@@ -1,0 +1,167 @@
+"""``clhost run``: compose an experiment by name and train it, or explain the composition."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from clhost._params import parse_assignments, parse_spec
+from clhost.cli._errors import user_errors
+from clhost.cli._options import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    SAVED_OPTIONS,
+    RunOptions,
+    Spec,
+    merge,
+    read_config,
+    read_saved,
+)
+from clhost.errors import ParameterError
+
+SPEC = "NAME[:KEY=VALUE,...]"
+# checkpoint and results files of clhost.experiment: their presence means a run is there
+_RUN_FILES = ("checkpoint.pt", "results.json")
+
+
+@click.command(context_settings={"show_default": True})
+@click.option("--strategy", default="naive", help="Strategy entry point (clhost list strategy).")
+@click.option(
+    "-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="A strategy parameter."
+)
+@click.option("--plugin", "plugins", multiple=True, metavar=SPEC, help="An extra plugin.")
+@click.option("--buffer", metavar=SPEC, help="Replay buffer for the strategy or a plugin.")
+@click.option("--selection", metavar=SPEC, help="Exemplar selection strategy.")
+@click.option("--loss", metavar=SPEC, help="Criterion (default: cross-entropy).")
+@click.option("--benchmark", default="split-digits", metavar=SPEC, help="Benchmark.")
+@click.option(
+    "--model",
+    metavar=SPEC,
+    help="mlp, incremental-mlp, multihead-mlp or slim-resnet18, sized from the benchmark "
+    "[default: mlp; multihead-mlp when the benchmark has several tasks]",
+)
+@click.option(
+    "--optimizer", type=click.Choice(["sgd", "adam"], case_sensitive=False), default="sgd"
+)
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Learning rate [default: 0.05 for sgd (momentum 0.9), 0.001 for adam]",
+)
+@click.option(
+    "--epochs", type=click.IntRange(min=1), default=DEFAULT_EPOCHS, help="Per experience."
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE)
+@click.option("--seed", type=int, default=0, help="Seeds Python, NumPy and torch.")
+@click.option("--device", help="cpu, cuda, cuda:1 ... [default: cuda when available]")
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML file with the same keys as these options; options given here override it.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the checkpoint after each experience and the results.",
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --output from its checkpoint.")
+@click.option("--explain", is_flag=True, help="Print the composition and hook order; no training.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only the results.")
+@click.pass_context
+def run(ctx: click.Context, **values: Any) -> None:
+    """Train a strategy on a benchmark and print the accuracy matrix and metrics.
+
+    With no options: naive finetuning of an MLP on the embedded Split Digits benchmark.
+    Components are chosen by their entry-point names with KEY=VALUE parameters parsed by
+    their annotations, e.g. --plugin ewc:ewc_lambda=100 or --model mlp:hidden_sizes=256,128.
+    """
+    with user_errors():
+        options = resolve_options(ctx, values)
+        from clhost.cli._compose import build
+
+        composition = build(options)
+    if values["explain"]:
+        click.echo(explanation(composition))
+        return
+    output = Path(options.output) if options.output is not None else None
+    if not values["quiet"]:
+        click.echo(f"{composition.described[0][1]} on {options.benchmark}", err=True)
+    if output is not None:
+        from clhost._atomic import atomic_write_text
+
+        atomic_write_text(output / SAVED_OPTIONS, options.to_json())
+    from clhost.experiment import run_experiment
+
+    with user_errors():
+        results = run_experiment(
+            composition.strategy,
+            composition.benchmark,
+            output_dir=output,
+            resume=values["resume"],
+            progress=not values["quiet"],
+        )
+    click.echo(results.summary())
+    if output is not None and not values["quiet"]:
+        click.echo(f"Results, checkpoint and options written to {output}/", err=True)
+
+
+def resolve_options(ctx: click.Context, values: dict[str, Any]) -> RunOptions:
+    """Merge defaults, the saved options of a resumed run, ``--config`` and the options
+    given on the command line, in that order."""
+    given = command_line_layer(ctx, values)
+    config = read_config(values["config"]) if values["config"] is not None else {}
+    output = given.get("output", config.get("output"))
+    saved: dict[str, Any] = {}
+    if values["resume"]:
+        if output is None:
+            raise ParameterError("--resume needs --output: the directory of the run to continue")
+        saved = read_saved(Path(output))
+    elif output is not None and not values["explain"]:
+        _refuse_to_overwrite(Path(output))
+    return merge([saved, config, given])
+
+
+def command_line_layer(ctx: click.Context, values: dict[str, Any]) -> dict[str, Any]:
+    """The options given explicitly on the command line (not click's defaults)."""
+    layer: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in ("config", "resume", "explain", "quiet"):
+            continue
+        if ctx.get_parameter_source(key) in (ParameterSource.DEFAULT, None):
+            continue
+        if key == "params":
+            layer[key] = parse_assignments(value, what="-p/--param")
+        elif key == "plugins":
+            layer[key] = [Spec(*parse_spec(spec, what="--plugin")) for spec in value]
+        elif key in ("buffer", "selection", "loss", "benchmark", "model"):
+            layer[key] = Spec(*parse_spec(value, what=f"--{key}"))
+        elif key == "output":
+            layer[key] = str(value)
+        else:
+            layer[key] = value
+    return layer
+
+
+def explanation(composition: Any) -> str:
+    """The resolved composition and, for each hook a plugin implements, the call order."""
+    from clhost.cli._hooks import call_order_lines
+
+    width = max(len(label) for label, _ in composition.described)
+    lines = ["Composition:"]
+    lines += [f"  {label.ljust(width)}  {text}" for label, text in composition.described]
+    lines += ["", "Hook call order (plugins in the order given, then evaluator and clock):"]
+    lines += ["  " + line for line in call_order_lines(composition.strategy)]
+    return "\n".join(lines)
+
+
+def _refuse_to_overwrite(output: Path) -> None:
+    existing = [name for name in _RUN_FILES if (output / name).exists()]
+    if existing:
+        raise ParameterError(
+            f"--output {output} already holds a run ({', '.join(existing)}); continue it with "
+            "--resume, or choose another directory"
+        )

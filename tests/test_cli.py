@@ -1,0 +1,341 @@
+"""clhost list / info / hooks / check, against fake distributions with real entry points."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from _fake_distributions import make_distribution
+from click.testing import CliRunner
+
+from clhost import registry
+from clhost.cli import main
+from clhost.cli._hooks import FIRING_ORDER
+from clhost.hookspecs import hook_names
+
+PARTS = "fakecli_parts"
+BROKEN = "fakecli_broken"
+BAD = "fakecli_bad"
+
+PARTS_SOURCE = '''
+import torch
+
+import clhost
+from clhost.plugin import SupervisedPlugin
+from clhost.rehearsal import ExemplarsBuffer
+from clhost.templates import SupervisedTemplate
+from typing import Literal
+
+
+class AnchorPlugin(SupervisedPlugin):
+    """Adds a named term after the first experience."""
+
+    def __init__(self, strength: float = 1.0, mode: Literal["a", "b"] = "a"):
+        self.strength, self.mode = strength, mode
+
+    @clhost.hookimpl
+    def clhost_after_training_exp(self, strategy):
+        pass
+
+    @clhost.hookimpl(tryfirst=True)
+    def clhost_loss_terms(self, strategy):
+        return None
+
+    @clhost.hookimpl
+    def clhost_before_training_exp(self):
+        pass
+
+
+class Anchor(SupervisedTemplate):
+    """SupervisedTemplate with AnchorPlugin."""
+
+    def __init__(self, *, strength: float = 1.0, **kwargs):
+        super().__init__(plugins=[AnchorPlugin(strength), *kwargs.pop("plugins", ())], **kwargs)
+
+
+class ListBuffer(ExemplarsBuffer):
+    """Keeps nothing; enough to be a buffer."""
+
+    def __init__(self, max_size: int = 10):
+        super().__init__(max_size)
+
+    def update(self, strategy):
+        pass
+
+
+def digits_like(n_experiences: int = 2, *, seed: int = 0):
+    """A toy benchmark."""
+    from clhost.testing import toy_benchmark
+
+    return toy_benchmark(n_experiences, 2, seed=seed)
+'''
+
+BAD_SOURCE = '''
+import clhost
+from clhost.templates import SupervisedTemplate
+
+
+class Misspelled:
+    """Implements a hook that does not exist."""
+
+    @clhost.hookimpl
+    def clhost_after_trainig_exp(self, strategy):
+        pass
+
+
+class Unmarked:
+    """Forgot the marker."""
+
+    def clhost_after_training_exp(self, strategy):
+        pass
+
+
+class NoHooks:
+    """Implements nothing."""
+
+
+class Unannotated:
+    """A plugin whose parameter the CLI cannot parse."""
+
+    def __init__(self, strength=1.0, size: int = 2):
+        pass
+
+    @clhost.hookimpl
+    def clhost_after_training_exp(self, strategy):
+        pass
+
+
+class NotAStrategy:
+    """Not a template."""
+
+
+class NotABuffer:
+    """Not an ExemplarsBuffer."""
+
+
+class Clashing(SupervisedTemplate):
+    """Builds with a plugin its template never fires."""
+
+    def __init__(self, **kwargs):
+        super().__init__(plugins=[Meta()], **kwargs)
+
+
+class Meta:
+    @clhost.hookimpl
+    def clhost_before_inner_updates(self, strategy):
+        pass
+
+
+class Undocumented:
+    @clhost.hookimpl
+    def clhost_after_training_exp(self, strategy):
+        pass
+'''
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """Fake distributions on sys.path; only they and the host are visible."""
+    site = tmp_path / "site"
+    make_distribution(
+        site,
+        "fake-parts",
+        {
+            "clhost.strategies": {"anchor": f"{PARTS}:Anchor"},
+            "clhost.plugins": {"anchor": f"{PARTS}:AnchorPlugin"},
+            "clhost.buffers": {"list-buffer": f"{PARTS}:ListBuffer"},
+            "clhost.benchmarks": {"digits-like": f"{PARTS}:digits_like"},
+        },
+        {PARTS: PARTS_SOURCE},
+        version="3.1",
+    )
+    make_distribution(
+        site,
+        "fake-broken",
+        {"clhost.plugins": {"broken": f"{BROKEN}:Plugin"}},
+        {BROKEN: "raise ImportError('needs a library that is not installed')\n"},
+    )
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv(registry.ALLOW_LIST_VARIABLE, "fake-parts,fake-broken")
+    monkeypatch.delenv(registry.NO_AUTOLOAD_VARIABLE, raising=False)
+    yield site
+    for module in [name for name in sys.modules if name.startswith("fakecli_")]:
+        del sys.modules[module]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_list_does_not_import_torch_or_plugins(tmp_path):
+    make_distribution(
+        tmp_path, "fake-broken", {"clhost.plugins": {"broken": f"{BROKEN}:Plugin"}}, {BROKEN: ""}
+    )
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "from clhost.cli import main\n"
+        "try:\n"
+        "    main(['list'])\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        f"assert 'torch' not in sys.modules and {BROKEN!r} not in sys.modules\n"
+        "print('clean')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "broken" in done.stdout and done.stdout.rstrip().endswith("clean")
+
+
+def test_list_shows_kind_name_distribution_and_value(site):
+    result = invoke("list")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "strategy (clhost.strategies)" in lines
+    row = next(line for line in lines if "list-buffer" in line)
+    assert row.split() == ["list-buffer", "fake-parts", "3.1", f"{PARTS}:ListBuffer"]
+    assert any(line.split()[:2] == ["broken", "fake-broken"] for line in lines)
+    assert "(none installed)" in result.output  # selection and loss have no entries
+    assert lines.index("buffer (clhost.buffers)") < lines.index("benchmark (clhost.benchmarks)")
+
+
+def test_list_one_kind_by_any_spelling(site):
+    for spelling in ("plugin", "plugins", "clhost.plugins"):
+        result = invoke("list", spelling)
+        assert result.exit_code == 0
+        assert result.output.splitlines()[0] == "plugin (clhost.plugins)"
+        assert "list-buffer" not in result.output and "anchor" in result.output
+
+
+def test_list_unknown_kind_is_one_clear_error(site):
+    result = invoke("list", "strats")
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: unknown kind 'strats'; did you mean 'strategy'?"
+
+
+def test_list_reports_a_name_claimed_twice(site, monkeypatch):
+    make_distribution(site, "fake-rival", {"clhost.buffers": {"list-buffer": "x:Y"}})
+    monkeypatch.setenv(registry.ALLOW_LIST_VARIABLE, "fake-parts,fake-rival")
+    result = invoke("list", "buffer")
+    assert result.exit_code == 1
+    assert "fake-parts" in result.output and "fake-rival" in result.output
+    assert "registered by two distributions" in result.output
+
+
+def test_info_plugin(site):
+    result = invoke("info", "anchor", "--kind", "plugin")
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert text.startswith("anchor (plugin)\n  from fake-parts 3.1: fakecli_parts:AnchorPlugin")
+    assert "Adds a named term after the first experience." in text
+    assert "strength: float = 1.0" in text and "mode: Literal['a', 'b'] = 'a'" in text
+    hooks = [line.strip() for line in text.split("Hooks")[1].splitlines()[1:]]
+    assert hooks == [
+        "clhost_before_training_exp",
+        "clhost_loss_terms (tryfirst)",
+        "clhost_after_training_exp",
+    ]
+
+
+def test_info_strategy_shows_template_parameters_and_call_order(site):
+    result = invoke("info", "anchor", "--kind", "strategies")
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "Parameters:\n    strength: float = 1.0" in text
+    assert "Passed on to BaseSGDTemplate:" in text and "train_mb_size: int = 32" in text
+    order = text.split("call order:")[1].split()
+    assert order[0] == "clhost_before_training_exp:" and order[1].startswith("AnchorPlugin")
+    assert "clhost_loss_terms:" in order
+
+
+def test_info_without_kind_shows_every_kind_with_that_name(site):
+    result = invoke("info", "ANCHOR")
+    assert result.exit_code == 0
+    assert "anchor (strategy)" in result.output and "anchor (plugin)" in result.output
+
+
+def test_info_of_a_broken_plugin_and_of_an_unknown_name(site):
+    result = invoke("info", "broken")
+    assert result.exit_code == 1
+    assert "ImportError: needs a library that is not installed" in result.output
+    result = invoke("info", "anchr")
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: unknown name 'anchr'; did you mean 'anchor'?"
+
+
+def test_hooks_lists_every_hookspec_with_its_group():
+    result = invoke("hooks")
+    assert result.exit_code == 0
+    listed = [line.split()[0] for line in result.output.splitlines() if line.startswith("  ")]
+    assert sorted(listed) == sorted(hook_names())
+    assert "SGDUpdateHooks: Fired by templates that do one forward/backward/update" in result.output
+    line = next(row for row in result.output.splitlines() if "clhost_train_dataloader" in row)
+    assert "(exclusive)" in line and "Build the train dataloader" in line
+
+
+def test_firing_order_covers_every_hook():
+    assert sorted(FIRING_ORDER) == sorted(hook_names())
+
+
+def test_check_passes_conforming_plugins(site, monkeypatch):
+    monkeypatch.setenv(registry.ALLOW_LIST_VARIABLE, "fake-parts")
+    result = invoke("check")
+    assert result.exit_code == 0, result.output
+    assert "entry points checked: all keep the plugin contract" in result.output
+
+
+def test_check_reports_each_failure_in_a_table(site, monkeypatch):
+    make_distribution(
+        site,
+        "fake-bad",
+        {
+            "clhost.plugins": {
+                name: f"{BAD}:{cls}"
+                for name, cls in [
+                    ("misspelled", "Misspelled"),
+                    ("unmarked", "Unmarked"),
+                    ("no-hooks", "NoHooks"),
+                    ("unannotated", "Unannotated"),
+                    ("undocumented", "Undocumented"),
+                ]
+            },
+            "clhost.strategies": {
+                "not-a-strategy": f"{BAD}:NotAStrategy",
+                "clash": f"{BAD}:Clashing",
+            },
+            "clhost.buffers": {"not-a-buffer": f"{BAD}:NotABuffer"},
+        },
+        {BAD: BAD_SOURCE},
+    )
+    make_distribution(
+        site, "fake-rival", {"clhost.buffers": {"list-buffer": f"{PARTS}:ListBuffer"}}
+    )
+    monkeypatch.setenv(registry.ALLOW_LIST_VARIABLE, "fake-parts,fake-broken,fake-bad,fake-rival")
+    result = invoke("check")
+    assert result.exit_code == 1
+    rows = {tuple(line.split()[:2]): line for line in result.output.splitlines()[1:]}
+    expected = {
+        ("plugin", "broken"): "does not load: ImportError: needs a library",
+        ("plugin", "misspelled"): "implements unknown hook clhost_after_trainig_exp",
+        ("plugin", "unmarked"): "method clhost_after_training_exp is not marked",
+        ("plugin", "no-hooks"): "implements no hook",
+        ("plugin", "unannotated"): "parameter 'strength' has no annotation",
+        ("plugin", "undocumented"): "has no docstring",
+        ("strategy", "not-a-strategy"): "is not a subclass of BaseTemplate",
+        (
+            "strategy",
+            "clash",
+        ): "cannot be built: plugin Meta implements clhost_before_inner_updates",
+        ("buffer", "not-a-buffer"): "is not a subclass of ExemplarsBuffer",
+        ("buffer", "list-buffer"): "name registered by two distributions",
+    }
+    for key, problem in expected.items():
+        assert problem in rows[key], (key, result.output)
+    assert "fake-parts" in rows[("buffer", "list-buffer")]
+    assert "fake-rival" in rows[("buffer", "list-buffer")]
+    assert ("strategy", "anchor") not in rows and ("plugin", "anchor") not in rows
+    assert result.output.splitlines()[0].split() == ["KIND", "NAME", "DISTRIBUTION", "PROBLEM"]
+    assert result.output.strip().endswith("Error: 10 problem(s) in 15 entry points")
