@@ -19,32 +19,31 @@ from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_buffer_experience_balanced import ExperienceBalancedBuffer
 from clhost_buffer_parametric import ParametricBuffer
 from clhost_early_stopping import EarlyStoppingPlugin
+from clhost_lr_scheduler import LRSchedulerPlugin
 from clhost_replay import Replay, ReplayPlugin, TaskBalancedReplayLoader
 from clhost_selection_herding import HerdingSelectionStrategy
 
 
 class MinibatchRecorder(SupervisedPlugin):
-    """Records, per experience, the targets and task labels of every training minibatch."""
+    """Records, per experience, the targets and task labels of every training minibatch
+    and the learning rate each epoch starts with."""
 
     def __init__(self):
         self.batches: list[list[tuple[list[int], list[int]]]] = []
+        self.epoch_lrs: list[list[float]] = []
 
     @hookimpl
     def clhost_before_training_exp(self, strategy):
         self.batches.append([])
+        self.epoch_lrs.append([])
+
+    @hookimpl
+    def clhost_before_training_epoch(self, strategy):
+        self.epoch_lrs[-1].append(strategy.optimizer.param_groups[0]["lr"])
 
     @hookimpl
     def clhost_before_forward(self, strategy):
         self.batches[-1].append((strategy.mb_y.tolist(), strategy.mb_task_id.tolist()))
-
-
-class DecayLearningRate(SupervisedPlugin):
-    """A scheduler-like plugin: multiplies the learning rate by 0.8 after every epoch."""
-
-    @hookimpl
-    def clhost_after_training_epoch(self, strategy):
-        for group in strategy.optimizer.param_groups:
-            group["lr"] *= 0.8
 
 
 def replay_on(benchmark, seed: int = 0, **kwargs) -> Replay:
@@ -153,7 +152,7 @@ def test_replay_composes_with_scheduler_and_early_stopping_plugins():
         train_epochs=30,
         eval_every=1,
         evaluator="default",
-        plugins=[DecayLearningRate(), stopper, recorder],
+        plugins=[LRSchedulerPlugin("exponential", gamma=0.8), stopper, recorder],
     )
     epochs = []
     for index, experience in enumerate(benchmark.train_stream):
@@ -161,7 +160,9 @@ def test_replay_composes_with_scheduler_and_early_stopping_plugins():
         assert stopper.stopped_at is not None and len(strategy.plugins[0].buffer) == 30
     assert all(count < 30 for count in epochs), epochs
     assert {len(y) for y, _ in recorder.batches[2]} == {20}, "memory still replayed"
-    assert strategy.optimizer.param_groups[0]["lr"] == pytest.approx(0.05 * 0.8 ** sum(epochs))
+    for lrs in recorder.epoch_lrs:  # the schedule restarts with every experience
+        assert lrs == pytest.approx([0.05 * 0.8**epoch for epoch in range(len(lrs))])
+    assert strategy.optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
 
 
 def test_two_replay_plugins_cannot_share_a_strategy():
