@@ -9,7 +9,7 @@ allocates nothing. Hook wrappers are the exception: they keep pluggy's caller.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -52,6 +52,10 @@ class HookDispatcher:
         self._reject_shared_exclusive_slots()
         for name in self.hook_names:
             setattr(self, name[len(HOOK_PREFIX) :], self._resolve(name))
+
+    if TYPE_CHECKING:  # the hook attributes are set per template in __init__
+
+        def __getattr__(self, name: str) -> HookCalls: ...
 
     def implementers(self, hook: str) -> list[object]:
         """The plugins implementing ``hook`` (with or without prefix), in call order."""

@@ -193,7 +193,7 @@ def allowed_distributions() -> set[str] | None:
     return None
 
 
-def _visible_distributions() -> Iterator[importlib_metadata.Distribution]:
+def _visible_distributions() -> Iterator[importlib_metadata.IDistribution]:
     """Installed distributions, each once (the first on ``sys.path`` wins, as for imports),
     filtered by the environment's allow-list."""
     allowed = allowed_distributions()

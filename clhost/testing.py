@@ -56,7 +56,8 @@ def toy_benchmark(
 
 
 def _stream(name: str, data: TensorData, groups: Sequence[list[int]], task_labels: bool) -> Stream:
-    experiences, seen = [], ()
+    experiences: list[Experience] = []
+    seen: tuple[int, ...] = ()
     for index, classes in enumerate(groups):
         mask = torch.isin(data.y, torch.tensor(classes))
         task = index if task_labels else 0

@@ -139,7 +139,7 @@ class BaseTemplate:
         """Evaluate on one experience, firing ``before_eval_exp``/``after_eval_exp``."""
         raise NotImplementedError
 
-    LOOP_STATE = ("experience", "is_training")
+    LOOP_STATE: tuple[str, ...] = ("experience", "is_training")
 
     def _save_loop_state(self) -> dict[str, Any]:
         return {name: getattr(self, name, None) for name in self.LOOP_STATE}

@@ -15,6 +15,12 @@ class Clock(BasePlugin):
     being completed is counted.
     """
 
+    train_exp_counter: int
+    train_exp_epochs: int
+    train_exp_iterations: int
+    train_epochs: int
+    train_iterations: int
+
     COUNTERS = (
         "train_exp_counter",
         "train_exp_epochs",

@@ -149,7 +149,7 @@ class OnlineSupervisedTemplate(SupervisedTemplate):
     def _adapt_if_new(self, experience: Experience) -> None:
         """Adapt the model only for classes or task labels it has not been adapted to, and
         refresh the optimizer only if the adaptation changed the parameters."""
-        needed = {(task, None) for task in experience.task_labels}
+        needed: set[tuple[int | None, int | None]] = {(t, None) for t in experience.task_labels}
         needed.update(
             (task, label)
             for task in experience.task_labels

@@ -23,7 +23,7 @@ class BaseSGDTemplate(BaseTemplate):
     or iterations (``peval_mode``).
     """
 
-    HOOK_GROUPS = (BaseTemplateHooks, SGDLoopHooks, SGDUpdateHooks)
+    HOOK_GROUPS: tuple[type, ...] = (BaseTemplateHooks, SGDLoopHooks, SGDUpdateHooks)
     LOOP_STATE = (
         *BaseTemplate.LOOP_STATE,
         "adapted_dataset",
@@ -65,7 +65,7 @@ class BaseSGDTemplate(BaseTemplate):
         self.dataloader: Any = None
         self.mbatch: tuple[Tensor, ...] = ()
         self.mb_output: Any = None
-        self.loss: Tensor | float = 0.0
+        self.loss: Tensor = torch.zeros(())
         self.loss_terms: dict[str, Tensor] = {}
         self._stop_requested = False
         self._params_before_adaptation: dict[str, nn.Parameter] = {}
