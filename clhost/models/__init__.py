@@ -7,6 +7,7 @@ from clhost.models.dynamic import (
     MultiTaskModule,
     adapt_model,
 )
+from clhost.models.ncm import NCMClassifier
 from clhost.models.optim import refresh_optimizer
 from clhost.models.reset import reinitialise, snapshot_weights
 from clhost.models.resnet import SlimResNet18
@@ -19,6 +20,7 @@ __all__ = [
     "MultiHeadClassifier",
     "MultiHeadMLP",
     "MultiTaskModule",
+    "NCMClassifier",
     "SimpleMLP",
     "SlimResNet18",
     "adapt_model",
