@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,23 +110,31 @@ def kind_of(text: str) -> str:
 
 
 def scan(kind: str | None = None) -> Scan:
-    """Read the entry points of one kind (or all) from metadata, without importing them."""
+    """Read the entry points of one kind (or all) from metadata, without importing them.
+
+    ``importlib_metadata.entry_points`` sees each distribution once (the first on
+    ``sys.path`` wins, as for imports); only distributions that register clhost entry
+    points have their metadata read, which keeps listing fast.
+    """
     kinds = KINDS if kind is None else (kind_of(kind),)
-    wanted = {GROUPS[k]: k for k in kinds}
+    allowed = allowed_distributions()
+    every = importlib_metadata.entry_points()
+    identities: dict[int, tuple[str, str]] = {}
     result = Scan()
     owners: dict[tuple[str, str], Entry] = {}
-    for distribution in _visible_distributions():
-        for entry_point in distribution.entry_points:
-            if entry_point.group not in wanted:
+    for each in kinds:
+        for entry_point in every.select(group=GROUPS[each]):
+            distribution = entry_point.dist
+            if distribution is None:
                 continue
-            entry = Entry(
-                kind=wanted[entry_point.group],
-                name=entry_point.name,
-                value=entry_point.value,
-                distribution=distribution.metadata["Name"],
-                version=distribution.version,
-            )
-            first = owners.setdefault((entry.kind, entry.name), entry)
+            if id(distribution) not in identities:
+                metadata = distribution.metadata  # parsed on each access: read it once
+                identities[id(distribution)] = (metadata["Name"], metadata["Version"])
+            name, version = identities[id(distribution)]
+            if allowed is not None and normalize_distribution(name) not in allowed:
+                continue
+            entry = Entry(each, entry_point.name, entry_point.value, name, version)
+            first = owners.setdefault((each, entry.name), entry)
             if first is not entry:
                 result.duplicates.append((first, entry))
             else:
@@ -191,22 +198,6 @@ def allowed_distributions() -> set[str] | None:
     if os.environ.get(NO_AUTOLOAD_VARIABLE, "").strip().lower() not in ("", "0", "false", "no"):
         return {HOST_DISTRIBUTION}
     return None
-
-
-def _visible_distributions() -> Iterator[importlib_metadata.IDistribution]:
-    """Installed distributions, each once (the first on ``sys.path`` wins, as for imports),
-    filtered by the environment's allow-list."""
-    allowed = allowed_distributions()
-    seen: set[str] = set()
-    for distribution in importlib_metadata.distributions():
-        name = distribution.metadata["Name"]
-        if not name:
-            continue
-        key = normalize_distribution(name)
-        if key in seen or (allowed is not None and key not in allowed):
-            continue
-        seen.add(key)
-        yield distribution
 
 
 def duplicate_error(first: Entry, second: Entry) -> DuplicateEntryError:

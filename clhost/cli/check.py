@@ -27,14 +27,14 @@ _BASES = {
 @click.command()
 @click.argument("kind", required=False)
 def check(kind: str | None) -> None:
-    """Check installed entry points (of one KIND, or all) against the plugin contract.
+    """Check that installed plugins keep the contract.
 
-    Each must load; be the right kind of object (a template subclass for strategies, a
-    class whose hooks all exist and are marked for plugins, an ExemplarsBuffer or
-    ExemplarsSelectionStrategy subclass for buffers and selection, a callable for losses
-    and benchmarks); have a docstring and annotated parameters (plugins and strategies
-    with defaults); and no other distribution may register the same name. Exits 1 with a
-    table of the failures.
+    Checks the entry points of one KIND, or all. Each must load; be the right kind of
+    object (a template subclass for strategies, a class whose hooks all exist and are
+    marked for plugins, an ExemplarsBuffer or ExemplarsSelectionStrategy subclass for
+    buffers and selection, a callable for losses and benchmarks); have a docstring and
+    annotated parameters (plugins and strategies with defaults); and no other
+    distribution may register the same name. Exits 1 with a table of the failures.
     """
     with user_errors():
         found = registry.scan(kind)

@@ -12,7 +12,9 @@ from clhost.hookspecs import EXCLUSIVE_HOOKS, HOOK_GROUPS, hook_names
 
 @click.command()
 def hooks() -> None:
-    """List every hookspec with its group and what it is for.
+    """List every hook, by the template level firing it.
+
+    Each hookspec is shown with the first sentence of its documentation.
 
     docs/hooks.md has the full text of each; `clhost info NAME` shows which hooks a
     plugin implements.

@@ -18,7 +18,10 @@ from clhost.errors import PluginLoadError, UnknownNameError
 @click.argument("name")
 @click.option("--kind", "kind", help="Only this kind (the name may exist as several).")
 def info(name: str, kind: str | None) -> None:
-    """Show the kind, distribution, documentation, parameters and hooks of NAME.
+    """Show what NAME is, its parameters and hooks.
+
+    Prints the kind, distribution and version, documentation, parameters with their
+    annotations and defaults, and the hooks implemented in the order they fire.
 
     A method often exists as a strategy and as a plugin under one name; both are shown
     unless --kind picks one. Strategies are built with their defaults on a one-layer model

@@ -12,7 +12,7 @@ from clhost.cli._table import table
 @click.command("list")
 @click.argument("kind", required=False)
 def list_command(kind: str | None) -> None:
-    """List installed entry points, of one KIND or all.
+    """List installed entry points (of one KIND, or all).
 
     KIND is one of strategy, plugin, buffer, selection, loss, benchmark (plural and group
     names work too). Nothing is imported, so a broken plugin is still listed; `clhost

@@ -22,11 +22,12 @@ from clhost.scaffold import plugin_names, write_distribution
 )
 @click.option("--description", default="", help="One line for the package metadata.")
 def new_plugin(name: str, directory: Path, description: str) -> None:
-    """Create clhost-NAME/, a plugin distribution with the shared skeleton.
+    """Scaffold clhost-NAME/, a plugin distribution.
 
-    NAME is kebab-case (l2-anchor). The folder gets a pyproject.toml with a strategy and
-    a plugin entry point, a README, src/clhost_NAME/ with a working example method (L2
-    anchoring, built on hooks) and its tests. An existing folder is never overwritten.
+    It has the skeleton every clhost distribution shares. NAME is kebab-case
+    (l2-anchor). The folder gets a pyproject.toml with a strategy and a plugin entry
+    point, a README, src/clhost_NAME/ with a working example method (L2 anchoring, built
+    on hooks) and its tests. An existing folder is never overwritten.
     """
     with user_errors():
         names = plugin_names(name, description)

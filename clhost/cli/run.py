@@ -73,11 +73,12 @@ _RUN_FILES = ("checkpoint.pt", "results.json")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only the results.")
 @click.pass_context
 def run(ctx: click.Context, **values: Any) -> None:
-    """Train a strategy on a benchmark and print the accuracy matrix and metrics.
+    """Train a strategy on a benchmark and report.
 
-    With no options: naive finetuning of an MLP on the embedded Split Digits benchmark.
-    Components are chosen by their entry-point names with KEY=VALUE parameters parsed by
-    their annotations, e.g. --plugin ewc:ewc_lambda=100 or --model mlp:hidden_sizes=256,128.
+    Prints the accuracy matrix, average accuracy and forgetting. With no options: naive
+    finetuning of an MLP on the embedded Split Digits benchmark. Components are chosen
+    by their entry-point names with KEY=VALUE parameters parsed by their annotations,
+    e.g. --plugin ewc:ewc_lambda=100 or --model mlp:hidden_sizes=256,128.
     """
     with user_errors():
         options = resolve_options(ctx, values)
@@ -153,7 +154,7 @@ def explanation(composition: Any) -> str:
     width = max(len(label) for label, _ in composition.described)
     lines = ["Composition:"]
     lines += [f"  {label.ljust(width)}  {text}" for label, text in composition.described]
-    lines += ["", "Hook call order (plugins in the order given, then evaluator and clock):"]
+    lines += ["", "Hook call order (the implementers of each hook, in the order they are called):"]
     lines += ["  " + line for line in call_order_lines(composition.strategy)]
     return "\n".join(lines)
 
