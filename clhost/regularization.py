@@ -1,18 +1,26 @@
 """Losses that regularize the model against what it learnt on earlier experiences.
 
-A ``RegularizationMethod`` (Avalanche's name) is a callable term plus the hooks that keep
-it up to date, so one object serves two uses: given to a strategy as a plugin it adds its
-term to the loss by itself (``clhost_loss_terms``) and refreshes what it compares against
-after every experience (``clhost_after_training_exp``); composed inside another method it
-is called directly, ``term = method(mb_x, mb_pred, model)``, and ``update(strategy)``.
+A ``RegularizationMethod`` (Avalanche's name) is a loss term plus the hooks that keep it
+up to date, so one object serves every use:
+
+- as a plugin (``plugins=[method]``) it adds its term to the loss by itself
+  (``clhost_loss_terms``) and refreshes what it compares against after every experience
+  (``clhost_after_training_exp``);
+- as a strategy's criterion (``criterion=method``, ``clhost run --loss NAME``) it is
+  called as ``method(output, targets)`` and returns the cross-entropy, while the same
+  hooks add its term: the strategy registers a criterion that has hooks as a plugin;
+- composed inside another method it is called as Avalanche's
+  ``term = method(mb_x, mb_pred, model)``, with ``update(strategy)`` after each
+  experience.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from copy import deepcopy
-from typing import Any
+from typing import Any, overload
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from clhost._markers import hookimpl
@@ -24,14 +32,30 @@ from clhost.plugin import SupervisedPlugin
 class RegularizationMethod(SupervisedPlugin):
     """A loss term against a previous state of the model, updated after each experience.
 
-    Subclasses implement ``__call__`` (the term for one minibatch; zero while there is
+    Subclasses implement ``penalty`` (the term for one minibatch; zero while there is
     nothing to compare against) and ``update`` (remember what the finished experience
     taught), and name their term with ``term_name`` so it is logged under that name.
     """
 
     term_name: str = "regularization"
 
-    def __call__(self, mb_x: Tensor, mb_pred: Tensor, model: nn.Module) -> Tensor:
+    @overload
+    def __call__(self, output: Tensor, targets: Tensor, /) -> Tensor: ...
+    @overload
+    def __call__(self, mb_x: Tensor, mb_pred: Tensor, model: nn.Module, /) -> Tensor: ...
+    def __call__(self, *args: Any) -> Tensor:
+        """``(mb_x, mb_pred, model)``: the term. ``(output, targets)``: the criterion's
+        cross-entropy (the term is added by ``clhost_loss_terms``, never twice)."""
+        if len(args) == 3:
+            return self.penalty(*args)
+        if len(args) == 2:
+            return F.cross_entropy(*args)
+        raise TypeError(
+            f"{type(self).__name__} is called as (mb_x, mb_pred, model) for its term or as "
+            f"(output, targets) as a criterion; got {len(args)} arguments"
+        )
+
+    def penalty(self, mb_x: Tensor, mb_pred: Tensor, model: nn.Module) -> Tensor:
         """The term for inputs ``mb_x`` on which ``model`` predicted ``mb_pred``."""
         raise NotImplementedError
 
@@ -41,7 +65,7 @@ class RegularizationMethod(SupervisedPlugin):
 
     @hookimpl
     def clhost_loss_terms(self, strategy: Any) -> tuple[str, Tensor]:
-        return self.term_name, self(strategy.mb_x, strategy.mb_output, strategy.model)
+        return self.term_name, self.penalty(strategy.mb_x, strategy.mb_output, strategy.model)
 
     @hookimpl
     def clhost_after_training_exp(self, strategy: Any) -> None:
@@ -59,10 +83,6 @@ class PreviousModel:
     def __init__(self) -> None:
         self._module: nn.Module | None = None
         self._pending: dict[str, Tensor] | None = None
-
-    @property
-    def is_set(self) -> bool:
-        return self._module is not None or self._pending is not None
 
     def remember(self, model: nn.Module) -> None:
         self._module, self._pending = frozen_copy(model), None

@@ -56,7 +56,7 @@ class LearningWithoutForgetting(RegularizationMethod):
         self.experiences_seen = 0
         self._units: dict[int, Tensor] = {}
 
-    def __call__(self, mb_x: Tensor, mb_pred: Tensor, model: nn.Module) -> Tensor:
+    def penalty(self, mb_x: Tensor, mb_pred: Tensor, model: nn.Module) -> Tensor:
         previous = self.previous_model.module(model)
         alpha = self.alpha.at(self.experiences_seen)
         if previous is None or alpha == 0:
