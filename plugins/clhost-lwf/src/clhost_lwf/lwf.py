@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from clhost_loss_lwf import LearningWithoutForgetting
 from torch import Tensor
 
 from clhost import hookimpl
 from clhost.plugin import SupervisedPlugin
 from clhost.templates import SupervisedTemplate
+from clhost_loss_lwf import LearningWithoutForgetting
 
 
 class LwFPlugin(SupervisedPlugin):
