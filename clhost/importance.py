@@ -1,0 +1,282 @@
+"""Per-parameter importances and the quadratic penalties weighted by them.
+
+EWC, Synaptic Intelligence, MAS and RWalk all pull each parameter towards a stored copy,
+weighted by an importance; they differ only in how the importance is estimated. Storing
+copies, estimating importances from gradients, and comparing a model that has grown
+since (wider classifiers, new heads) with what was stored live here so that all of them
+handle these cases the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from clhost.data import as_classification_data, make_loader
+from clhost.errors import CheckpointError, ParameterError, UnknownNameError
+from clhost.models.dynamic import MultiTaskModule
+
+ParamTensors = dict[str, Tensor]
+Index = tuple[slice, ...]
+
+
+def named_trainables(model: nn.Module, exclude: Sequence[str] = ()) -> dict[str, nn.Parameter]:
+    """The parameters that train, without those named in ``exclude``.
+
+    An entry of ``exclude`` is a parameter name or a module prefix (``"classifier"`` leaves
+    out every parameter under it), so heads added later are covered by their parent.
+    """
+    return {
+        name: param
+        for name, param in model.named_parameters()
+        if param.requires_grad and not _under_any(name, exclude)
+    }
+
+
+def check_exclusions(model: nn.Module, exclude: Sequence[str]) -> None:
+    """Raise ``UnknownNameError`` for an entry of ``exclude`` that names no parameter."""
+    names = [name for name, _ in model.named_parameters()]
+    for entry in exclude:
+        if not any(_under_any(name, (entry,)) for name in names):
+            raise UnknownNameError("parameter", entry, names)
+
+
+def _under_any(name: str, prefixes: Sequence[str]) -> bool:
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
+
+
+def detached_copy(tensors: Mapping[str, Tensor]) -> ParamTensors:
+    """Independent copies, cut from autograd: a snapshot later steps cannot change."""
+    return {name: tensor.detach().clone() for name, tensor in tensors.items()}
+
+
+def overlap(old: torch.Size, new: torch.Size) -> Index:
+    """The index of the region two shapes of one parameter share.
+
+    Layers only grow by appending units, so the region where a grown parameter still holds
+    what it had when a copy was stored is the leading block of every dimension.
+    """
+    if len(old) != len(new):
+        raise ValueError(f"a parameter changed rank from {tuple(old)} to {tuple(new)}")
+    return tuple(slice(0, min(a, b)) for a, b in zip(old, new, strict=True))
+
+
+def fit_to(tensor: Tensor, shape: torch.Size) -> Tensor:
+    """``tensor`` zero-padded (or cut) to ``shape``: units a layer gained have no history."""
+    if tensor.shape == shape:
+        return tensor
+    fitted = tensor.new_zeros(shape)
+    index = overlap(tensor.shape, shape)
+    fitted[index] = tensor[index]
+    return fitted
+
+
+def fit_all(tensors: Mapping[str, Tensor], params: Mapping[str, Tensor]) -> ParamTensors:
+    """For each parameter, its entry of ``tensors`` fitted to its shape and device (zeros
+    for a parameter that has no entry yet, like a new head)."""
+    return {
+        name: fit_to(tensors[name].to(param.device), param.shape)
+        if name in tensors
+        else torch.zeros_like(param, memory_format=torch.contiguous_format)
+        for name, param in params.items()
+    }
+
+
+class QuadraticPenalty:
+    """``scale * sum_i w_i (theta_i - anchor_i)^2`` over stored (anchors, weights) sets.
+
+    Terms bind the model's current parameter objects, so build a new penalty whenever the
+    model may have grown. Only the region a parameter shares with its stored copy is
+    compared: units and heads added after the copy was taken are not penalised.
+    """
+
+    def __init__(
+        self,
+        params: Mapping[str, Tensor],
+        stored: Iterable[tuple[Mapping[str, Tensor], Mapping[str, Tensor]]],
+        scale: float = 1.0,
+    ):
+        self.terms: list[tuple[str, Tensor, Index | None, Tensor, Tensor]] = []
+        for anchors, weights in stored:
+            for name, anchor in anchors.items():
+                param = params.get(name)
+                if param is None:
+                    continue
+                index = overlap(anchor.shape, param.shape)
+                weight = weights[name]
+                same = anchor.shape == param.shape
+                anchor, weight = (anchor, weight) if same else (anchor[index], weight[index])
+                self.terms.append(
+                    (
+                        name,
+                        param,
+                        None if same else index,
+                        anchor.to(param.device),
+                        weight.to(param.device) * scale,
+                    )
+                )
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    def __call__(self) -> Tensor:
+        """The penalty, differentiable with respect to the parameters."""
+        total: Tensor | None = None
+        for _, param, index, anchor, weight in self.terms:
+            current = param if index is None else param[index]
+            distance = current - anchor
+            term = (weight * distance * distance).sum()
+            total = term if total is None else total + term
+        if total is None:
+            raise ValueError("an empty penalty has no value; check len(penalty) first")
+        return total
+
+    @torch.no_grad()
+    def add_gradient(self, into: Mapping[str, Tensor], alpha: float) -> None:
+        """Add ``alpha`` times this penalty's gradient ``2 scale w (theta - anchor)`` to ``into``
+        (tensors named and shaped like the parameters), without a backward pass."""
+        for name, param, index, anchor, weight in self.terms:
+            current = param if index is None else param[index]
+            target = into[name] if index is None else into[name][index]
+            target.add_(weight * (current - anchor), alpha=2 * alpha)
+
+
+class PathIntegral:
+    """The running sum of ``-g * delta_theta`` per parameter over optimizer steps.
+
+    This is Synaptic Intelligence's small omega (Zenke et al., 2017), also the numerator
+    of RWalk's scores: how much each parameter's moves lowered the task loss. ``g`` is the
+    gradient of the task loss before the step, so the gradient of the method's own penalty
+    is taken out (analytically, without a second backward pass); ``delta_theta`` runs from
+    before the optimizer step to after it, whatever the optimizer.
+    """
+
+    def __init__(self, params: Mapping[str, nn.Parameter]):
+        self.params = dict(params)
+        self.gradient = fit_all({}, self.params)
+        self.total = fit_all({}, self.params)
+        self._lists = (
+            list(self.params.values()),
+            list(self.gradient.values()),
+            list(self.total.values()),
+            list(fit_all({}, self.params).values()),  # the parameters before the step
+        )
+
+    @torch.no_grad()
+    def record_gradient(self, penalty: QuadraticPenalty | None) -> None:
+        """After backward: keep the task-loss gradient and the parameters before the step."""
+        for name, param in self.params.items():
+            if param.grad is None:  # a parameter the loss did not reach, e.g. an idle head
+                self.gradient[name].zero_()
+            else:
+                self.gradient[name].copy_(param.grad)
+        if penalty is not None:
+            penalty.add_gradient(self.gradient, alpha=-1.0)
+        params, _, _, before = self._lists
+        torch._foreach_copy_(before, params)
+
+    @torch.no_grad()
+    def record_step(self) -> None:
+        """After the optimizer step: add ``-g * (theta_after - theta_before)``."""
+        params, gradient, total, before = self._lists
+        torch._foreach_sub_(before, params)  # now minus the step
+        torch._foreach_addcmul_(total, gradient, before)
+
+    def reset(self) -> None:
+        """Start a new sum (RWalk sums over intervals)."""
+        torch._foreach_zero_(self._lists[2])
+
+
+def model_output(model: nn.Module, x: Tensor, task_labels: Tensor) -> Tensor:
+    """The model's scores for ``x``, passing task labels to multi-task models."""
+    return model(x, task_labels) if isinstance(model, MultiTaskModule) else model(x)
+
+
+def experience_data(experience: Any) -> Any:
+    """An experience's own samples as ``(x, y, t)`` data, without replayed memories."""
+    task = experience.task_labels[0] if experience.task_labels else 0
+    return as_classification_data(experience.dataset, task)
+
+
+def gradient_importance(
+    model: nn.Module,
+    params: Mapping[str, nn.Parameter],
+    data: Any,
+    *,
+    objective: Callable[[Tensor, Tensor], Tensor],
+    statistic: Callable[[Tensor], Tensor],
+    batch_size: int,
+    device: torch.device,
+) -> ParamTensors:
+    """Mean over minibatches of ``data`` of ``statistic(d objective(output, y) / d theta)``.
+
+    ``torch.square`` of the log-likelihood's gradient gives EWC's empirical Fisher,
+    ``torch.abs`` of the output norm's gradient MAS's importance. Gradients come from
+    ``torch.autograd.grad``, so the ``.grad`` the optimizer owns is untouched, and the model
+    runs in eval mode, so dropout is off and batch-norm statistics do not move.
+    """
+    names, tensors = list(params), list(params.values())
+    totals = [torch.zeros_like(p, memory_format=torch.contiguous_format) for p in tensors]
+    was_training, batches = model.training, 0
+    model.eval()
+    try:
+        for batch in make_loader(data, batch_size, shuffle=False):
+            x, y, t = (part.to(device, non_blocking=True) for part in batch[:3])
+            with torch.enable_grad():
+                loss = objective(model_output(model, x, t), y)
+                grads = torch.autograd.grad(loss, tensors, allow_unused=True)
+            for total, grad in zip(totals, grads, strict=True):
+                if grad is not None:
+                    total.add_(statistic(grad))
+            batches += 1
+    finally:
+        model.train(was_training)
+    if batches:
+        torch._foreach_div_(totals, batches)
+    return dict(zip(names, totals, strict=True))
+
+
+def tensors_state(tensors: Mapping[str, Tensor]) -> ParamTensors:
+    """A copy of named tensors for ``state_dict``: later in-place updates do not leak in."""
+    return detached_copy(tensors)
+
+
+def tensors_from_state(state: Any, what: str) -> ParamTensors:
+    """Named tensors read back from a checkpoint, rejecting anything else clearly."""
+    if not isinstance(state, Mapping) or not all(
+        isinstance(name, str) and isinstance(value, Tensor) for name, value in state.items()
+    ):
+        raise CheckpointError(f"{what} must map parameter names to tensors")
+    return detached_copy(state)
+
+
+def require_keys(state: Mapping[str, Any], keys: Iterable[str], owner: str) -> None:
+    """Raise ``CheckpointError`` naming the keys a plugin's state lacks."""
+    missing = sorted(set(keys) - set(state))
+    if missing:
+        raise CheckpointError(f"{owner} state lacks {', '.join(missing)}")
+
+
+def check_number(
+    name: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> float:
+    """``value`` as a float, or a ``ParameterError`` naming ``name`` and the range expected."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ParameterError(f"{name} must be a finite number, got {value!r}")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and value > high
+    if too_low or too_high:
+        lower = "-inf" if low is None else f"{low:g}"
+        upper = "inf)" if high is None else f"{high:g}]"
+        interval = f"{'(' if low_open else '['}{lower}, {upper}"
+        raise ParameterError(f"{name} must be in {interval}, got {value!r}")
+    return float(value)

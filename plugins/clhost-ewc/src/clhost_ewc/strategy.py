@@ -1,0 +1,29 @@
+"""EWC as a strategy: the supervised template with an ``EWCPlugin`` first in line."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from clhost.templates import SupervisedTemplate
+from clhost_ewc.plugin import EWCPlugin
+
+
+class EWC(SupervisedTemplate):
+    """Supervised training with Elastic Weight Consolidation; see ``EWCPlugin``."""
+
+    def __init__(
+        self,
+        *,
+        ewc_lambda: float,
+        mode: Literal["separate", "online"] = "separate",
+        decay_factor: float | None = None,
+        keep_importance_data: bool = False,
+        **kwargs: Any,
+    ):
+        plugin = EWCPlugin(
+            ewc_lambda=ewc_lambda,
+            mode=mode,
+            decay_factor=decay_factor,
+            keep_importance_data=keep_importance_data,
+        )
+        super().__init__(plugins=[plugin, *kwargs.pop("plugins", ())], **kwargs)

@@ -1,0 +1,286 @@
+"""EWC: the Fisher it estimates, the penalty it adds, its state, and that it forgets less."""
+
+from __future__ import annotations
+
+import copy
+import io
+from importlib.metadata import entry_points
+
+import pytest
+import torch
+from torch import nn
+
+from clhost import hookimpl
+from clhost.benchmarks import permuted_digits, split_digits
+from clhost.data import Experience, TensorData
+from clhost.errors import CheckpointError, ParameterError
+from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
+from clhost.templates import SupervisedTemplate
+from clhost.testing import toy_benchmark
+from clhost_ewc import EWC, EWCPlugin
+
+
+class TermProbe:
+    """Records the "ewc" loss term of every iteration and its gradient for one parameter."""
+
+    def __init__(self, parameter_name: str | None = None):
+        self.parameter_name = parameter_name
+        self.values: list[tuple[int, float]] = []
+        self.gradients: list[torch.Tensor | None] = []
+
+    @hookimpl
+    def clhost_before_backward(self, strategy):
+        term = strategy.loss_terms.get("ewc")
+        self.values.append((strategy.clock.train_exp_counter, 0.0 if term is None else term.item()))
+        if self.parameter_name is not None and term is not None:
+            param = dict(strategy.model.named_parameters())[self.parameter_name]
+            (grad,) = torch.autograd.grad(term, param, retain_graph=True, allow_unused=True)
+            self.gradients.append(grad)
+
+
+def strategy_for(model, plugins, *, lr=0.1, batch_size=16, epochs=1, optimizer=None):
+    optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=lr)
+    return SupervisedTemplate(
+        model=model,
+        optimizer=optimizer,
+        train_mb_size=batch_size,
+        train_epochs=epochs,
+        plugins=plugins,
+        evaluator=None,
+    )
+
+
+# -- parameters ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"ewc_lambda": -1.0}, "ewc_lambda"),
+        ({"ewc_lambda": float("nan")}, "ewc_lambda"),
+        ({"ewc_lambda": 1.0, "mode": "onlin"}, "mode"),
+        ({"ewc_lambda": 1.0, "mode": "online"}, "decay_factor is required"),
+        ({"ewc_lambda": 1.0, "mode": "online", "decay_factor": 1.5}, "decay_factor"),
+        ({"ewc_lambda": 1.0, "decay_factor": 0.5}, "only to mode='online'"),
+        ({"ewc_lambda": 1.0, "keep_importance_data": "yes"}, "keep_importance_data"),
+    ],
+)
+def test_bad_parameters_get_one_clear_error(kwargs, message):
+    with pytest.raises(ParameterError, match=message):
+        EWCPlugin(**kwargs)
+
+
+def test_registered_and_strategy_puts_its_plugin_first():
+    assert entry_points(group="clhost.plugins")["ewc"].load() is EWCPlugin
+    assert entry_points(group="clhost.strategies")["ewc"].load() is EWC
+    model = SimpleMLP(4, 8, (8,))
+    other = TermProbe()
+    strategy = EWC(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        ewc_lambda=5.0,
+        mode="online",
+        decay_factor=0.5,
+        plugins=[other],
+    )
+    assert isinstance(strategy.plugins[0], EWCPlugin) and strategy.plugins[1] is other
+    assert (strategy.plugins[0].ewc_lambda, strategy.plugins[0].decay_factor) == (5.0, 0.5)
+    with pytest.raises(TypeError, match="ewc_lamda"):
+        EWC(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), ewc_lamda=1.0)
+
+
+# -- mechanism -----------------------------------------------------------------------
+
+
+def test_penalty_is_zero_during_the_first_experience_and_positive_after():
+    torch.manual_seed(0)
+    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2)
+    probe = TermProbe()
+    strategy = strategy_for(SimpleMLP(4, 8, (16,)), [EWCPlugin(ewc_lambda=100.0), probe])
+    strategy.train(benchmark.train_stream)
+    first = [value for exp, value in probe.values if exp == 0]
+    second = [value for exp, value in probe.values if exp == 1]
+    assert first and all(value == 0.0 for value in first)
+    # the first step of the second experience starts at the anchor: nothing to pull yet
+    assert second[0] == 0.0 and all(value > 0.0 for value in second[1:])
+
+
+def test_fisher_is_the_mean_of_squared_minibatch_gradients_of_the_log_likelihood():
+    x = torch.tensor([[1.0, 2.0], [0.0, -1.0], [3.0, 1.0]])
+    y = torch.tensor([0, 1, 1])
+    model = nn.Linear(2, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.5, -1.0], [2.0, 0.25]]))
+        model.bias.copy_(torch.tensor([0.1, -0.2]))
+    experience = Experience(TensorData(x, y), 0, classes_in_this_experience=(0, 1))
+    plugin = EWCPlugin(ewc_lambda=1.0)
+    # lr=0 keeps the parameters where they are, so the Fisher is taken at known values
+    strategy_for(model, [plugin], lr=0.0, batch_size=2).train(experience)
+
+    def minibatch_gradients(rows):
+        logits = x[rows] @ model.weight.detach().T + model.bias.detach()
+        error = torch.softmax(logits, dim=1) - torch.eye(2)[y[rows]]  # d CE / d logits
+        return error.T @ x[rows] / len(rows), error.mean(dim=0)
+
+    (w1, b1), (w2, b2) = minibatch_gradients([0, 1]), minibatch_gradients([2])
+    fisher = plugin.importances[0]
+    torch.testing.assert_close(fisher["weight"], (w1**2 + w2**2) / 2)
+    torch.testing.assert_close(fisher["bias"], (b1**2 + b2**2) / 2)
+    torch.testing.assert_close(plugin.saved_params[0]["weight"], model.weight.detach())
+
+
+def test_separate_mode_keeps_every_experience_and_online_mode_decays_one_fisher():
+    benchmark = toy_benchmark(n_experiences=3, classes_per_experience=2)
+    model = SimpleMLP(6, 8, (8,))
+
+    def trained(plugin):  # lr=0: every experience's Fisher is taken at the same parameters
+        strategy_for(copy.deepcopy(model), [plugin], lr=0.0).train(benchmark.train_stream)
+        return plugin
+
+    separate = trained(EWCPlugin(ewc_lambda=1.0))
+    online = trained(EWCPlugin(ewc_lambda=1.0, mode="online", decay_factor=0.5))
+    kept = trained(
+        EWCPlugin(ewc_lambda=1.0, mode="online", decay_factor=0.5, keep_importance_data=True)
+    )
+    assert sorted(separate.importances) == sorted(separate.saved_params) == [0, 1, 2]
+    assert separate.penalised_experiences() == [0, 1, 2]
+    assert sorted(online.importances) == [2] and online.penalised_experiences() == [2]
+    assert sorted(kept.importances) == [0, 1, 2] and kept.penalised_experiences() == [2]
+    f0, f1, f2 = (separate.importances[k] for k in range(3))
+    for name, value in online.importances[2].items():
+        torch.testing.assert_close(value, f2[name] + 0.5 * f1[name] + 0.25 * f0[name])
+        torch.testing.assert_close(kept.importances[1][name], f1[name] + 0.5 * f0[name])
+
+
+def test_penalty_sums_every_stored_experience_in_separate_mode():
+    benchmark = toy_benchmark(n_experiences=3, classes_per_experience=2)
+    torch.manual_seed(1)
+    plugin, probe = EWCPlugin(ewc_lambda=3.0), TermProbe()
+    strategy = strategy_for(SimpleMLP(6, 8, (8,)), [plugin, probe], batch_size=100)
+    strategy.train(benchmark.train_stream[:2])
+    params = {name: p.detach().clone() for name, p in strategy.model.named_parameters()}
+    strategy.train(benchmark.train_stream[2])  # one minibatch: the term is taken at `params`
+    expected = sum(
+        (plugin.importances[k][name] * (params[name] - plugin.saved_params[k][name]) ** 2).sum()
+        for k in (0, 1)
+        for name in params
+    )
+    assert probe.values[-1][1] == pytest.approx(1.5 * float(expected), rel=1e-5)
+
+
+def test_units_a_classifier_grew_are_not_penalised():
+    torch.manual_seed(0)
+    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2)
+    probe = TermProbe("classifier.classifier.weight")
+    model = IncrementalMLP(8, (16,), initial_out_features=2)
+    strategy_for(model, [EWCPlugin(ewc_lambda=100.0), probe]).train(benchmark.train_stream)
+    assert model.classifier.out_features == 4
+    later = probe.gradients[1:]  # after the first step of experience 1 the term pulls
+    assert later and all(grad[2:].abs().sum() == 0 for grad in later)
+    assert all(grad[:2].abs().sum() > 0 for grad in later)
+
+
+def test_new_heads_are_not_penalised():
+    torch.manual_seed(0)
+    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2, task_labels=True)
+    plugin = EWCPlugin(ewc_lambda=100.0)
+    probe = TermProbe("classifier.heads.1.weight")
+    model = MultiHeadMLP(8, (16,))
+    strategy_for(model, [plugin, probe]).train(benchmark.train_stream)
+    assert "classifier.heads.1.weight" not in plugin.saved_params[0]
+    assert probe.gradients and all(grad is None for grad in probe.gradients)
+    assert probe.values[-1][1] > 0  # the shared body and the old head are still held
+
+
+def test_state_round_trip_restores_importances_and_behaviour():
+    torch.manual_seed(0)
+    benchmark = toy_benchmark(n_experiences=3, classes_per_experience=2)
+    plugin = EWCPlugin(ewc_lambda=50.0)
+    model = SimpleMLP(6, 8, (16,))
+    strategy_for(model, [plugin]).train(benchmark.train_stream[:2])
+
+    buffer = io.BytesIO()
+    torch.save(plugin.state_dict(), buffer)
+    buffer.seek(0)
+    restored = EWCPlugin(ewc_lambda=50.0)
+    restored.load_state_dict(torch.load(buffer, weights_only=True))
+    assert sorted(restored.importances) == [0, 1]
+    for key in (0, 1):
+        for name, value in plugin.importances[key].items():
+            assert torch.equal(restored.importances[key][name], value)
+            assert torch.equal(restored.saved_params[key][name], plugin.saved_params[key][name])
+
+    def continued(with_plugin):
+        torch.manual_seed(5)
+        copy_of_model = copy.deepcopy(model)
+        strategy_for(copy_of_model, [with_plugin]).train(benchmark.train_stream[2])
+        return copy_of_model.state_dict()
+
+    original, resumed = continued(plugin), continued(restored)
+    assert all(torch.equal(original[name], resumed[name]) for name in original)
+    with pytest.raises(CheckpointError, match="mode"):
+        EWCPlugin(ewc_lambda=1.0, mode="online", decay_factor=0.5).load_state_dict(
+            plugin.state_dict()
+        )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_runs_on_cuda():
+    torch.manual_seed(0)
+    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2, task_labels=True)
+    model = MultiHeadMLP(8, (16,))
+    plugin = EWCPlugin(ewc_lambda=10.0)
+    strategy = SupervisedTemplate(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        plugins=[plugin],
+        device="cuda",
+    )
+    strategy.train(benchmark.train_stream)
+    assert all(value.is_cuda for value in plugin.importances[1].values())
+
+
+# -- effect --------------------------------------------------------------------------
+
+TASK_INCREMENTAL = {
+    "benchmark": lambda: split_digits(task_labels=True),
+    "model": lambda: MultiHeadMLP(64, (16,)),
+    "lr": 0.03,
+    "epochs": 10,
+    "batch_size": 32,
+}
+DOMAIN_INCREMENTAL = {
+    "benchmark": permuted_digits,
+    "model": lambda: SimpleMLP(10, 64, (512,)),
+    "lr": 0.002,
+    "epochs": 2,
+    "batch_size": 64,
+}
+
+
+def average_accuracy(scenario, plugins) -> float:
+    """Accuracy over the whole test stream after training on every experience in order."""
+    benchmark = scenario["benchmark"]()
+    torch.manual_seed(0)
+    model = scenario["model"]()
+    strategy = SupervisedTemplate(
+        model=model,
+        optimizer=torch.optim.Adam(model.parameters(), lr=scenario["lr"]),
+        train_mb_size=scenario["batch_size"],
+        train_epochs=scenario["epochs"],
+        plugins=plugins,
+    )
+    for experience in benchmark.train_stream:
+        strategy.train(experience)
+    return strategy.eval(benchmark.test_stream).accuracy
+
+
+@pytest.mark.parametrize(
+    "scenario, ewc_lambda",
+    [(TASK_INCREMENTAL, 1000.0), (DOMAIN_INCREMENTAL, 3000.0)],
+    ids=["task-incremental-split-digits", "permuted-digits"],
+)
+def test_forgets_less_than_finetuning(scenario, ewc_lambda):
+    naive = average_accuracy(scenario, [])
+    ewc = average_accuracy(scenario, [EWCPlugin(ewc_lambda=ewc_lambda)])
+    assert ewc > naive + 0.05, (naive, ewc)
