@@ -200,6 +200,7 @@ def test_list_shows_kind_name_distribution_and_value(site):
     assert any(line.split()[:2] == ["broken", "fake-broken"] for line in lines)
     assert "(none installed)" in result.output  # selection and loss have no entries
     assert lines.index("buffer (clhost.buffers)") < lines.index("benchmark (clhost.benchmarks)")
+    assert lines[-1] == "(limited by CLHOST_PLUGINS or CLHOST_DISABLE_PLUGIN_AUTOLOAD)"
 
 
 def test_list_one_kind_by_any_spelling(site):

@@ -37,6 +37,18 @@ class CountingPlugin(SupervisedPlugin):
         self.count += 1
 
 
+class CrashPlugin(SupervisedPlugin):
+    """Interrupts the run at the start of experience ``at``, as Ctrl-C would."""
+
+    def __init__(self, at: int = -1):
+        self.at = at
+
+    @clhost.hookimpl
+    def clhost_before_training_exp(self, strategy):
+        if strategy.experience.current_experience == self.at:
+            raise KeyboardInterrupt
+
+
 class MemoryPlugin(SupervisedPlugin):
     """Takes a buffer and fills it after each experience."""
 
@@ -105,6 +117,7 @@ def site(tmp_path, monkeypatch):
             "clhost.strategies": {"scaled": f"{PARTS}:Scaled"},
             "clhost.plugins": {
                 "counting": f"{PARTS}:CountingPlugin",
+                "crash": f"{PARTS}:CrashPlugin",
                 "memory": f"{PARTS}:MemoryPlugin",
             },
             "clhost.buffers": {"keep-all": f"{PARTS}:KeepAll"},
@@ -290,13 +303,13 @@ def test_bad_config_files_are_one_clear_error(tmp_path, text, message):
     assert result.output.count("\n") == 1 and message in result.output, result.output
 
 
-def test_output_holds_results_and_resume_reuses_the_saved_options(tmp_path):
+def test_output_holds_results_and_is_not_overwritten(tmp_path):
     output = tmp_path / "run"
     first = invoke("run", *SMALL, "--plugin", "counting", "--output", str(output), "-q")
     assert first.exit_code == 0, first.output
     saved = json.loads((output / "options.json").read_text())
     assert saved["benchmark"] == "split-digits:n_experiences=2"
-    assert saved["plugins"] == ["counting"]
+    assert saved["plugins"] == ["counting"] and saved["epochs"] == 1
     assert {"results.json", "accuracy_matrix.csv", "checkpoint.pt"} <= {
         path.name for path in output.iterdir()
     }
@@ -306,6 +319,20 @@ def test_output_holds_results_and_resume_reuses_the_saved_options(tmp_path):
     again = invoke("run", *SMALL, "--output", str(output))
     assert again.exit_code != 0 and "already holds a run" in again.output
 
-    resumed = invoke("run", "--output", str(output), "--resume", "-q")
+
+def test_an_interrupted_run_resumes_with_its_saved_options_to_the_same_result(tmp_path):
+    options = ["--benchmark", "split-digits:n_experiences=5", "--epochs", "1", "--device", "cpu"]
+    whole = invoke("run", *options, "--plugin", "crash", "-o", str(tmp_path / "whole"), "-q")
+    assert whole.exit_code == 0, whole.output
+    cut = tmp_path / "cut"
+    interrupted = invoke("run", *options, "--plugin", "crash:at=2", "-o", str(cut), "-q")
+    assert interrupted.exit_code != 0 and "Aborted" in interrupted.output
+    assert (cut / "checkpoint.pt").exists() and not (cut / "results.json").exists()
+
+    # benchmark, epochs and device come from cut/options.json; --plugin replaces the saved
+    # plugin list: a run restarted from scratch would stop at experience 1, a resumed one
+    # starts at experience 2
+    resumed = invoke("run", "-o", str(cut), "--resume", "--plugin", "crash:at=1", "-q")
     assert resumed.exit_code == 0, resumed.output
-    assert accuracy_rows(resumed.output) == accuracy_rows(first.output)
+    assert len(accuracy_rows(resumed.output)) == 5
+    assert accuracy_rows(resumed.output) == accuracy_rows(whole.output)

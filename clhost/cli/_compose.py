@@ -39,7 +39,7 @@ STRATEGY_RESERVED = {
     "train_epochs": "--epochs",
     "device": "--device",
     "plugins": "--plugin",
-    "evaluator": "clhost run (it needs the default evaluator)",
+    "evaluator": "clhost run itself (its results come from the default evaluator)",
     "buffer": "--buffer",
     "selection_strategy": "--selection",
 }

@@ -28,6 +28,11 @@ def list_command(kind: str | None) -> None:
         click.secho(f"{each} ({registry.GROUPS[each]})", bold=True)
         rows = [[e.name, f"{e.distribution} {e.version}", e.value] for e in entries]
         click.echo(_indent(table(rows)) if rows else "  (none installed)")
+    if registry.allowed_distributions() is not None:
+        click.echo(
+            f"\n(limited by {registry.ALLOW_LIST_VARIABLE} or {registry.NO_AUTOLOAD_VARIABLE})",
+            err=True,
+        )
     errors = found.errors()
     for error in errors:
         click.secho(f"Error: {error}", err=True, fg="red")
