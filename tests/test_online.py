@@ -313,3 +313,32 @@ def test_mini_experiences_built_by_hand_work_too():
     ]
     result = _strategy().train(Stream("train", pieces))
     assert result.iterations == 2
+
+
+class DoubledBatches(clhost.SupervisedPlugin):
+    """Fills the dataloader slot: each mini-experience's samples twice in one minibatch."""
+
+    def __init__(self):
+        self.built = 0
+
+    @clhost.hookimpl
+    def clhost_train_dataloader(self, strategy):
+        self.built += 1
+        data = strategy.adapted_dataset
+        return [tuple(torch.cat((tensor, tensor)) for tensor in data.tensors)]
+
+
+def test_a_plugin_filling_the_dataloader_slot_is_asked_per_mini_experience():
+    stream = _mini_stream()[:4]
+    doubled, log = DoubledBatches(), BatchLog()
+    result = _strategy(plugins=[doubled, log]).train(stream)
+    assert doubled.built == 4 and result.iterations == 4
+    assert [len(targets) for targets in log.targets] == [20] * 4
+
+
+@pytest.mark.parametrize("known, expected", [(True, 3), (False, 1)])
+def test_eval_every_zero_evaluates_after_each_experience_as_the_hooks_see_it(known, expected):
+    evaluations = HookRecorder(["clhost_before_eval"])
+    strategy = _strategy(plugins=[evaluations], eval_every=0, boundaries_known=known)
+    strategy.train(_mini_stream()[:3], eval_streams=[toy_benchmark(2).test_stream])
+    assert len(evaluations.calls) == expected

@@ -35,11 +35,11 @@ class GradientDiverseMemory:
         self.input_size = tuple(input_size) if input_size is not None else None
         self.scores = torch.zeros(mem_size, dtype=torch.float64)
         self.filled = 0
-        self._x: Tensor | None = None
+        self._x, self._allocated = torch.empty(0), False
         self._y = torch.zeros(mem_size, dtype=torch.long)
         self._t = torch.zeros(mem_size, dtype=torch.long)
         if self.input_size is not None:
-            self._x = torch.zeros(mem_size, *self.input_size)
+            self._x, self._allocated = torch.zeros(mem_size, *self.input_size), True
 
     def __len__(self) -> int:
         return self.filled
@@ -47,7 +47,7 @@ class GradientDiverseMemory:
     @property
     def data(self) -> TensorData:
         """The stored samples (views of the storage, in slot order)."""
-        if self._x is None:
+        if not self._allocated:
             return TensorData(torch.empty(0), torch.empty(0, dtype=torch.long))
         n = self.filled
         return TensorData(self._x[:n], self._y[:n], self._t[:n])
@@ -104,8 +104,9 @@ class GradientDiverseMemory:
         shape = tuple(x.shape[1:])
         if self.input_size is not None and shape != self.input_size:
             raise ParameterError(f"input_size is {self.input_size} but samples have shape {shape}")
-        if self._x is None:
+        if not self._allocated:
             self._x = torch.zeros(self.mem_size, *shape, dtype=x.dtype)
+            self._allocated = True
         if self._x.device != x.device:
             self._x, self._y, self._t = (s.to(x.device) for s in (self._x, self._y, self._t))
 
