@@ -118,6 +118,7 @@ def site(tmp_path, monkeypatch):
             "clhost.plugins": {
                 "counting": f"{PARTS}:CountingPlugin",
                 "crash": f"{PARTS}:CrashPlugin",
+                "broken": "fakerun_not_installed:Plugin",
                 "memory": f"{PARTS}:MemoryPlugin",
             },
             "clhost.buffers": {"keep-all": f"{PARTS}:KeepAll"},
@@ -266,6 +267,7 @@ def test_config_file_with_command_line_overrides(tmp_path):
         (["-p", "train_epochs=3"], "'train_epochs' is set with --epochs"),
         (["--plugin", "counting:every=x"], "plugin 'counting': parameter 'every' expects int"),
         (["--plugin", "countng"], "unknown plugin 'countng'; did you mean 'counting'?"),
+        (["--plugin", "broken"], "cannot load plugin 'broken' (fake-run)"),
         (["--buffer", "keep-all:max_size=3"], "none of strategy 'naive' takes a 'buffer'"),
         (["--plugin", "memory", "--buffer", "keep-all"], "needs parameter(s) max_size: int"),
         (["--model", "mpl"], "unknown model 'mpl'; did you mean 'mlp'?"),
