@@ -69,6 +69,7 @@ def _average_accuracy(strategy, benchmark):
     for experience in benchmark.train_stream:
         strategy.train(experience)
     result = strategy.eval(benchmark.test_stream)
+    assert len(result.per_experience) == len(benchmark.test_stream)
     return sum(m["accuracy"] for m in result.per_experience.values()) / len(benchmark.test_stream)
 
 

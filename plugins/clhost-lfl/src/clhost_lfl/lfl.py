@@ -41,7 +41,7 @@ class LFLPlugin(SupervisedPlugin):
 
     name = "lfl"
 
-    def __init__(self, lambda_e: float | list[float] = 1.0):
+    def __init__(self, lambda_e: float | list[float] = 0.1):
         self.lambda_e = ExperienceWeights("lambda_e", lambda_e)
         self.previous_model = PreviousModel()
         self.learnt_units: dict[str, tuple[int, ...]] = {}
@@ -158,6 +158,6 @@ class LFLPlugin(SupervisedPlugin):
 class LFL(SupervisedTemplate):
     """Supervised training with Less-Forgetful Learning (``LFLPlugin``)."""
 
-    def __init__(self, *, lambda_e: float | list[float] = 1.0, **kwargs: Any):
+    def __init__(self, *, lambda_e: float | list[float] = 0.1, **kwargs: Any):
         plugin = LFLPlugin(lambda_e=lambda_e)
         super().__init__(plugins=[plugin, *kwargs.pop("plugins", ())], **kwargs)
