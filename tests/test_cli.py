@@ -54,6 +54,14 @@ class Anchor(SupervisedTemplate):
         super().__init__(plugins=[AnchorPlugin(strength), *kwargs.pop("plugins", ())], **kwargs)
 
 
+class Repeating(SupervisedTemplate):
+    """Repeats the template inputs it needs; its own parameter has a default."""
+
+    def __init__(self, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                 gamma: float = 0.5, **kwargs):
+        super().__init__(model=model, optimizer=optimizer, **kwargs)
+
+
 class ListBuffer(ExemplarsBuffer):
     """Keeps nothing; enough to be a buffer."""
 
@@ -121,6 +129,13 @@ class Clashing(SupervisedTemplate):
         super().__init__(plugins=[Meta()], **kwargs)
 
 
+class NoDefault(SupervisedTemplate):
+    """A method parameter without a default."""
+
+    def __init__(self, *, lam: float, **kwargs):
+        super().__init__(**kwargs)
+
+
 class Meta:
     @clhost.hookimpl
     def clhost_before_inner_updates(self, strategy):
@@ -142,7 +157,7 @@ def site(tmp_path, monkeypatch):
         site,
         "fake-parts",
         {
-            "clhost.strategies": {"anchor": f"{PARTS}:Anchor"},
+            "clhost.strategies": {"anchor": f"{PARTS}:Anchor", "repeating": f"{PARTS}:Repeating"},
             "clhost.plugins": {"anchor": f"{PARTS}:AnchorPlugin"},
             "clhost.buffers": {"list-buffer": f"{PARTS}:ListBuffer"},
             "clhost.benchmarks": {"digits-like": f"{PARTS}:digits_like"},
@@ -306,6 +321,7 @@ def test_check_reports_each_failure_in_a_table(site, monkeypatch):
             "clhost.strategies": {
                 "not-a-strategy": f"{BAD}:NotAStrategy",
                 "clash": f"{BAD}:Clashing",
+                "no-default": f"{BAD}:NoDefault",
             },
             "clhost.buffers": {"not-a-buffer": f"{BAD}:NotABuffer"},
         },
@@ -331,12 +347,14 @@ def test_check_reports_each_failure_in_a_table(site, monkeypatch):
             "clash",
         ): "cannot be built: plugin Meta implements clhost_before_inner_updates",
         ("buffer", "not-a-buffer"): "is not a subclass of ExemplarsBuffer",
+        ("strategy", "no-default"): "parameter 'lam' has no default",
         ("buffer", "list-buffer"): "name registered by two distributions",
     }
     for key, problem in expected.items():
         assert problem in rows[key], (key, result.output)
     assert "fake-parts" in rows[("buffer", "list-buffer")]
     assert "fake-rival" in rows[("buffer", "list-buffer")]
-    assert ("strategy", "anchor") not in rows and ("plugin", "anchor") not in rows
+    conforming = [("strategy", "anchor"), ("strategy", "repeating"), ("plugin", "anchor")]
+    assert not set(conforming) & set(rows)
     assert result.output.splitlines()[0].split() == ["KIND", "NAME", "DISTRIBUTION", "PROBLEM"]
-    assert result.output.strip().endswith("Error: 10 problem(s) in 15 entry points")
+    assert result.output.strip().endswith("Error: 11 problem(s) in 17 entry points")

@@ -91,17 +91,29 @@ def _kind_problems(kind: str, component: Any) -> list[str]:
 
 
 def _parameter_problems(kind: str, component: Any) -> list[str]:
+    """Every parameter annotated; a plugin's parameters and a strategy's method parameters
+    (not the template inputs it may repeat, such as ``model``) with defaults."""
     problems = []
     own = getattr(component, "__qualname__", "")
+    template_inputs = _template_inputs(component) if kind == "strategy" else set()
     for param in parameters(component).values():
         if not param.annotated:
             problems.append(f"parameter {param.name!r} has no annotation")
         elif isinstance(param.annotation, str):
             problems.append(f"annotation of {param.name!r} cannot be resolved: {param.annotation}")
-        needs_default = kind == "plugin" or kind == "strategy" and param.owner == own
+        method_parameter = param.owner == own and param.name not in template_inputs
+        needs_default = kind == "plugin" or kind == "strategy" and method_parameter
         if needs_default and param.required:
             problems.append(f"parameter {param.name!r} has no default")
     return problems
+
+
+def _template_inputs(strategy: Any) -> set[str]:
+    """The keywords of the host template a strategy class derives from."""
+    for klass in getattr(strategy, "__mro__", ())[1:]:
+        if klass.__module__.startswith("clhost.templates"):
+            return set(parameters(klass))
+    return set()
 
 
 def _composition_problems(strategy: Any) -> list[str]:
