@@ -1,0 +1,100 @@
+"""A-GEM as a training plugin, and the strategy that trains with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from clhost import hookimpl
+from clhost.data import TensorData
+from clhost.errors import CheckpointError, ParameterError
+from clhost.gradients import (
+    assign_gradient,
+    current_gradient,
+    gradient_of,
+    loss_on_batch,
+    trainable_parameters,
+)
+from clhost.plugin import SupervisedPlugin
+from clhost.rehearsal import experience_data, tensor_data_from_state, tensor_data_state
+from clhost.templates import SupervisedTemplate
+
+
+def project_away(gradient: Tensor, reference: Tensor) -> Tensor:
+    """``gradient`` minus its component along ``reference`` when the two disagree
+    (negative dot product); ``gradient`` unchanged otherwise. No host synchronisation."""
+    dot = gradient @ reference
+    norm = (reference @ reference).clamp_min(torch.finfo(reference.dtype).tiny)
+    return gradient - (dot.clamp(max=0) / norm) * reference
+
+
+class AGEMPlugin(SupervisedPlugin):
+    """Averaged Gradient Episodic Memory (Chaudhry et al., 2019).
+
+    After each experience ``patterns_per_experience`` of its samples, chosen at random, are
+    kept in an episodic memory. At every iteration the gradient of the loss on
+    ``sample_size`` samples drawn from the whole memory is the reference ``g_ref``; when
+    the minibatch gradient ``g`` would increase that loss (``g . g_ref < 0``) it is
+    replaced by ``g - (g . g_ref / g_ref . g_ref) g_ref``, the closest gradient that does
+    not. The memory holds tensors on the strategy's device.
+    """
+
+    name = "agem"
+
+    def __init__(self, patterns_per_experience: int = 250, sample_size: int = 256):
+        self.patterns_per_experience = _positive_int(
+            "patterns_per_experience", patterns_per_experience
+        )
+        self.sample_size = _positive_int("sample_size", sample_size)
+        self.memories: list[TensorData] = []
+        self._pool: TensorData | None = None
+
+    @hookimpl
+    def clhost_after_backward(self, strategy: Any) -> None:
+        if not self.memories:
+            return
+        params = trainable_parameters(strategy.model)
+        reference = gradient_of(loss_on_batch(strategy, self._sample(strategy.device)), params)
+        assign_gradient(params, project_away(current_gradient(params), reference))
+
+    def _sample(self, device: torch.device) -> tuple[Tensor, ...]:
+        if self._pool is None or self._pool.y.device != device:
+            self._pool = TensorData.concat(self.memories).to(device)
+        chosen = torch.randperm(len(self._pool), device=device)[: self.sample_size]
+        return tuple(tensor[chosen] for tensor in self._pool.tensors)
+
+    @hookimpl
+    def clhost_after_training_exp(self, strategy: Any) -> None:
+        data = experience_data(strategy)
+        chosen = torch.randperm(len(data))[: self.patterns_per_experience]
+        self.memories.append(data.subset(chosen).to(strategy.device))
+        self._pool = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"memories": [tensor_data_state(memory) for memory in self.memories]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "memories" not in state:
+            raise CheckpointError("A-GEM state lacks 'memories'")
+        self.memories = [tensor_data_from_state(memory) for memory in state["memories"]]
+        self._pool = None
+
+
+class AGEM(SupervisedTemplate):
+    """Supervised training with A-GEM's gradient projection (``AGEMPlugin``)."""
+
+    def __init__(
+        self, *, patterns_per_experience: int = 250, sample_size: int = 256, **kwargs: Any
+    ):
+        plugin = AGEMPlugin(
+            patterns_per_experience=patterns_per_experience, sample_size=sample_size
+        )
+        super().__init__(plugins=[plugin, *kwargs.pop("plugins", ())], **kwargs)
+
+
+def _positive_int(name: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+    return value

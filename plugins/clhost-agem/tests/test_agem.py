@@ -1,0 +1,241 @@
+"""A-GEM: the projection never leaves a gradient that raises the memory's loss and leaves
+agreeing gradients alone, the memory holds the asked number of samples per experience,
+its state restores the run exactly, and A-GEM beats finetuning on task-, domain- and
+class-incremental digits."""
+
+import io
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from clhost import hookimpl
+from clhost.benchmarks import permuted_digits, split_digits
+from clhost.data import Benchmark, TensorData
+from clhost.errors import ParameterError
+from clhost.experiment import run_experiment
+from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
+from clhost.templates import SupervisedTemplate
+from clhost.testing import toy_benchmark
+from clhost_agem import AGEM, AGEMPlugin, project_away
+
+
+def _flat_grad(model):
+    return torch.cat(
+        [
+            p.grad.reshape(-1) if p.grad is not None else torch.zeros(p.numel())
+            for p in model.parameters()
+        ]
+    )
+
+
+def test_projection_removes_only_the_disagreeing_component():
+    generator = torch.Generator().manual_seed(0)
+    disagreeing = 0
+    for _ in range(200):
+        gradient, reference = torch.randn(2, 50, generator=generator, dtype=torch.float64)
+        projected = project_away(gradient, reference)
+        dot = gradient @ reference
+        if dot < 0:
+            disagreeing += 1
+            expected = gradient - dot / (reference @ reference) * reference
+            assert torch.allclose(projected, expected)
+            assert projected @ reference >= -1e-12
+        else:
+            assert torch.equal(projected, gradient)
+    assert 50 < disagreeing < 150
+    zero = torch.zeros(50, dtype=torch.float64)
+    assert torch.equal(project_away(gradient, zero), gradient)
+
+
+class GradientSpy:
+    """Records the flat gradient when its ``clhost_after_backward`` runs."""
+
+    def __init__(self):
+        self.seen = []
+
+    @hookimpl
+    def clhost_after_backward(self, strategy):
+        self.seen.append(_flat_grad(strategy.model))
+
+
+class ReferenceSpy(GradientSpy):
+    """Also computes the memory's gradient itself, from the whole memory."""
+
+    def __init__(self, agem):
+        super().__init__()
+        self.agem, self.references = agem, []
+
+    @hookimpl
+    def clhost_after_backward(self, strategy):
+        super().clhost_after_backward(strategy)
+        if not self.agem.memories:
+            self.references.append(None)
+            return
+        memory = TensorData.concat(self.agem.memories)
+        model = strategy.model
+        loss = F.cross_entropy(model(memory.x), memory.y)
+        grads = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
+        self.references.append(
+            torch.cat(
+                [
+                    g.reshape(-1) if g is not None else torch.zeros(p.numel())
+                    for g, p in zip(grads, model.parameters(), strict=True)
+                ]
+            )
+        )
+
+
+def test_projected_gradient_never_disagrees_with_the_memory_on_a_growing_model():
+    torch.manual_seed(0)
+    bench = toy_benchmark(3, 2)
+    agem = AGEMPlugin(patterns_per_experience=20, sample_size=1000)  # samples = memory
+    before, after = GradientSpy(), ReferenceSpy(agem)
+    model = IncrementalMLP(8, (16,))
+    strategy = SupervisedTemplate(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        plugins=[before, agem, after],
+        train_mb_size=10,
+        train_epochs=2,
+        evaluator=None,
+    )
+    strategy.train(bench.train_stream)
+    projected = unchanged = 0
+    for g, g_after, reference in zip(before.seen, after.seen, after.references, strict=True):
+        if reference is None:
+            assert torch.equal(g, g_after)
+            continue
+        scale = g.norm() * reference.norm()
+        assert g_after @ reference >= -1e-5 * scale
+        if g @ reference < -1e-3 * scale:
+            projected += 1
+            assert not torch.allclose(g, g_after)
+        elif g @ reference > 1e-3 * scale:
+            unchanged += 1
+            assert torch.equal(g, g_after)
+    assert projected > 0 and unchanged > 0
+
+
+def test_memory_keeps_the_asked_samples_of_each_experience():
+    torch.manual_seed(0)
+    bench = toy_benchmark(3, 2, task_labels=True)
+    agem = AGEMPlugin(patterns_per_experience=30, sample_size=8)
+    model = MultiHeadMLP(8, (16,))
+    strategy = AGEM(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        patterns_per_experience=30,
+        sample_size=8,
+        evaluator=None,
+    )
+    (agem,) = [p for p in strategy.plugins if isinstance(p, AGEMPlugin)]
+    strategy.train(bench.train_stream)
+    assert [len(memory) for memory in agem.memories] == [30, 30, 30]
+    for index, memory in enumerate(agem.memories):
+        assert isinstance(memory, TensorData)
+        assert set(memory.classes) <= set(bench.train_stream[index].classes_in_this_experience)
+        assert memory.task_set == [index]
+    small = AGEMPlugin(patterns_per_experience=1000, sample_size=8)
+    SupervisedTemplate(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        plugins=[small],
+        evaluator=None,
+    ).train(bench.train_stream[0])
+    assert len(small.memories[0]) == len(bench.train_stream[0].dataset)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"patterns_per_experience": 0}, "patterns_per_experience"),
+        ({"sample_size": -3}, "sample_size"),
+        ({"sample_size": 2.5}, "sample_size"),
+    ],
+)
+def test_bad_parameters_are_named(kwargs, name):
+    with pytest.raises(ParameterError, match=name):
+        AGEMPlugin(**kwargs)
+
+
+def test_state_round_trip_restores_the_memories_and_the_run(tmp_path):
+    torch.manual_seed(0)
+    bench = toy_benchmark(3, 2)
+    first_two = Benchmark(bench.name, bench.train_stream[:2], bench.test_stream, 6, (8,))
+
+    def run(benchmark, **options):
+        torch.manual_seed(0)
+        model = IncrementalMLP(8, (16,))
+        strategy = AGEM(
+            model=model,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            train_epochs=2,
+            patterns_per_experience=20,
+            sample_size=10,
+        )
+        run_experiment(strategy, benchmark, eval_before_training=False, **options)
+        return strategy
+
+    uninterrupted = run(bench)
+    interrupted = run(first_two, output_dir=tmp_path)
+    buffer = io.BytesIO()
+    torch.save(interrupted.plugins[0].state_dict(), buffer)
+    buffer.seek(0)
+    fresh = AGEMPlugin()
+    fresh.load_state_dict(torch.load(buffer, weights_only=True))
+    for mine, theirs in zip(fresh.memories, interrupted.plugins[0].memories, strict=True):
+        assert all(torch.equal(a, b) for a, b in zip(mine.tensors, theirs.tensors, strict=True))
+    resumed = run(bench, output_dir=tmp_path, resume=True)
+    for a, b in zip(uninterrupted.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def _average_accuracy(model, benchmark, *, momentum, epochs, **agem):
+    torch.manual_seed(0)
+    options = dict(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.05, momentum=momentum),
+        train_epochs=epochs,
+    )
+    strategy = AGEM(**agem, **options) if agem else SupervisedTemplate(**options)
+    for experience in benchmark.train_stream:
+        strategy.train(experience)
+    result = strategy.eval(benchmark.test_stream)
+    assert len(result.per_experience) == len(benchmark.test_stream)
+    return sum(m["accuracy"] for m in result.per_experience.values()) / len(benchmark.test_stream)
+
+
+def test_beats_finetuning_on_task_incremental_split_digits():
+    def accuracy(**agem):
+        torch.manual_seed(0)
+        model = MultiHeadMLP(64, (64, 64))
+        return _average_accuracy(
+            model, split_digits(task_labels=True), momentum=0.9, epochs=10, **agem
+        )
+
+    naive, agem = accuracy(), accuracy(patterns_per_experience=100, sample_size=64)
+    assert agem >= naive + 0.04, (agem, naive)  # measured 0.90 vs 0.84
+
+
+def test_beats_finetuning_on_domain_incremental_permuted_digits():
+    def accuracy(**agem):
+        torch.manual_seed(0)
+        model = SimpleMLP(10, 64, (64, 64))
+        return _average_accuracy(model, permuted_digits(), momentum=0.9, epochs=5, **agem)
+
+    naive, agem = accuracy(), accuracy(patterns_per_experience=100, sample_size=64)
+    assert agem >= naive + 0.1, (agem, naive)  # measured 0.50 vs 0.30
+
+
+def test_beats_finetuning_on_class_incremental_split_digits():
+    # Plain SGD: A-GEM checks the gradient of this step against the memory; momentum
+    # adds earlier steps that were never checked against the current reference, which
+    # in the class-incremental setting undoes the protection (measured 0.20 with 0.9).
+    def accuracy(**agem):
+        torch.manual_seed(0)
+        model = IncrementalMLP(64, (64, 64))
+        return _average_accuracy(model, split_digits(), momentum=0.0, epochs=5, **agem)
+
+    naive, agem = accuracy(), accuracy(patterns_per_experience=200, sample_size=256)
+    assert agem >= naive + 0.2, (agem, naive)  # measured 0.58 vs 0.20
