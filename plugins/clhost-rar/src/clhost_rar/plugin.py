@@ -1,0 +1,216 @@
+"""RARPlugin: replay buffered samples and their adversarial copies pushed toward the
+current classes, through named loss terms."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from clhost import hookimpl
+from clhost.data import TensorData
+from clhost.errors import CheckpointError, ParameterError
+from clhost.models import MultiTaskModule
+from clhost.plugin import SupervisedPlugin
+from clhost.rehearsal import ExemplarsBuffer
+from clhost_buffer_class_balanced import ClassBalancedBuffer
+from clhost_rar.adversarial import (
+    forward,
+    forward_with_latent,
+    latent_layer,
+    nearest_neighbours,
+    targeted_fgsm,
+)
+from clhost_rar.mixup import mixup
+
+
+class RARPlugin(SupervisedPlugin):
+    """Retrospective Adversarial Replay (Kumari, Wang, Zhou and Bilmes, NeurIPS 2022,
+    "Retrospective Adversarial Replay for Continual Learning").
+
+    Every iteration ``batch_size_mem`` samples drawn from the memory are replayed with
+    the cross-entropy ("rar-replay"). With ``use_adversarial_replay``, each of them is
+    paired with its nearest neighbour of another class in the current minibatch (latent
+    features of ``layer_name``) and moved toward that neighbour's class by a targeted
+    iterative FGSM (``iter_fgsm`` steps of size ``epsilon_fgsm``, times
+    ``decay_factor_fgsm`` after each step), keeping its own label: such samples lie near
+    the boundary the current task pushes into the old classes, and replaying them with
+    weight ``beta_coef`` ("rar-adversarial") holds that boundary in place. With
+    ``use_mixup`` the replayed samples are mixed pairwise (MixUp, ``mixup_alpha``).
+
+    The memory (default: a class-balanced buffer of ``mem_size`` samples) takes its share
+    of each experience after training on it. Pairing and the attack run in eval mode,
+    so dropout does not blur them and batch-norm statistics do not see adversarial inputs.
+    """
+
+    def __init__(
+        self,
+        batch_size_mem: int = 10,
+        mem_size: int = 200,
+        layer_name: str | None = None,
+        use_adversarial_replay: bool = True,
+        beta_coef: float = 0.4,
+        decay_factor_fgsm: float = 1.0,
+        epsilon_fgsm: float = 0.0314,
+        iter_fgsm: int = 2,
+        use_mixup: bool = False,
+        mixup_alpha: float = 0.2,
+        buffer: ExemplarsBuffer | None = None,
+    ):
+        _require_positive_int(batch_size_mem=batch_size_mem, mem_size=mem_size, iter_fgsm=iter_fgsm)
+        _require_bool(use_adversarial_replay=use_adversarial_replay, use_mixup=use_mixup)
+        _require_number(beta_coef=beta_coef, minimum=0.0, strict=False)
+        _require_number(
+            decay_factor_fgsm=decay_factor_fgsm,
+            epsilon_fgsm=epsilon_fgsm,
+            mixup_alpha=mixup_alpha,
+            minimum=0.0,
+            strict=True,
+        )
+        if layer_name is not None and (not isinstance(layer_name, str) or not layer_name):
+            raise ParameterError(f"layer_name must be a module name or None, got {layer_name!r}")
+        if buffer is None:
+            buffer = ClassBalancedBuffer(mem_size, adaptive_size=True)
+        elif not isinstance(buffer, ExemplarsBuffer):
+            raise ParameterError(f"buffer must be an ExemplarsBuffer, got {type(buffer).__name__}")
+        elif buffer.max_size != mem_size:
+            raise ParameterError(
+                f"buffer holds {buffer.max_size} samples but mem_size={mem_size}; "
+                "pass the same size to both"
+            )
+        self.batch_size_mem, self.mem_size, self.layer_name = batch_size_mem, mem_size, layer_name
+        self.use_adversarial_replay, self.beta_coef = use_adversarial_replay, beta_coef
+        self.decay_factor_fgsm, self.epsilon_fgsm = decay_factor_fgsm, epsilon_fgsm
+        self.iter_fgsm, self.use_mixup, self.mixup_alpha = iter_fgsm, use_mixup, mixup_alpha
+        self.buffer = buffer
+        self._memory: TensorData | None = None  # the buffer on the device, per experience
+
+    @hookimpl
+    def clhost_before_training(self, strategy: Any) -> None:
+        latent_layer(strategy.model, self.layer_name)  # a wrong layer_name fails here
+
+    @hookimpl
+    def clhost_before_training_exp(self, strategy: Any) -> None:
+        self._memory = self.buffer.buffer.to(strategy.device) if len(self.buffer) else None
+
+    @hookimpl
+    def clhost_loss_terms(self, strategy: Any) -> list[tuple[str, Tensor]] | None:
+        if self._memory is None:
+            return None
+        memory = self._memory
+        chosen = torch.randperm(len(memory), device=memory.y.device)[: self.batch_size_mem]
+        x, y, t = memory.x[chosen], memory.y[chosen], memory.t[chosen]
+        model, multi_task = strategy.model, isinstance(strategy.model, MultiTaskModule)
+        adversarial = None
+        if self.use_adversarial_replay and self.beta_coef > 0:
+            adversarial = self.adversarial_samples(model, (x, y, t), strategy.mbatch[:3])
+        inputs, partner, lam = x, None, None
+        if self.use_mixup:
+            inputs, partner, lam = mixup(x, t, self.mixup_alpha, same_task=multi_task)
+        if adversarial is not None:
+            adv_x, adv_y, adv_t = adversarial
+            output = forward(model, torch.cat((inputs, adv_x)), torch.cat((t, adv_t)))
+            output, adv_output = output[: len(x)], output[len(x) :]
+        else:
+            output = forward(model, inputs, t)
+        if partner is not None and lam is not None:
+            replay = lam * F.cross_entropy(output, y) + (1 - lam) * F.cross_entropy(
+                output, y[partner]
+            )
+        else:
+            replay = F.cross_entropy(output, y)
+        terms = [("rar-replay", replay)]
+        if adversarial is not None:
+            terms.append(("rar-adversarial", self.beta_coef * F.cross_entropy(adv_output, adv_y)))
+        return terms
+
+    def adversarial_samples(
+        self,
+        model: nn.Module,
+        stored: tuple[Tensor, Tensor, Tensor],
+        current: tuple[Tensor, Tensor, Tensor],
+    ) -> tuple[Tensor, Tensor, Tensor] | None:
+        """The buffered samples that have a neighbour of another class in ``current``,
+        perturbed toward that class, with their own labels and tasks; ``None`` if none."""
+        x, y, t = stored
+        current_x, current_y, current_t = current
+        multi_task = isinstance(model, MultiTaskModule)
+        with _evaluating(model):
+            with torch.no_grad():
+                _, latent = forward_with_latent(
+                    model, torch.cat((x, current_x)), torch.cat((t, current_t)), self.layer_name
+                )
+            nearest, found = nearest_neighbours(
+                latent[: len(x)],
+                latent[len(x) :],
+                y,
+                current_y,
+                t if multi_task else None,
+                current_t if multi_task else None,
+            )
+            keep = found.nonzero().squeeze(1)
+            if len(keep) == 0:
+                return None
+            x, y, t = x[keep], y[keep], t[keep]
+            perturbed = targeted_fgsm(
+                model,
+                x,
+                t,
+                current_y[nearest[keep]],
+                epsilon=self.epsilon_fgsm,
+                iterations=self.iter_fgsm,
+                decay=self.decay_factor_fgsm,
+            )
+        return perturbed, y, t
+
+    @hookimpl
+    def clhost_after_training_exp(self, strategy: Any) -> None:
+        self.buffer.update(strategy)
+        self._memory = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"buffer": self.buffer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or "buffer" not in state:
+            raise CheckpointError("RARPlugin state lacks its buffer")
+        self.buffer.load_state_dict(state["buffer"])
+        self._memory = None
+
+
+@contextmanager
+def _evaluating(model: nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _require_positive_int(**values: int) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _require_bool(**values: bool) -> None:
+    for name, value in values.items():
+        if not isinstance(value, bool):
+            raise ParameterError(f"{name} must be a bool, got {value!r}")
+
+
+def _require_number(*, minimum: float, strict: bool, **values: float) -> None:
+    bound = f"greater than {minimum}" if strict else f"at least {minimum}"
+    for name, value in values.items():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or value < minimum
+            or (strict and value == minimum)
+        ):
+            raise ParameterError(f"{name} must be a number {bound}, got {value!r}")
