@@ -1,0 +1,104 @@
+"""GEM as a training plugin, and the strategy that trains with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from clhost import hookimpl
+from clhost.data import TensorData
+from clhost.errors import CheckpointError, ParameterError
+from clhost.gradients import (
+    assign_gradient,
+    current_gradient,
+    gradient_of,
+    loss_on_batch,
+    trainable_parameters,
+)
+from clhost.plugin import SupervisedPlugin
+from clhost.rehearsal import experience_data, tensor_data_from_state, tensor_data_state
+from clhost.templates import SupervisedTemplate
+from clhost_gem.qp import project_to_constraints
+
+
+class GEMPlugin(SupervisedPlugin):
+    """Gradient Episodic Memory (Lopez-Paz & Ranzato, 2017).
+
+    After each experience ``patterns_per_experience`` of its samples, chosen at random,
+    are kept as that experience's episodic memory. At every iteration the gradient of
+    the loss on each memory is computed; if the minibatch gradient disagrees with any
+    of them (negative dot product) it is replaced by the closest gradient that agrees
+    with all of them, found by solving the dual quadratic program (``qp.py``).
+    ``memory_strength`` is the margin: a lower bound on the dual variables, which leans
+    the update towards the memories' gradients (the paper's gamma).
+    """
+
+    name = "gem"
+
+    def __init__(self, patterns_per_experience: int = 256, memory_strength: float = 0.5):
+        if (
+            not isinstance(patterns_per_experience, int)
+            or isinstance(patterns_per_experience, bool)
+            or patterns_per_experience < 1
+        ):
+            raise ParameterError(
+                "patterns_per_experience must be a positive integer, "
+                f"got {patterns_per_experience!r}"
+            )
+        if (
+            not isinstance(memory_strength, int | float)
+            or isinstance(memory_strength, bool)
+            or not memory_strength >= 0
+        ):
+            raise ParameterError(
+                f"memory_strength must be a non-negative number, got {memory_strength!r}"
+            )
+        self.patterns_per_experience = patterns_per_experience
+        self.memory_strength = float(memory_strength)
+        self.memories: list[TensorData] = []
+
+    @hookimpl
+    def clhost_after_backward(self, strategy: Any) -> None:
+        if not self.memories:
+            return
+        params = trainable_parameters(strategy.model)
+        constraints = torch.stack(
+            [
+                gradient_of(loss_on_batch(strategy, self._on(memory, strategy.device)), params)
+                for memory in self.memories
+            ]
+        )
+        projected = project_to_constraints(
+            current_gradient(params), constraints, self.memory_strength
+        )
+        assign_gradient(params, projected)
+
+    def _on(self, memory: TensorData, device: torch.device) -> tuple[torch.Tensor, ...]:
+        return tuple(tensor.to(device) for tensor in memory.tensors)
+
+    @hookimpl
+    def clhost_after_training_exp(self, strategy: Any) -> None:
+        data = experience_data(strategy)
+        chosen = torch.randperm(len(data))[: self.patterns_per_experience]
+        self.memories.append(data.subset(chosen).to(strategy.device))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"memories": [tensor_data_state(memory) for memory in self.memories]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "memories" not in state:
+            raise CheckpointError("GEM state lacks 'memories'")
+        self.memories = [tensor_data_from_state(memory) for memory in state["memories"]]
+
+
+class GEM(SupervisedTemplate):
+    """Supervised training with GEM's constrained gradient updates (``GEMPlugin``)."""
+
+    def __init__(
+        self, *, patterns_per_experience: int = 256, memory_strength: float = 0.5, **kwargs: Any
+    ):
+        plugin = GEMPlugin(
+            patterns_per_experience=patterns_per_experience, memory_strength=memory_strength
+        )
+        super().__init__(plugins=[plugin, *kwargs.pop("plugins", ())], **kwargs)
