@@ -102,7 +102,7 @@ def test_penalty_is_zero_during_the_first_experience_and_positive_after():
     second = [value for exp, value in probe.values if exp == 1]
     assert first and all(value == 0.0 for value in first)
     # the first step of the second experience starts at the anchor: nothing to pull yet
-    assert second[0] == 0.0 and all(value > 0.0 for value in second[1:])
+    assert second[0] == 0.0 and all(0.0 < value < float("inf") for value in second[1:])
 
 
 def test_fisher_is_the_mean_of_squared_minibatch_gradients_of_the_log_likelihood():

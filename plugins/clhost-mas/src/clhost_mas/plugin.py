@@ -1,0 +1,91 @@
+"""MAS as a plugin: importances from how sensitive the model's output is to each parameter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from clhost import hookimpl
+from clhost.importance import (
+    ParamTensors,
+    QuadraticPenalty,
+    check_number,
+    detached_copy,
+    experience_data,
+    fit_all,
+    gradient_importance,
+    named_trainables,
+    require_keys,
+    tensors_from_state,
+    tensors_state,
+)
+from clhost.plugin import SupervisedPlugin
+
+
+def squared_output_norm(output: Tensor, _targets: Tensor) -> Tensor:
+    """Mean over the minibatch of ``||f(x)||_2^2``; labels play no part (MAS is unsupervised)."""
+    return output.pow(2).sum(dim=1).mean()
+
+
+class MASPlugin(SupervisedPlugin):
+    """Memory Aware Synapses (Aljundi, Babiloni, Elhoseiny, Rohrbach & Tuytelaars, 2018).
+
+    After each experience, the importance of a parameter is the mean absolute gradient of
+    the squared L2 norm of the model's output (its scores, before any softmax) over the
+    experience's inputs, taken per minibatch. It is blended into the running importance as
+    ``alpha * old + (1 - alpha) * new`` (the first experience's is taken as is). Later
+    experiences add the loss term ``"mas"``:
+    ``lambda_reg * sum_i omega_i (theta_i - theta*_i)^2`` with ``theta*`` the parameters at
+    the end of the previous experience. Units and heads a growing model adds are not
+    penalised until an experience has trained them.
+    """
+
+    def __init__(self, lambda_reg: float = 1.0, alpha: float = 0.5):
+        self.lambda_reg = check_number("lambda_reg", lambda_reg, low=0.0)
+        self.alpha = check_number("alpha", alpha, low=0.0, high=1.0)
+        self.anchors: ParamTensors = {}
+        self.importance: ParamTensors = {}
+        self._penalty: QuadraticPenalty | None = None
+
+    @hookimpl
+    def clhost_before_training_exp(self, strategy: Any) -> None:
+        params = named_trainables(strategy.model)
+        penalty = QuadraticPenalty(params, [(self.anchors, self.importance)], scale=self.lambda_reg)
+        self._penalty = penalty if len(penalty) else None
+
+    @hookimpl
+    def clhost_loss_terms(self, strategy: Any) -> tuple[str, Tensor] | None:
+        return None if self._penalty is None else ("mas", self._penalty())
+
+    @hookimpl
+    def clhost_after_training_exp(self, strategy: Any) -> None:
+        params = named_trainables(strategy.model)
+        new = gradient_importance(
+            strategy.model,
+            params,
+            experience_data(strategy.experience),
+            objective=squared_output_norm,
+            statistic=torch.abs,
+            batch_size=strategy.train_mb_size,
+            device=strategy.device,
+        )
+        if self.importance:
+            old = fit_all(self.importance, params)
+            for name, value in new.items():
+                value.mul_(1 - self.alpha).add_(old[name], alpha=self.alpha)
+        self.importance, self.anchors = new, detached_copy(params)
+        self._penalty = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "anchors": tensors_state(self.anchors),
+            "importance": tensors_state(self.importance),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        require_keys(state, ("anchors", "importance"), "MASPlugin")
+        self.anchors = tensors_from_state(state["anchors"], "MAS anchors")
+        self.importance = tensors_from_state(state["importance"], "MAS importances")
+        self._penalty = None

@@ -1,0 +1,144 @@
+"""RWalk as a plugin: an online Fisher plus path scores measured in the Fisher's metric."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from clhost import hookimpl
+from clhost.errors import ParameterError
+from clhost.importance import (
+    ParamTensors,
+    PathIntegral,
+    QuadraticPenalty,
+    check_number,
+    detached_copy,
+    fit_all,
+    named_trainables,
+    require_keys,
+    tensors_from_state,
+    tensors_state,
+)
+from clhost.plugin import SupervisedPlugin
+
+SCORE_EPS = 1e-3
+"""Added to a score's denominator: keeps parameters that barely moved from dominating."""
+
+
+class RWalkPlugin(SupervisedPlugin):
+    """Riemannian Walk (Chaudhry, Dokania, Ajanthan & Torr, 2018).
+
+    Two importances, both estimated while training:
+
+    - EWC++: an online empirical Fisher, after every step
+      ``F = ewc_alpha * g^2 + (1 - ewc_alpha) * F`` with ``g`` the task-loss gradient of
+      the minibatch (the penalty's own gradient taken out). It carries over experiences.
+    - Scores: every ``delta_t`` steps, the path integral of the interval (the sum of
+      ``-g * delta_theta`` over its steps) divided by the Fisher-weighted distance the
+      parameter travelled in it, ``F * delta^2 / 2 + eps``; negative scores count as
+      zero. After an experience its summed score is averaged with the previous one.
+
+    Later experiences add the loss term ``"rwalk"``:
+    ``ewc_lambda * sum_i (F_i + s_i) (theta_i - theta*_i)^2``, with ``F`` and ``s`` taken at
+    the end of the previous experience and each min-max normalised to [0, 1] over all
+    parameters so that neither swamps the other, and ``theta*`` the parameters then.
+    Units and heads a growing model adds are not penalised until an experience trains them.
+    """
+
+    def __init__(self, ewc_lambda: float = 0.1, ewc_alpha: float = 0.9, delta_t: int = 10):
+        self.ewc_lambda = check_number("ewc_lambda", ewc_lambda, low=0.0)
+        self.ewc_alpha = check_number("ewc_alpha", ewc_alpha, low=0.0, high=1.0, low_open=True)
+        if isinstance(delta_t, bool) or not isinstance(delta_t, int) or delta_t < 1:
+            raise ParameterError(f"delta_t must be a positive integer, got {delta_t!r}")
+        self.delta_t = delta_t
+        self.anchors: ParamTensors = {}
+        self.fisher: ParamTensors = {}  # the online Fisher when the anchors were stored
+        self.scores: ParamTensors = {}
+        self.running_fisher: ParamTensors = {}
+        self._penalty: QuadraticPenalty | None = None
+        self._path: PathIntegral | None = None
+        self._interval_start: ParamTensors = {}
+        self._experience_scores: ParamTensors = {}
+        self._steps = 0
+
+    @hookimpl
+    def clhost_before_training_exp(self, strategy: Any) -> None:
+        params = named_trainables(strategy.model)
+        self.running_fisher = fit_all(self.running_fisher, params)
+        self._path = PathIntegral(params)
+        self._interval_start = detached_copy(params)
+        self._experience_scores = fit_all({}, params)
+        self._steps = 0
+        weights = _normalised(self.fisher)
+        for name, score in _normalised(self.scores).items():
+            weights[name].add_(score)
+        penalty = QuadraticPenalty(params, [(self.anchors, weights)], scale=self.ewc_lambda)
+        self._penalty = penalty if len(penalty) else None
+
+    @hookimpl
+    def clhost_loss_terms(self, strategy: Any) -> tuple[str, Tensor] | None:
+        return None if self._penalty is None else ("rwalk", self._penalty())
+
+    @hookimpl
+    def clhost_after_backward(self, strategy: Any) -> None:
+        self._path.record_gradient(self._penalty)
+
+    @hookimpl
+    @torch.no_grad()
+    def clhost_after_update(self, strategy: Any) -> None:
+        self._path.record_step()
+        fisher, gradient = list(self.running_fisher.values()), list(self._path.gradient.values())
+        torch._foreach_mul_(fisher, 1 - self.ewc_alpha)
+        torch._foreach_addcmul_(fisher, gradient, gradient, value=self.ewc_alpha)
+        self._steps += 1
+        if self._steps % self.delta_t == 0:
+            self._close_interval()
+
+    @torch.no_grad()
+    def _close_interval(self) -> None:
+        for name, param in self._path.params.items():
+            moved = param - self._interval_start[name]
+            distance = 0.5 * self.running_fisher[name] * moved * moved + SCORE_EPS
+            self._experience_scores[name].add_((self._path.total[name] / distance).clamp_(min=0))
+            self._interval_start[name].copy_(param)
+        self._path.reset()
+
+    @hookimpl
+    def clhost_after_training_exp(self, strategy: Any) -> None:
+        if self._steps % self.delta_t:
+            self._close_interval()
+        params = self._path.params
+        scores = self._experience_scores
+        if self.scores:
+            for name, previous in fit_all(self.scores, params).items():
+                scores[name].add_(previous).mul_(0.5)
+        self.scores, self.fisher = scores, detached_copy(self.running_fisher)
+        self.anchors = detached_copy(params)
+        self._path, self._interval_start, self._experience_scores = None, {}, {}
+        self._penalty = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            name: tensors_state(getattr(self, name))
+            for name in ("anchors", "fisher", "scores", "running_fisher")
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        names = ("anchors", "fisher", "scores", "running_fisher")
+        require_keys(state, names, "RWalkPlugin")
+        for name in names:
+            setattr(self, name, tensors_from_state(state[name], f"RWalk {name}"))
+        self._penalty = None
+
+
+def _normalised(tensors: ParamTensors) -> ParamTensors:
+    """Each tensor min-max scaled with the minimum and maximum over all of them."""
+    if not tensors:
+        return {}
+    values = list(tensors.values())
+    low = torch.stack([value.min() for value in values]).min()
+    high = torch.stack([value.max() for value in values]).max()
+    span = (high - low).clamp(min=torch.finfo(values[0].dtype).tiny)
+    return {name: (value - low) / span for name, value in tensors.items()}

@@ -1,0 +1,296 @@
+"""RWalk: its online Fisher and path scores, the penalty, its state, and that it forgets less."""
+
+from __future__ import annotations
+
+import copy
+import io
+from importlib.metadata import entry_points
+
+import pytest
+import torch
+from torch import nn
+
+from clhost import hookimpl
+from clhost.benchmarks import permuted_digits, split_digits
+from clhost.data import Experience, TensorData
+from clhost.errors import CheckpointError, ParameterError
+from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
+from clhost.templates import SupervisedTemplate
+from clhost.testing import toy_benchmark
+from clhost_rwalk import RWalk, RWalkPlugin
+from clhost_rwalk.plugin import SCORE_EPS
+
+
+class TermProbe:
+    """Records the "rwalk" loss term of every iteration and its gradient for one parameter."""
+
+    def __init__(self, parameter_name: str | None = None):
+        self.parameter_name = parameter_name
+        self.values: list[tuple[int, float]] = []
+        self.gradients: list[torch.Tensor | None] = []
+
+    @hookimpl
+    def clhost_before_backward(self, strategy):
+        term = strategy.loss_terms.get("rwalk")
+        self.values.append((strategy.clock.train_exp_counter, 0.0 if term is None else term.item()))
+        if self.parameter_name is not None and term is not None:
+            param = dict(strategy.model.named_parameters())[self.parameter_name]
+            (grad,) = torch.autograd.grad(term, param, retain_graph=True, allow_unused=True)
+            self.gradients.append(grad)
+
+
+def strategy_for(model, plugins, *, lr=0.01, batch_size=16, epochs=1):
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    return SupervisedTemplate(
+        model=model,
+        optimizer=optimizer,
+        train_mb_size=batch_size,
+        train_epochs=epochs,
+        plugins=plugins,
+        evaluator=None,
+    )
+
+
+# -- parameters ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"ewc_lambda": -1.0}, "ewc_lambda"),
+        ({"ewc_alpha": 0.0}, "ewc_alpha"),
+        ({"ewc_alpha": 1.1}, "ewc_alpha"),
+        ({"delta_t": 0}, "delta_t"),
+        ({"delta_t": 2.5}, "delta_t"),
+    ],
+)
+def test_bad_parameters_get_one_clear_error(kwargs, message):
+    with pytest.raises(ParameterError, match=message):
+        RWalkPlugin(**kwargs)
+
+
+def test_registered_and_strategy_puts_its_plugin_first():
+    assert entry_points(group="clhost.plugins")["rwalk"].load() is RWalkPlugin
+    assert entry_points(group="clhost.strategies")["rwalk"].load() is RWalk
+    model = SimpleMLP(4, 8, (8,))
+    strategy = RWalk(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        ewc_lambda=2.0,
+        ewc_alpha=0.5,
+        delta_t=3,
+    )
+    plugin = strategy.plugins[0]
+    assert isinstance(plugin, RWalkPlugin)
+    assert (plugin.ewc_lambda, plugin.ewc_alpha, plugin.delta_t) == (2.0, 0.5, 3)
+
+
+# -- mechanism -----------------------------------------------------------------------
+
+
+def test_penalty_is_zero_during_the_first_experience_and_positive_after():
+    torch.manual_seed(0)
+    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2)
+    probe = TermProbe()
+    strategy = strategy_for(SimpleMLP(4, 8, (16,)), [RWalkPlugin(ewc_lambda=1.0), probe])
+    strategy.train(benchmark.train_stream)
+    first = [value for exp, value in probe.values if exp == 0]
+    second = [value for exp, value in probe.values if exp == 1]
+    assert first and all(value == 0.0 for value in first)
+    assert second[0] == 0.0 and all(0.0 < value < float("inf") for value in second[1:])
+
+
+def two_sgd_steps(delta_t: int) -> tuple[RWalkPlugin, list, list, list]:
+    """Train a 2x2 linear model for two plain SGD steps on one sample; return the plugin,
+    the parameters before and after each step and the gradients of both steps."""
+    x, y = torch.tensor([[1.0, 2.0]]), torch.tensor([1])
+    model = nn.Linear(2, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.5, -1.0], [0.25, 0.3]]))
+        model.bias.copy_(torch.tensor([0.1, -0.2]))
+    theta0 = [model.weight.detach().clone(), model.bias.detach().clone()]
+    plugin = RWalkPlugin(ewc_lambda=1.0, ewc_alpha=0.9, delta_t=delta_t)
+    experience = Experience(TensorData(x, y), 0, classes_in_this_experience=(0, 1))
+    SupervisedTemplate(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
+        train_mb_size=1,
+        train_epochs=2,
+        plugins=[plugin],
+        evaluator=None,
+    ).train(experience)
+
+    def gradient(weight, bias):  # cross-entropy: d/d logits = softmax - one_hot
+        error = torch.softmax(x @ weight.T + bias, dim=1) - torch.eye(2)[y]
+        return [error.T @ x, error[0]]
+
+    g0 = gradient(*theta0)
+    theta1 = [t - 0.5 * g for t, g in zip(theta0, g0, strict=True)]
+    g1 = gradient(*theta1)
+    theta2 = [t - 0.5 * g for t, g in zip(theta1, g1, strict=True)]
+    return plugin, [theta0, theta1, theta2], [g0, g1]
+
+
+@pytest.mark.parametrize("delta_t", [1, 2, 3])
+def test_fisher_and_scores_match_a_hand_computation(delta_t):
+    plugin, (theta0, theta1, theta2), (g0, g1) = two_sgd_steps(delta_t)
+    for index, name in enumerate(("weight", "bias")):
+        fisher1 = 0.9 * g0[index] ** 2  # EWC++ after each step, from zero
+        fisher2 = 0.9 * g1[index] ** 2 + 0.1 * fisher1
+        step0, step1 = theta1[index] - theta0[index], theta2[index] - theta1[index]
+
+        def score(path, moved, fisher):
+            return (path / (0.5 * fisher * moved**2 + SCORE_EPS)).clamp(min=0)
+
+        if delta_t == 1:  # one interval per step
+            expected = score(-g0[index] * step0, step0, fisher1) + score(
+                -g1[index] * step1, step1, fisher2
+            )
+        else:  # one interval over both steps (delta_t=3: the unfinished one is closed)
+            path = -g0[index] * step0 - g1[index] * step1
+            expected = score(path, theta2[index] - theta0[index], fisher2)
+        assert expected.abs().sum() > 0
+        torch.testing.assert_close(plugin.scores[name], expected)
+        torch.testing.assert_close(plugin.fisher[name], fisher2)
+        torch.testing.assert_close(plugin.running_fisher[name], fisher2)
+        torch.testing.assert_close(plugin.anchors[name], theta2[index])
+
+
+def test_penalty_weighs_distance_by_normalised_fisher_plus_score():
+    torch.manual_seed(1)
+    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2)
+    plugin, probe = RWalkPlugin(ewc_lambda=3.0), TermProbe()
+    strategy = strategy_for(SimpleMLP(4, 8, (8,)), [plugin, probe], batch_size=100)
+    strategy.train(benchmark.train_stream[0])
+    fisher, scores, anchors = plugin.fisher, plugin.scores, plugin.anchors
+
+    def normalised(tensors):
+        low = min(t.min() for t in tensors.values())
+        high = max(t.max() for t in tensors.values())
+        return {name: (t - low) / (high - low) for name, t in tensors.items()}
+
+    with torch.no_grad():  # move away from the anchors so the penalty is not zero
+        for param in strategy.model.parameters():
+            param.add_(0.1)
+    params = {name: p.detach().clone() for name, p in strategy.model.named_parameters()}
+    strategy.train(benchmark.train_stream[1])  # one minibatch: the term is taken at `params`
+    fisher_n, scores_n = normalised(fisher), normalised(scores)
+    expected = sum(
+        ((fisher_n[name] + scores_n[name]) * (params[name] - anchors[name]) ** 2).sum()
+        for name in params
+    )
+    assert probe.values[-1][1] == pytest.approx(3.0 * float(expected), rel=1e-5)
+
+
+def test_units_a_classifier_grew_are_not_penalised():
+    torch.manual_seed(0)
+    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2)
+    probe = TermProbe("classifier.classifier.weight")
+    model = IncrementalMLP(8, (16,), initial_out_features=2)
+    strategy_for(model, [RWalkPlugin(ewc_lambda=1.0), probe]).train(benchmark.train_stream)
+    assert model.classifier.out_features == 4
+    later = probe.gradients[1:]  # after the first step of experience 1 the term pulls
+    assert later and all(grad[2:].abs().sum() == 0 for grad in later)
+    assert all(grad[:2].abs().sum() > 0 for grad in later)
+
+
+def test_new_heads_are_not_penalised():
+    torch.manual_seed(0)
+    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2, task_labels=True)
+    plugin = RWalkPlugin(ewc_lambda=1.0)
+    probe = TermProbe("classifier.heads.1.weight")
+    strategy_for(MultiHeadMLP(8, (16,)), [plugin, probe]).train(benchmark.train_stream)
+    assert probe.gradients and all(grad is None for grad in probe.gradients)
+    assert probe.values[-1][1] > 0
+    assert plugin.scores["classifier.heads.1.weight"].sum() > 0
+
+
+def test_state_round_trip_restores_importances_and_behaviour():
+    torch.manual_seed(0)
+    benchmark = toy_benchmark(n_experiences=3, classes_per_experience=2)
+    plugin = RWalkPlugin(ewc_lambda=1.0, delta_t=3)
+    model = SimpleMLP(6, 8, (16,))
+    strategy_for(model, [plugin]).train(benchmark.train_stream[:2])
+
+    buffer = io.BytesIO()
+    torch.save(plugin.state_dict(), buffer)
+    buffer.seek(0)
+    restored = RWalkPlugin(ewc_lambda=1.0, delta_t=3)
+    restored.load_state_dict(torch.load(buffer, weights_only=True))
+    for kind in ("anchors", "fisher", "scores", "running_fisher"):
+        for name, value in getattr(plugin, kind).items():
+            assert torch.equal(getattr(restored, kind)[name], value)
+
+    def continued(with_plugin):
+        torch.manual_seed(5)
+        copy_of_model = copy.deepcopy(model)
+        strategy_for(copy_of_model, [with_plugin]).train(benchmark.train_stream[2])
+        return copy_of_model.state_dict(), with_plugin.scores
+
+    (params_a, scores_a), (params_b, scores_b) = continued(plugin), continued(restored)
+    assert all(torch.equal(params_a[name], params_b[name]) for name in params_a)
+    assert all(torch.equal(scores_a[name], scores_b[name]) for name in scores_a)
+    with pytest.raises(CheckpointError, match="running_fisher"):
+        RWalkPlugin().load_state_dict({"anchors": {}, "fisher": {}, "scores": {}})
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_runs_on_cuda():
+    torch.manual_seed(0)
+    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2, task_labels=True)
+    model = MultiHeadMLP(8, (16,))
+    plugin = RWalkPlugin(ewc_lambda=1.0)
+    strategy = SupervisedTemplate(
+        model=model,
+        optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
+        plugins=[plugin],
+        device="cuda",
+    )
+    strategy.train(benchmark.train_stream)
+    assert all(value.is_cuda for value in plugin.scores.values())
+
+
+# -- effect --------------------------------------------------------------------------
+
+TASK_INCREMENTAL = {
+    "benchmark": lambda: split_digits(task_labels=True),
+    "model": lambda: MultiHeadMLP(64, (16,)),
+    "lr": 0.03,
+    "epochs": 10,
+    "batch_size": 32,
+}
+DOMAIN_INCREMENTAL = {
+    "benchmark": permuted_digits,
+    "model": lambda: SimpleMLP(10, 64, (512,)),
+    "lr": 0.002,
+    "epochs": 2,
+    "batch_size": 64,
+}
+
+
+def average_accuracy(scenario, plugins) -> float:
+    """Accuracy over the whole test stream after training on every experience in order."""
+    benchmark = scenario["benchmark"]()
+    torch.manual_seed(0)
+    model = scenario["model"]()
+    strategy = SupervisedTemplate(
+        model=model,
+        optimizer=torch.optim.Adam(model.parameters(), lr=scenario["lr"]),
+        train_mb_size=scenario["batch_size"],
+        train_epochs=scenario["epochs"],
+        plugins=plugins,
+    )
+    for experience in benchmark.train_stream:
+        strategy.train(experience)
+    return strategy.eval(benchmark.test_stream).accuracy
+
+
+@pytest.mark.parametrize(
+    "scenario, ewc_lambda",
+    [(TASK_INCREMENTAL, 0.3), (DOMAIN_INCREMENTAL, 1.0)],
+    ids=["task-incremental-split-digits", "permuted-digits"],
+)
+def test_forgets_less_than_finetuning(scenario, ewc_lambda):
+    naive = average_accuracy(scenario, [])
+    rwalk = average_accuracy(scenario, [RWalkPlugin(ewc_lambda=ewc_lambda)])
+    assert rwalk > naive + 0.05, (naive, rwalk)

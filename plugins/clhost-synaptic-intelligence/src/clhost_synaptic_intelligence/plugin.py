@@ -1,0 +1,111 @@
+"""Synaptic Intelligence as a plugin: importances from each parameter's path integral."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from clhost import hookimpl
+from clhost.errors import ParameterError
+from clhost.importance import (
+    ParamTensors,
+    PathIntegral,
+    QuadraticPenalty,
+    check_exclusions,
+    check_number,
+    detached_copy,
+    fit_all,
+    named_trainables,
+    require_keys,
+    tensors_from_state,
+    tensors_state,
+)
+from clhost.plugin import SupervisedPlugin
+
+
+class SynapticIntelligencePlugin(SupervisedPlugin):
+    """Synaptic Intelligence (Zenke, Poole & Ganguli, 2017).
+
+    During an experience every optimizer step adds ``-g * delta_theta`` to each
+    parameter's path integral ``w``, with ``g`` the gradient of the task loss before the
+    step (the surrogate's own gradient is taken out) and ``delta_theta`` the step itself.
+    When the experience ends, ``w / (delta^2 + eps)`` is added to the importance
+    ``omega``, where ``delta`` is how far the parameter moved over the whole experience.
+    Later experiences add the surrogate loss term ``"si"``:
+    ``si_lambda * sum_i omega_i (theta_i - theta*_i)^2`` with ``theta*`` the parameters at
+    the end of the previous experience.
+
+    One deviation, for safety: a negative contribution (a parameter whose moves raised the
+    task loss on balance, e.g. dragged by the surrogate) is counted as zero, since a
+    negative importance would reward drifting away and leave the loss unbounded below.
+
+    ``excluded_parameters`` are parameter names or module prefixes left out entirely.
+    Units and heads a growing model adds get importance from the experience that trains
+    them and are not penalised before.
+    """
+
+    def __init__(
+        self,
+        si_lambda: float,
+        eps: float = 1e-7,
+        excluded_parameters: tuple[str, ...] = (),
+    ):
+        self.si_lambda = check_number("si_lambda", si_lambda, low=0.0)
+        self.eps = check_number("eps", eps, low=0.0, low_open=True)
+        self.excluded_parameters = _names_tuple(excluded_parameters)
+        self.anchors: ParamTensors = {}
+        self.omega: ParamTensors = {}
+        self._penalty: QuadraticPenalty | None = None
+        self._path: PathIntegral | None = None
+        self._start: ParamTensors = {}
+
+    @hookimpl
+    def clhost_before_training_exp(self, strategy: Any) -> None:
+        check_exclusions(strategy.model, self.excluded_parameters)
+        params = named_trainables(strategy.model, self.excluded_parameters)
+        self._path = PathIntegral(params)
+        self._start = detached_copy(params)
+        penalty = QuadraticPenalty(params, [(self.anchors, self.omega)], scale=self.si_lambda)
+        self._penalty = penalty if len(penalty) else None
+
+    @hookimpl
+    def clhost_loss_terms(self, strategy: Any) -> tuple[str, Tensor] | None:
+        return None if self._penalty is None else ("si", self._penalty())
+
+    @hookimpl
+    def clhost_after_backward(self, strategy: Any) -> None:
+        self._path.record_gradient(self._penalty)
+
+    @hookimpl
+    def clhost_after_update(self, strategy: Any) -> None:
+        self._path.record_step()
+
+    @hookimpl
+    @torch.no_grad()
+    def clhost_after_training_exp(self, strategy: Any) -> None:
+        params = self._path.params
+        omega = fit_all(self.omega, params)
+        for name, param in params.items():
+            moved = param - self._start[name]
+            contribution = self._path.total[name] / (moved * moved + self.eps)
+            omega[name].add_(contribution.clamp_(min=0))
+        self.omega, self.anchors = omega, detached_copy(params)
+        self._path, self._start, self._penalty = None, {}, None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"anchors": tensors_state(self.anchors), "omega": tensors_state(self.omega)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        require_keys(state, ("anchors", "omega"), "SynapticIntelligencePlugin")
+        self.anchors = tensors_from_state(state["anchors"], "SI anchors")
+        self.omega = tensors_from_state(state["omega"], "SI importances")
+        self._penalty = None
+
+
+def _names_tuple(names: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+        raise ParameterError(f"excluded_parameters must be a tuple of names, got {names!r}")
+    return tuple(names)

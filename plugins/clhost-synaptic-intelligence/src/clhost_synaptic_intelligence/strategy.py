@@ -1,0 +1,25 @@
+"""Synaptic Intelligence as a strategy: the supervised template with its plugin first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clhost.templates import SupervisedTemplate
+from clhost_synaptic_intelligence.plugin import SynapticIntelligencePlugin
+
+
+class SynapticIntelligence(SupervisedTemplate):
+    """Supervised training with Synaptic Intelligence; see ``SynapticIntelligencePlugin``."""
+
+    def __init__(
+        self,
+        *,
+        si_lambda: float,
+        eps: float = 1e-7,
+        excluded_parameters: tuple[str, ...] = (),
+        **kwargs: Any,
+    ):
+        plugin = SynapticIntelligencePlugin(
+            si_lambda=si_lambda, eps=eps, excluded_parameters=excluded_parameters
+        )
+        super().__init__(plugins=[plugin, *kwargs.pop("plugins", ())], **kwargs)
