@@ -138,7 +138,7 @@ class BiCPlugin(SupervisedPlugin):
     def clhost_before_training_exp(self, strategy: Any) -> None:
         classes = self._train_part.classes if self._train_part is not None else []
         new = sorted(set(classes) - set(self.seen_classes))
-        self.distilled_bias_layer = self.bias_layer
+        self.distilled_bias_layer = self.bias_layer.to(strategy.device)
         self.bias_layer = BiasLayer(new).to(strategy.device)
         self._old_units = torch.tensor(self.seen_classes, dtype=torch.long, device=strategy.device)
         n_seen = len(set(self.seen_classes) | set(new))
