@@ -2,6 +2,8 @@
 
 import io
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -122,3 +124,10 @@ def test_cumulative_beats_naive_on_class_incremental_split_digits(benchmark):
         accuracies[name] = strategy.eval(benchmark.test_stream).accuracy
     assert accuracies["cumulative"] > 0.85
     assert accuracies["cumulative"] > accuracies["naive"] + 0.5
+
+
+def test_readme_example_runs():
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.S)
+    assert blocks
+    exec(compile("\n".join(blocks), str(readme), "exec"), {"__name__": "readme"})

@@ -1,6 +1,8 @@
 """EarlyStoppingPlugin stops after ``patience`` without improvement and restores the best."""
 
 import dataclasses
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -194,3 +196,10 @@ def test_a_missing_validation_stream_or_metric_is_named(bench):
 def test_bad_parameters_are_named(kwargs):
     with pytest.raises(ParameterError, match=next(iter(kwargs))):
         EarlyStoppingPlugin(**kwargs)
+
+
+def test_readme_example_runs():
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.S)
+    assert blocks
+    exec(compile("\n".join(blocks), str(readme), "exec"), {"__name__": "readme"})

@@ -1,6 +1,8 @@
 """FromScratchTraining resets weights and optimizer state before every experience."""
 
 import io
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -122,3 +124,10 @@ def test_state_dict_round_trip_restores_the_same_initial_weights(benchmark):
 def test_reset_optimizer_must_be_a_bool():
     with pytest.raises(ParameterError, match="reset_optimizer"):
         FromScratchTrainingPlugin(reset_optimizer="yes")
+
+
+def test_readme_example_runs():
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.S)
+    assert blocks
+    exec(compile("\n".join(blocks), str(readme), "exec"), {"__name__": "readme"})

@@ -1,6 +1,8 @@
 """JointTraining trains once on the whole stream with a model grown to all of it."""
 
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -104,3 +106,10 @@ def test_joint_beats_naive_on_class_incremental_split_digits(benchmark):
     joint_accuracy = joint.eval(benchmark.test_stream).accuracy
     assert joint_accuracy > 0.85
     assert joint_accuracy > naive_accuracy + 0.5
+
+
+def test_readme_example_runs():
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.S)
+    assert blocks
+    exec(compile("\n".join(blocks), str(readme), "exec"), {"__name__": "readme"})

@@ -3,6 +3,8 @@
 import dataclasses
 import io
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -220,3 +222,10 @@ def test_options_of_named_schedulers_are_refused_with_a_scheduler_object():
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1)
     with pytest.raises(ParameterError, match="gamma applies to schedulers built by name"):
         LRSchedulerPlugin(step_lr(optimizer), gamma=0.5)
+
+
+def test_readme_example_runs():
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.S)
+    assert blocks
+    exec(compile("\n".join(blocks), str(readme), "exec"), {"__name__": "readme"})

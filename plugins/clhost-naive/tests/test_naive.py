@@ -1,5 +1,8 @@
 """Naive is the bare supervised template: same training, and it forgets."""
 
+import re
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -53,3 +56,10 @@ def test_naive_accepts_extra_plugins_and_lists_its_keywords():
     assert [type(p).__name__ for p in strategy.plugins] == ["Marker"]
     with pytest.raises(TypeError, match="did you mean train_epochs"):
         build(Naive, train_epoch=3)
+
+
+def test_readme_example_runs():
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.S)
+    assert blocks
+    exec(compile("\n".join(blocks), str(readme), "exec"), {"__name__": "readme"})
