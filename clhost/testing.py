@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -81,3 +81,40 @@ class HookRecorder:
                 self.calls.append(_hook)
 
             setattr(self, hook, hookimpl(specname=hook)(record))
+
+
+def average_accuracy(
+    strategy_class: type | None = None,
+    *,
+    benchmark: Benchmark,
+    model: Callable[[], torch.nn.Module],
+    seed: int = 0,
+    optimizer: str = "sgd",
+    lr: float = 0.05,
+    momentum: float = 0.9,
+    **strategy_options: Any,
+) -> float:
+    """Seed, build a strategy on a fresh ``model()``, train on every experience in order,
+    and return the accuracy over the whole test stream: the effect test of a method.
+
+    ``strategy_class`` defaults to ``SupervisedTemplate`` (naive finetuning when no
+    plugins are given); ``optimizer`` is ``"sgd"`` (with ``momentum``) or ``"adam"``.
+    """
+    from clhost.templates import SupervisedTemplate
+
+    torch.manual_seed(seed)
+    network = model()
+    if optimizer == "sgd":
+        optim: torch.optim.Optimizer = torch.optim.SGD(
+            network.parameters(), lr=lr, momentum=momentum
+        )
+    elif optimizer == "adam":
+        optim = torch.optim.Adam(network.parameters(), lr=lr)
+    else:
+        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+    strategy = (strategy_class or SupervisedTemplate)(
+        model=network, optimizer=optim, **strategy_options
+    )
+    for experience in benchmark.train_stream:
+        strategy.train(experience)
+    return strategy.eval(benchmark.test_stream).accuracy

@@ -9,6 +9,7 @@ from clhost.benchmarks import split_digits
 from clhost.data import TensorData
 from clhost.models import IncrementalMLP, SimpleMLP
 from clhost.templates import SupervisedTemplate
+from clhost.testing import average_accuracy
 from clhost_gdumb import GDumb, GDumbPlugin, GreedyClassBalancedBuffer
 
 
@@ -98,23 +99,13 @@ def test_negative_memory_is_refused():
         GDumbPlugin(mem_size=-1)
 
 
-def _average_accuracy(strategy_class, **options):
-    torch.manual_seed(0)
-    benchmark = split_digits()
-    model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(128,))
-    strategy = strategy_class(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
-        train_epochs=10,
-        **options,
-    )
-    for experience in benchmark.train_stream:
-        strategy.train(experience)
-    return strategy.eval(benchmark.test_stream).accuracy
-
-
 def test_gdumb_beats_naive_on_split_digits():
-    naive = _average_accuracy(SupervisedTemplate)
-    gdumb = _average_accuracy(GDumb, mem_size=200)
+    setup = {
+        "benchmark": split_digits(),
+        "model": lambda: SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(128,)),
+        "train_epochs": 10,
+    }
+    naive = average_accuracy(**setup)
+    gdumb = average_accuracy(GDumb, mem_size=200, **setup)
     assert naive < 0.25
     assert gdumb > 0.75

@@ -10,7 +10,7 @@ from clhost.benchmarks import split_digits
 from clhost.errors import PluginCompositionError
 from clhost.models import MultiHeadMLP, SimpleMLP
 from clhost.templates import SupervisedTemplate
-from clhost.testing import toy_benchmark
+from clhost.testing import average_accuracy, toy_benchmark
 from clhost_generative_replay import (
     VAE,
     GenerativeReplay,
@@ -134,23 +134,13 @@ def test_multi_task_models_are_rejected():
         strategy.train(toy_benchmark(task_labels=True).train_stream[0])
 
 
-def _average_accuracy(strategy_class, **options):
-    torch.manual_seed(0)
-    benchmark = split_digits(n_experiences=5, seed=0)
-    model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(128,))
-    strategy = strategy_class(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
-        train_epochs=10,
-        **options,
-    )
-    for experience in benchmark.train_stream:
-        strategy.train(experience)
-    return strategy.eval(benchmark.test_stream).accuracy
-
-
 def test_generative_replay_beats_naive_on_split_digits():
-    naive = _average_accuracy(SupervisedTemplate)
-    replay = _average_accuracy(GenerativeReplay, latent_dim=4)
+    setup = {
+        "benchmark": split_digits(),
+        "model": lambda: SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(128,)),
+        "train_epochs": 10,
+    }
+    naive = average_accuracy(**setup)
+    replay = average_accuracy(GenerativeReplay, latent_dim=4, **setup)
     assert naive < 0.25
     assert replay > naive + 0.4
