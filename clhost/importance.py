@@ -197,10 +197,10 @@ class PathIntegral:
     """
 
     def __init__(self, params: Mapping[str, nn.Parameter]):
-        self.params = dict(params)
+        self.params: dict[str, Tensor] = dict(params)
         self.gradient = fit_all({}, self.params)
         self.total = fit_all({}, self.params)
-        self._lists = (
+        self._lists: tuple[list[Tensor], ...] = (
             list(self.params.values()),
             list(self.gradient.values()),
             list(self.total.values()),

@@ -58,7 +58,7 @@ class RWalkPlugin(SupervisedPlugin):
         self.scores: ParamTensors = {}
         self.running_fisher: ParamTensors = {}
         self._penalty: QuadraticPenalty | None = None
-        self._path: PathIntegral | None = None
+        self._path = PathIntegral({})  # one per experience; empty between experiences
         self._interval_start: ParamTensors = {}
         self._experience_scores: ParamTensors = {}
         self._steps = 0
@@ -116,7 +116,7 @@ class RWalkPlugin(SupervisedPlugin):
                 scores[name].add_(previous).mul_(0.5)
         self.scores, self.fisher = scores, detached_copy(self.running_fisher)
         self.anchors = detached_copy(params)
-        self._path, self._interval_start, self._experience_scores = None, {}, {}
+        self._path, self._interval_start, self._experience_scores = PathIntegral({}), {}, {}
         self._penalty = None
 
     def state_dict(self) -> dict[str, Any]:

@@ -59,7 +59,7 @@ class SynapticIntelligencePlugin(SupervisedPlugin):
         self.anchors: ParamTensors = {}
         self.omega: ParamTensors = {}
         self._penalty: QuadraticPenalty | None = None
-        self._path: PathIntegral | None = None
+        self._path = PathIntegral({})  # one per experience; empty between experiences
         self._start: ParamTensors = {}
 
     @hookimpl
@@ -93,7 +93,7 @@ class SynapticIntelligencePlugin(SupervisedPlugin):
             contribution = self._path.total[name] / (moved * moved + self.eps)
             omega[name].add_(contribution.clamp_(min=0))
         self.omega, self.anchors = omega, detached_copy(params)
-        self._path, self._start, self._penalty = None, {}, None
+        self._path, self._start, self._penalty = PathIntegral({}), {}, None
 
     def state_dict(self) -> dict[str, Any]:
         return {"anchors": tensors_state(self.anchors), "omega": tensors_state(self.omega)}
