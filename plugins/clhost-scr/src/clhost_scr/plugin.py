@@ -101,15 +101,11 @@ class SCRPlugin(SupervisedPlugin):
             )
 
     @hookimpl
-    def clhost_after_update(self) -> None:
-        self._means_stale = True
-
-    @hookimpl
     def clhost_after_training_iteration(self) -> None:
         if self._incoming is not None:
             self.memory.update_from_data(self._incoming)
             self._incoming = None
-            self._means_stale = True
+        self._means_stale = True  # the model changed, and maybe the memory
 
     # -- evaluation -------------------------------------------------------------------
 
