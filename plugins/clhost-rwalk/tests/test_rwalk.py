@@ -16,7 +16,7 @@ from clhost.data import Experience, TensorData
 from clhost.errors import CheckpointError, ParameterError
 from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
 from clhost.templates import SupervisedTemplate
-from clhost.testing import toy_benchmark
+from clhost.testing import average_accuracy, toy_benchmark
 from clhost_rwalk import RWalk, RWalkPlugin
 from clhost_rwalk.plugin import SCORE_EPS
 
@@ -256,33 +256,22 @@ TASK_INCREMENTAL = {
     "benchmark": lambda: split_digits(task_labels=True),
     "model": lambda: MultiHeadMLP(64, (16,)),
     "lr": 0.03,
-    "epochs": 10,
-    "batch_size": 32,
+    "train_epochs": 10,
+    "train_mb_size": 32,
 }
 DOMAIN_INCREMENTAL = {
     "benchmark": permuted_digits,
     "model": lambda: SimpleMLP(10, 64, (512,)),
     "lr": 0.002,
-    "epochs": 2,
-    "batch_size": 64,
+    "train_epochs": 2,
+    "train_mb_size": 64,
 }
 
 
-def average_accuracy(scenario, plugins) -> float:
-    """Accuracy over the whole test stream after training on every experience in order."""
-    benchmark = scenario["benchmark"]()
-    torch.manual_seed(0)
-    model = scenario["model"]()
-    strategy = SupervisedTemplate(
-        model=model,
-        optimizer=torch.optim.Adam(model.parameters(), lr=scenario["lr"]),
-        train_mb_size=scenario["batch_size"],
-        train_epochs=scenario["epochs"],
-        plugins=plugins,
-    )
-    for experience in benchmark.train_stream:
-        strategy.train(experience)
-    return strategy.eval(benchmark.test_stream).accuracy
+def accuracy(strategy_class, scenario, **method_options) -> float:
+    """Average accuracy over the test stream after training on it in order, with Adam."""
+    options = {**scenario, "benchmark": scenario["benchmark"]()}
+    return average_accuracy(strategy_class, optimizer="adam", **options, **method_options)
 
 
 @pytest.mark.parametrize(
@@ -291,6 +280,6 @@ def average_accuracy(scenario, plugins) -> float:
     ids=["task-incremental-split-digits", "permuted-digits"],
 )
 def test_forgets_less_than_finetuning(scenario, ewc_lambda):
-    naive = average_accuracy(scenario, [])
-    rwalk = average_accuracy(scenario, [RWalkPlugin(ewc_lambda=ewc_lambda)])
+    naive = accuracy(None, scenario)
+    rwalk = accuracy(RWalk, scenario, ewc_lambda=ewc_lambda)
     assert rwalk > naive + 0.05, (naive, rwalk)
