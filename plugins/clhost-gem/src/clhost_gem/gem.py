@@ -65,7 +65,7 @@ class GEMPlugin(SupervisedPlugin):
         params = trainable_parameters(strategy.model)
         constraints = torch.stack(
             [
-                gradient_of(loss_on_batch(strategy, self._on(memory, strategy.device)), params)
+                gradient_of(loss_on_batch(strategy, memory.tensors), params)
                 for memory in self.memories
             ]
         )
@@ -74,8 +74,10 @@ class GEMPlugin(SupervisedPlugin):
         )
         assign_gradient(params, projected)
 
-    def _on(self, memory: TensorData, device: torch.device) -> tuple[torch.Tensor, ...]:
-        return tuple(tensor.to(device) for tensor in memory.tensors)
+    @hookimpl
+    def clhost_before_training_exp(self, strategy: Any) -> None:
+        # Loaded memories come back wherever they were saved; train with them on the device.
+        self.memories = [memory.to(strategy.device) for memory in self.memories]
 
     @hookimpl
     def clhost_after_training_exp(self, strategy: Any) -> None:

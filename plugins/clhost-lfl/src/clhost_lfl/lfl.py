@@ -63,15 +63,19 @@ class LFLPlugin(SupervisedPlugin):
         previous = self.previous_model.module(model)
         self._frozen = [] if previous is None else self._frozen_rows(model, previous)
 
-    def _frozen_rows(self, model: nn.Module, previous: nn.Module) -> list[tuple[Tensor, ...]]:
+    def _frozen_rows(
+        self, model: nn.Module, previous: nn.Module
+    ) -> list[tuple[Tensor, Tensor, Tensor]]:
         """(parameter, values to keep, units) for the learnt units of each classifier."""
         frozen = []
         for name, classes in self.learnt_units.items():
             layer, old = model.get_submodule(name), previous.get_submodule(name)
-            learnt = [c for c in classes if c < old.weight.shape[0]]
+            assert isinstance(layer, nn.Linear) and isinstance(old, nn.Linear)
+            learnt = [c for c in classes if c < old.out_features]
             units = torch.tensor(learnt, dtype=torch.long, device=layer.weight.device)
-            for param, old_param in ((layer.weight, old.weight), (layer.bias, old.bias)):
-                if param is not None:
+            pairs = [(layer.weight, old.weight), (layer.bias, old.bias)]
+            for param, old_param in pairs:
+                if param is not None and old_param is not None:
                     frozen.append((param, old_param.index_select(0, units), units))
         return frozen
 
