@@ -29,16 +29,17 @@ class TensorData:
             t = torch.full((len(y),), int(t), dtype=torch.long)
         self.x, self.y, self.t = x, y, t.long()
         self.extras = dict(sorted((extras or {}).items()))
+        self._length = y.shape[0]  # asked per minibatch: spare Tensor.__len__ its overhead
         for name, tensor in (("x", x), ("t", self.t), *self.extras.items()):
-            if len(tensor) != len(y):
-                raise ValueError(f"{name} has {len(tensor)} rows but y has {len(y)}")
+            if tensor.shape[0] != self._length:
+                raise ValueError(f"{name} has {len(tensor)} rows but y has {self._length}")
 
     @property
     def tensors(self) -> tuple[Tensor, ...]:
         return (self.x, self.y, self.t, *self.extras.values())
 
     def __len__(self) -> int:
-        return len(self.y)
+        return self._length
 
     def __getitem__(self, index: int) -> tuple[Tensor, ...]:
         return tuple(tensor[index] for tensor in self.tensors)

@@ -32,7 +32,7 @@ def test_fills_up_to_max_size_then_stays_full():
         sizes.append(len(buffer))
     assert sizes == [30, 50, 50, 50]
     assert len(set(held(buffer))) == 50 and all(0 <= i < 120 for i in held(buffer))
-    assert torch.all(buffer.keys[:-1] >= buffer.keys[1:]), "kept in decreasing key order"
+    assert len(buffer.keys) == 50  # one key per sample held
 
 
 def test_update_reads_the_strategy_experience():
@@ -89,10 +89,11 @@ def test_shrinking_keeps_the_largest_keys_and_growing_makes_room():
     torch.manual_seed(0)
     buffer = ReservoirSamplingBuffer(20)
     buffer.update_from_data(numbered(20))
-    before_keys, before = buffer.keys.clone(), held(buffer)
+    top = buffer.keys.topk(8).indices
+    before_keys, before = buffer.keys[top], [held(buffer)[i] for i in top.tolist()]
     buffer.resize(None, 8)
-    assert buffer.max_size == 8 and held(buffer) == before[:8]
-    assert torch.equal(buffer.keys, before_keys[:8])
+    assert buffer.max_size == 8 and sorted(held(buffer)) == sorted(before)
+    assert torch.equal(buffer.keys.sort().values, before_keys.sort().values)
     buffer.resize(None, 30)
     buffer.update_from_data(numbered(22, start=100))
     assert len(buffer) == 30 and set(before[:8]) <= set(held(buffer)) | set(range(20))

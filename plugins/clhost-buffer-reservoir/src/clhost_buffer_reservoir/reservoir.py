@@ -20,7 +20,9 @@ class ReservoirSamplingBuffer(ExemplarsBuffer):
     the ``max_size`` largest keys seen (Efraimidis & Spirakis's keyed form of reservoir
     sampling). Any fixed-size set of samples is then equally likely, however the stream is
     split into experiences, and shrinking keeps the largest keys, so it stays uniform.
-    Samples are stored in decreasing key order; keys come from torch's global generator.
+    Once full, entering samples overwrite the slots of the samples they evict, in place,
+    so an update costs the size of the batch, not of the memory (online replay updates
+    after every minibatch). Keys come from torch's global generator.
     """
 
     def __init__(self, max_size: int):
@@ -47,23 +49,46 @@ class ReservoirSamplingBuffer(ExemplarsBuffer):
         if len(data) == 0 or self.max_size == 0:
             return
         keys = torch.rand(len(data), dtype=torch.float64)
-        if len(data) > self.max_size:  # only the largest keys can ever enter
-            keys, candidates = keys.topk(self.max_size)
-            data = data.subset(candidates)
-        merged = torch.cat((self._keys, keys))
-        kept_keys, order = merged.topk(min(self.max_size, len(merged)))
-        self._buffer = TensorData.concat([self._buffer, data]).subset(order)
-        self._keys = kept_keys
+        room = self.max_size - len(self._keys)
+        if room > 0:  # free slots: the first samples enter without competing
+            taken = torch.arange(min(room, len(data)))
+            self._buffer = TensorData.concat([self._buffer, data.subset(taken)])
+            self._keys = torch.cat((self._keys, keys[: len(taken)]))
+            rest = torch.arange(len(taken), len(data))
+            if len(rest) == 0:
+                return
+            data, keys = data.subset(rest), keys[rest]
+        self._replace_smallest_keys(data, keys)
+
+    def _replace_smallest_keys(self, data: TensorData, keys: Tensor) -> None:
+        """Keep the ``max_size`` largest of held and new keys, writing entrants in place.
+
+        Pairing the new keys in decreasing order with the smallest held keys in
+        increasing order, a new key enters exactly while it beats its pair.
+        """
+        count = min(len(keys), len(self._keys))
+        smallest, slots = self._keys.topk(count, largest=False)
+        largest, entering = keys.topk(count)
+        wins = largest > smallest
+        if not bool(wins[0]):
+            return
+        slots, entering = slots[wins], entering[wins]
+        self._keys[slots] = largest[wins]
+        device = self._buffer.y.device
+        slots, entering = slots.to(device), entering.to(device)
+        for stored, new in zip(self._buffer.tensors, data.tensors, strict=True):
+            stored[slots] = new[entering]
 
     def resize(self, strategy: Any, new_size: int) -> None:
         self.max_size = check_size("new_size", new_size)
         if len(self._keys) > new_size:
-            self._keys = self._keys[:new_size].clone()
-            self._buffer = self._buffer.subset(torch.arange(new_size))
+            kept = self._keys.topk(new_size).indices
+            self._keys = self._keys[kept]
+            self._buffer = self._buffer.subset(kept)
 
     @property
     def keys(self) -> Tensor:
-        """The key of each sample held, in buffer order (decreasing)."""
+        """The key of each sample held, in buffer order."""
         return self._keys
 
     def state_dict(self) -> dict[str, Any]:
@@ -76,4 +101,6 @@ class ReservoirSamplingBuffer(ExemplarsBuffer):
         super().load_state_dict(state)
         if len(keys) != len(self._buffer):
             raise CheckpointError(f"{len(keys)} keys for {len(self._buffer)} stored samples")
-        self._keys = keys.to(torch.float64)
+        # Own copies: updates write into the stored tensors in place.
+        self._buffer = self._buffer.subset(torch.arange(len(keys)))
+        self._keys = keys.to(torch.float64).clone()
