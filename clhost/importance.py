@@ -281,11 +281,6 @@ def gradient_importance(
     return dict(zip(names, totals, strict=True))
 
 
-def tensors_state(tensors: Mapping[str, Tensor]) -> ParamTensors:
-    """A copy of named tensors for ``state_dict``: later in-place updates do not leak in."""
-    return detached_copy(tensors)
-
-
 def tensors_from_state(state: Any, what: str) -> ParamTensors:
     """Named tensors read back from a checkpoint, rejecting anything else clearly."""
     if not isinstance(state, Mapping) or not all(

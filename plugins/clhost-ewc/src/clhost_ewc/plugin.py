@@ -21,7 +21,6 @@ from clhost.importance import (
     named_trainables,
     require_keys,
     tensors_from_state,
-    tensors_state,
 )
 from clhost.plugin import SupervisedPlugin
 
@@ -119,8 +118,8 @@ class EWCPlugin(SupervisedPlugin):
         return {
             "mode": self.mode,
             "experiences": sorted(self.importances),
-            "saved_params": [tensors_state(self.saved_params[k]) for k in sorted(self.importances)],
-            "importances": [tensors_state(self.importances[k]) for k in sorted(self.importances)],
+            "saved_params": [detached_copy(self.saved_params[k]) for k in sorted(self.importances)],
+            "importances": [detached_copy(self.importances[k]) for k in sorted(self.importances)],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

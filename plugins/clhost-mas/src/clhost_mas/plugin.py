@@ -19,7 +19,6 @@ from clhost.importance import (
     named_trainables,
     require_keys,
     tensors_from_state,
-    tensors_state,
 )
 from clhost.plugin import SupervisedPlugin
 
@@ -80,8 +79,8 @@ class MASPlugin(SupervisedPlugin):
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "anchors": tensors_state(self.anchors),
-            "importance": tensors_state(self.importance),
+            "anchors": detached_copy(self.anchors),
+            "importance": detached_copy(self.importance),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -19,7 +19,6 @@ from clhost.importance import (
     named_trainables,
     require_keys,
     tensors_from_state,
-    tensors_state,
 )
 from clhost.plugin import SupervisedPlugin
 
@@ -59,6 +58,7 @@ class RWalkPlugin(SupervisedPlugin):
         self.running_fisher: ParamTensors = {}
         self._penalty: QuadraticPenalty | None = None
         self._path = PathIntegral({})  # one per experience; empty between experiences
+        self._fisher_update: tuple[list[Tensor], list[Tensor]] = ([], [])
         self._interval_start: ParamTensors = {}
         self._experience_scores: ParamTensors = {}
         self._steps = 0
@@ -68,6 +68,10 @@ class RWalkPlugin(SupervisedPlugin):
         params = named_trainables(strategy.model)
         self.running_fisher = fit_all(self.running_fisher, params)
         self._path = PathIntegral(params)
+        self._fisher_update = (
+            list(self.running_fisher.values()),
+            list(self._path.gradient.values()),
+        )
         self._interval_start = detached_copy(params)
         self._experience_scores = fit_all({}, params)
         self._steps = 0
@@ -89,7 +93,7 @@ class RWalkPlugin(SupervisedPlugin):
     @torch.no_grad()
     def clhost_after_update(self, strategy: Any) -> None:
         self._path.record_step()
-        fisher, gradient = list(self.running_fisher.values()), list(self._path.gradient.values())
+        fisher, gradient = self._fisher_update
         torch._foreach_mul_(fisher, 1 - self.ewc_alpha)
         torch._foreach_addcmul_(fisher, gradient, gradient, value=self.ewc_alpha)
         self._steps += 1
@@ -117,11 +121,12 @@ class RWalkPlugin(SupervisedPlugin):
         self.scores, self.fisher = scores, detached_copy(self.running_fisher)
         self.anchors = detached_copy(params)
         self._path, self._interval_start, self._experience_scores = PathIntegral({}), {}, {}
+        self._fisher_update = ([], [])
         self._penalty = None
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            name: tensors_state(getattr(self, name))
+            name: detached_copy(getattr(self, name))
             for name in ("anchors", "fisher", "scores", "running_fisher")
         }
 

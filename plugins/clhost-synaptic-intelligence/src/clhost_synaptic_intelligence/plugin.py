@@ -21,7 +21,6 @@ from clhost.importance import (
     named_trainables,
     require_keys,
     tensors_from_state,
-    tensors_state,
 )
 from clhost.plugin import SupervisedPlugin
 
@@ -96,7 +95,7 @@ class SynapticIntelligencePlugin(SupervisedPlugin):
         self._path, self._start, self._penalty = PathIntegral({}), {}, None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"anchors": tensors_state(self.anchors), "omega": tensors_state(self.omega)}
+        return {"anchors": detached_copy(self.anchors), "omega": detached_copy(self.omega)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         require_keys(state, ("anchors", "omega"), "SynapticIntelligencePlugin")
