@@ -60,15 +60,11 @@ class AGEMPlugin(SupervisedPlugin):
         assign_gradient(params, project_away(current_gradient(params), reference))
 
     def _sample(self, device: torch.device) -> tuple[Tensor, ...]:
-        if self._pool is None:
+        if self._pool is None:  # after the memory changed (or was loaded)
             self._pool = TensorData.concat(self.memories).to(device)
         chosen = torch.randperm(len(self._pool), device=self._pool.y.device)
         chosen = chosen[: self.sample_size]
         return tuple(tensor[chosen] for tensor in self._pool.tensors)
-
-    @hookimpl
-    def clhost_before_training_exp(self, strategy: Any) -> None:
-        self._pool = None  # rebuilt on the strategy's device (memories may have been loaded)
 
     @hookimpl
     def clhost_after_training_exp(self, strategy: Any) -> None:

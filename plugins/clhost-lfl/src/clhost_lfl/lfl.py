@@ -132,10 +132,13 @@ class LFLPlugin(SupervisedPlugin):
             )
             for name in site.classifier_layers(model)
         ]
+        was_training = model.training
+        model.eval()  # the probe must not move batch-norm statistics
         try:
             with torch.no_grad():
                 forward_with_tasks(model, probe.x, probe.t)
         finally:
+            model.train(was_training)
             for handle in handles:
                 handle.remove()
         return list(dict.fromkeys(reached))

@@ -40,15 +40,17 @@ class LearningWithoutForgetting(RegularizationMethod):
     every previously seen task's head is distilled on the current inputs, and the
     per-task terms are summed as in the paper. ``alpha`` weighs the term, as one number
     or one per experience; the term is zero on the first experience.
+
+    Use it as a plugin, as a strategy's criterion (cross-entropy, plus the term added by
+    its hooks) or call it directly; see ``RegularizationMethod``.
     """
 
     term_name = "lwf"
 
     def __init__(self, alpha: float | list[float] = 1.0, temperature: float = 2.0):
         self.alpha = ExperienceWeights("alpha", alpha)
-        if isinstance(temperature, bool) or not isinstance(temperature, int | float):
-            raise ParameterError(f"temperature must be a positive number, got {temperature!r}")
-        if not temperature > 0:
+        number = isinstance(temperature, int | float) and not isinstance(temperature, bool)
+        if not number or not temperature > 0:
             raise ParameterError(f"temperature must be a positive number, got {temperature!r}")
         self.temperature = float(temperature)
         self.previous_model = PreviousModel()
