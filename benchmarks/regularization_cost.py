@@ -4,7 +4,7 @@ Every method is timed in its steady state: the strategy first trains on all expe
 but the last (so previous models, importances and memories exist), then its training on
 the last experience is timed and divided by the number of iterations. Naive finetuning is
 timed the same way and every ratio is relative to it. The median of ``--repeats`` runs,
-each from the same seed, is reported.
+each from the same seed, is reported; methods take turns within each repeat.
 
 Each method is one function below returning the plugins it adds; add a method by writing
 its function and listing it in ``METHODS``.
@@ -150,15 +150,16 @@ def main() -> None:
     unknown = sorted(set(names) - set(METHODS))
     if unknown:
         parser.error(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
-    timings = {
-        name: statistics.median(
-            seconds_per_iteration(
-                METHODS[name], args.benchmark, args.device, args.epochs, args.mb_size
+    # Methods take turns within each repeat, so a machine busy for a while slows them all.
+    runs: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(args.repeats):
+        for name in names:
+            runs[name].append(
+                seconds_per_iteration(
+                    METHODS[name], args.benchmark, args.device, args.epochs, args.mb_size
+                )
             )
-            for _ in range(args.repeats)
-        )
-        for name in names
-    }
+    timings = {name: statistics.median(seconds) for name, seconds in runs.items()}
     print(
         f"{args.benchmark} digits, MLP {HIDDEN}, minibatch {args.mb_size}, {args.device}, "
         f"last of 5 experiences, median of {args.repeats}"

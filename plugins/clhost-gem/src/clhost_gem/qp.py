@@ -26,7 +26,8 @@ def nonnegative_qp(matrix: Tensor, linear: Tensor, max_iterations: int | None = 
     negative, solve the unconstrained problem on that set, and step back towards the
     feasible region whenever a free variable would turn negative. It ends when no
     variable could lower the objective, which is the exact optimum up to rounding.
-    Work in float64: the tolerances assume it.
+    Give float64 CPU tensors: the tolerances assume float64, and only the CPU's least
+    squares solves the singular systems a Gram matrix of dependent gradients yields.
     """
     size = linear.numel()
     # Scaling P and c together leaves the minimiser unchanged and makes tolerances relative.
