@@ -139,10 +139,8 @@ def main() -> None:
           "experience | × naive | notes |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
     for name in timed:
-        epoch, whole = (
-            per_iteration(name, "epoch_seconds"),
-            per_iteration(name, "experience_seconds"),
-        )
+        epoch = per_iteration(name, "epoch_seconds")
+        whole = per_iteration(name, "experience_seconds")
         iterations = statistics.median(t.iterations for t in runs[name])
         settings = ", ".join(f"{k}={v}" for k, v in settings_for(name, "class").items())
         notes = "; ".join(part for part in (settings, WHOLE_STREAM.get(name, "")) if part)
