@@ -9,7 +9,9 @@ from clhost_ewc.plugin import EWCPlugin
 
 
 class EWC(SupervisedTemplate):
-    """Supervised training with Elastic Weight Consolidation; see ``EWCPlugin``."""
+    """Elastic Weight Consolidation (Kirkpatrick et al., 2017): supervised training with a
+    Fisher-weighted pull towards the parameters earlier experiences ended at. The
+    parameters are ``EWCPlugin``'s, which documents them."""
 
     def __init__(
         self,

@@ -9,7 +9,9 @@ from clhost_mas.plugin import MASPlugin
 
 
 class MAS(SupervisedTemplate):
-    """Supervised training with Memory Aware Synapses; see ``MASPlugin``."""
+    """Memory Aware Synapses (Aljundi et al., 2018): supervised training with a pull towards
+    earlier parameters weighted by how sensitive the output is to each. The parameters
+    are ``MASPlugin``'s, which documents them."""
 
     def __init__(self, *, lambda_reg: float = 1.0, alpha: float = 0.5, **kwargs: Any):
         plugin = MASPlugin(lambda_reg=lambda_reg, alpha=alpha)

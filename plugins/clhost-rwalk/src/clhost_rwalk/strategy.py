@@ -9,7 +9,9 @@ from clhost_rwalk.plugin import RWalkPlugin
 
 
 class RWalk(SupervisedTemplate):
-    """Supervised training with Riemannian Walk; see ``RWalkPlugin``."""
+    """Riemannian Walk (Chaudhry et al., 2018): supervised training with a pull towards
+    earlier parameters weighted by an online Fisher plus path scores. The parameters are
+    ``RWalkPlugin``'s, which documents them."""
 
     def __init__(
         self,

@@ -9,7 +9,9 @@ from clhost_synaptic_intelligence.plugin import SynapticIntelligencePlugin
 
 
 class SynapticIntelligence(SupervisedTemplate):
-    """Supervised training with Synaptic Intelligence; see ``SynapticIntelligencePlugin``."""
+    """Synaptic Intelligence (Zenke et al., 2017): supervised training with a pull towards
+    earlier parameters weighted by each one's path-integral importance. The parameters are
+    ``SynapticIntelligencePlugin``'s, which documents them."""
 
     def __init__(
         self,
