@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,21 +203,39 @@ def docs(session: nox.Session) -> None:
 # -- build -----------------------------------------------------------------------------
 
 
+_NOT_SOURCES = shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__", ".*")
+
+
 def build_wheels(session: nox.Session, projects: list[Project], into: Path) -> dict[str, Path]:
-    """One wheel per project, built without isolation in the current environment."""
+    """One wheel per project, built without build isolation in the current environment.
+
+    Each project is built from a copy of its sources, so setuptools' scratch files in the
+    tree (``build/``, ``*.egg-info``: possibly stale, possibly in use by a concurrent
+    build) never reach a wheel.
+    """
     shutil.rmtree(into, ignore_errors=True)
     into.mkdir(parents=True)
-    for project in projects:  # setuptools' scratch directory may hold deleted modules
-        shutil.rmtree(project.path / "build", ignore_errors=True)
-    session.run(
-        PYTHON, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-        "--wheel-dir", str(into), *(str(p.path) for p in projects),
-    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="clhost-sources-") as scratch:
+        sources = [_copy_sources(p, Path(scratch) / p.name) for p in projects]
+        session.run(
+            PYTHON, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+            "--wheel-dir", str(into), *map(str, sources),
+        )  # fmt: skip
     wheels = {canonicalize_name(w.name.split("-")[0]): w for w in into.glob("*.whl")}
     missing = [p.name for p in projects if p.name not in wheels]
     if missing:
         session.error(f"no wheel was built for {', '.join(missing)}")
     return wheels
+
+
+def _copy_sources(project: Project, to: Path) -> Path:
+    if project.path != ROOT:
+        return Path(shutil.copytree(project.path, to, ignore=_NOT_SOURCES))
+    to.mkdir(parents=True)  # the host: its metadata and package, not the whole repository
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, to / name)
+    shutil.copytree(ROOT / HOST, to / HOST, ignore=_NOT_SOURCES)
+    return to
 
 
 @nox.session
@@ -335,7 +354,7 @@ def isolation(session: nox.Session) -> None:
     chosen = select(session, known)
     needs = {p.name: closure(p, known) for p in chosen}
     to_build = {p.name: p for p in chosen} | {d.name: d for ds in needs.values() for d in ds}
-    work = ROOT / ".nox" / "isolation"
+    work = Path(tempfile.mkdtemp(prefix="clhost-isolation-"))  # concurrent runs do not meet
     wheels = build_wheels(session, [host(), *to_build.values()], work / "wheels")
     borrowed = borrowed_packages()
 
@@ -360,5 +379,6 @@ def isolation(session: nox.Session) -> None:
                 extra = ", ".join(d.name for d in needs[project.name]) or "no other plugin"
                 session.log(f"{project.name}: ok in {seconds:.0f} s (with {extra})")
     session.log(f"{len(chosen)} distributions in {time.perf_counter() - started:.0f} s")
+    shutil.rmtree(work, ignore_errors=True)
     if failures:
         session.error(f"isolation failed for {', '.join(failures)}")
