@@ -48,7 +48,7 @@ class EWCPlugin(SupervisedPlugin):
 
     def __init__(
         self,
-        ewc_lambda: float,
+        ewc_lambda: float = 1000.0,
         mode: Literal["separate", "online"] = "separate",
         decay_factor: float | None = None,
         keep_importance_data: bool = False,

@@ -16,7 +16,7 @@ class EWC(SupervisedTemplate):
     def __init__(
         self,
         *,
-        ewc_lambda: float,
+        ewc_lambda: float = 1000.0,
         mode: Literal["separate", "online"] = "separate",
         decay_factor: float | None = None,
         keep_importance_data: bool = False,

@@ -48,7 +48,7 @@ class SynapticIntelligencePlugin(SupervisedPlugin):
 
     def __init__(
         self,
-        si_lambda: float,
+        si_lambda: float = 0.1,
         eps: float = 1e-7,
         excluded_parameters: tuple[str, ...] = (),
     ):

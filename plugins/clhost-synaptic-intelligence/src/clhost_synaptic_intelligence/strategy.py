@@ -16,7 +16,7 @@ class SynapticIntelligence(SupervisedTemplate):
     def __init__(
         self,
         *,
-        si_lambda: float,
+        si_lambda: float = 0.1,
         eps: float = 1e-7,
         excluded_parameters: tuple[str, ...] = (),
         **kwargs: Any,
