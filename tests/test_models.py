@@ -222,3 +222,17 @@ def test_template_trains_one_head_per_task():
     assert sorted(model.classifier.heads) == ["0", "1", "2"]
     result = strategy.eval(benchmark.test_stream)
     assert all(result.per_experience[i]["accuracy"] > 0.9 for i in range(3))
+
+
+def test_multi_head_evaluates_untrained_tasks_without_changing_the_model():
+    benchmark = toy_benchmark(n_experiences=2, task_labels=True)
+    classifier = MultiHeadClassifier(in_features=8, initial_out_features=2)
+    classifier.adaptation(benchmark.train_stream[0])
+    x, t = torch.randn(6, 8), torch.tensor([0, 0, 0, 1, 1, 1])
+    classifier.eval()
+    scores = classifier(x, t)
+    assert torch.equal(scores[3:], torch.zeros(3, 2))  # task 1 has no head yet
+    assert list(classifier.heads) == ["0"]
+    classifier.train()
+    with pytest.raises(KeyError, match="no head for task 1"):
+        classifier(x, t)

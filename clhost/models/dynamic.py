@@ -60,7 +60,11 @@ class MultiHeadClassifier(MultiTaskModule, DynamicModule):
     """One linear head per task label; a head grows if its task brings new classes.
 
     A minibatch mixing tasks is split by task; outputs of narrower heads are padded with
-    the lowest finite value, which no argmax picks and no softmax weighs.
+    the lowest finite value, which no argmax picks and no softmax weighs. Evaluating a
+    task no experience has trained yet (the baseline of forward transfer, a test stream
+    ahead of training) gives all-zero scores, as no head carries information about it;
+    evaluation never changes the model. Training such a task without adapting first is
+    an error.
     """
 
     def __init__(self, in_features: int, initial_out_features: int = 2):
@@ -86,19 +90,27 @@ class MultiHeadClassifier(MultiTaskModule, DynamicModule):
         return cast(nn.Linear, self.heads[key])
 
     def forward_single_task(self, x: Tensor, task: int) -> Tensor:
+        if not self.training and str(int(task)) not in self.heads:
+            return x.new_zeros(len(x), self.initial_out_features)
         return self.head(task)(x)
 
     def forward(self, x: Tensor, task_labels: Tensor) -> Tensor:
         tasks = torch.unique(task_labels)
         if len(tasks) == 1:
             return self.forward_single_task(x, int(tasks[0]))
-        width = max(self.head(int(t)).out_features for t in tasks)
+        width = max(self._width(int(t)) for t in tasks)
         out = x.new_full((len(x), width), torch.finfo(x.dtype).min)
         for task in tasks:
             mask = task_labels == task
             scores = self.forward_single_task(x[mask], int(task))
             out[mask, : scores.shape[1]] = scores
         return out
+
+    def _width(self, task: int) -> int:
+        key = str(int(task))
+        if key not in self.heads and not self.training:
+            return self.initial_out_features
+        return self.head(task).out_features
 
 
 def _grown_linear(old: nn.Linear, out_features: int) -> nn.Linear:
