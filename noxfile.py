@@ -248,10 +248,12 @@ def build(session: nox.Session) -> None:
 # -- isolation -------------------------------------------------------------------------
 
 # Runs inside an isolated environment: only the expected clhost distributions are
-# visible, and every entry point of the plugin loads.
+# visible, every entry point of the plugin loads, then its tests run (one interpreter, so
+# torch is imported once). Arguments: the plugin, its tests, the expected distributions.
 _CHECK = """
 import importlib.metadata as metadata, re, sys
-plugin, expected = sys.argv[1], set(sys.argv[2:])
+import pytest
+plugin, config, tests, expected = sys.argv[1], sys.argv[2], sys.argv[3], set(sys.argv[4:])
 names = {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower() for d in metadata.distributions()}
 visible = {name for name in names if name == "clhost" or name.startswith("clhost-")}
 if visible != expected:
@@ -262,6 +264,7 @@ if not points:
 for point in points:
     point.load()
 print(f"{plugin}: {len(points)} entry point(s) load with {sorted(visible)}")
+sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "-c", config, tests]))
 """
 
 
@@ -324,9 +327,8 @@ def isolate(
         PYTHON, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "--no-index",
         *(wheels[name] for name in names),
     )  # fmt: skip
-    run(python, "-c", _CHECK, project.name, *names)
     config = project.path / "pyproject.toml"
-    run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", config, project.tests)
+    run(python, "-c", _CHECK, project.name, config, project.tests, *names)
 
 
 class IsolationError(Exception):
