@@ -13,7 +13,7 @@ from typing import Any
 
 from clhost._atomic import atomic_write_text
 from clhost.checkpoint import load_checkpoint, save_checkpoint
-from clhost.data import Benchmark
+from clhost.data import Benchmark, Stream
 from clhost.errors import ParameterError, PluginCompositionError
 from clhost.evaluation import metrics
 from clhost.evaluation.loggers import (
@@ -165,7 +165,8 @@ def run_experiment(
     loggers: Sequence[Logger] = (),
     eval_before_training: bool = True,
 ) -> RunResults:
-    """Train ``strategy`` on each train experience, evaluating the test stream after each.
+    """Train ``strategy`` on each train experience, evaluating the test stream after each
+    (a strategy with ``trains_on_whole_stream`` trains once on the whole stream).
 
     ``eval_before_training`` evaluates the test stream once first (the baseline of
     forward transfer). With ``output_dir`` a checkpoint is written there after every
@@ -193,11 +194,11 @@ def run_experiment(
             done = load_checkpoint(strategy, checkpoint, benchmark=benchmark)
         if done == 0 and eval_before_training:
             strategy.eval(test_stream)
-        for position in range(done, len(train_stream)):
-            strategy.train(train_stream[position])
+        for stop, experiences in _training_steps(strategy, train_stream, done):
+            strategy.train(experiences)
             strategy.eval(test_stream)
             if checkpoint is not None:
-                save_checkpoint(strategy, checkpoint, position + 1, benchmark=benchmark)
+                save_checkpoint(strategy, checkpoint, stop, benchmark=benchmark)
         results = RunResults.from_evaluator(
             evaluator, strategy=type(strategy).__name__, benchmark=benchmark
         )
@@ -213,6 +214,15 @@ def run_experiment(
     if directory is not None:
         results.write(directory)
     return results
+
+
+def _training_steps(strategy: Any, stream: Stream, done: int) -> list[tuple[int, Any]]:
+    """``(position after, what to train on)`` for each ``train()`` call still to make: one
+    experience each, or the whole stream at once for strategies that declare
+    ``trains_on_whole_stream`` (joint training, the offline upper bound)."""
+    if getattr(strategy, "trains_on_whole_stream", False):
+        return [(len(stream), stream)] if done < len(stream) else []
+    return [(position + 1, stream[position]) for position in range(done, len(stream))]
 
 
 def _copy(values: list[float] | None) -> list[float] | None:

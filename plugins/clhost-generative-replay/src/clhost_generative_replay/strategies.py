@@ -64,14 +64,17 @@ class GenerativeReplay(SupervisedTemplate):
         if generator is not None:
             self._attach_generator(generator)
 
-    def train_experience(self, experience: Experience) -> None:
+    def model_adaptation(self, experience: Experience) -> None:
+        """Build the generator from the first experience's inputs. Adaptation (not
+        training) is the place, because restoring a checkpoint replays it, so the
+        generator exists before its saved weights are loaded."""
         if self.train_generator.generator_strategy is None:
             sample = experience.dataset[0][0]
             bounded = bool(sample.min() >= 0 and sample.max() <= 1)
             self._attach_generator(
                 VAE(tuple(sample.shape), self.latent_dim, self.generator_hidden_sizes, bounded)
             )
-        super().train_experience(experience)
+        super().model_adaptation(experience)
 
     def _attach_generator(self, generator: VAE) -> None:
         generator_strategy = VAETraining(

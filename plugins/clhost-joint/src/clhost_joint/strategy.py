@@ -27,6 +27,8 @@ class JointTraining(SupervisedTemplate):
     stream to one call. Evaluation and periodic evaluation work as in any template.
     """
 
+    trains_on_whole_stream = True  # clhost.experiment.run_experiment trains it in one call
+
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self._parts: list[Experience] = []
@@ -51,7 +53,7 @@ class JointTraining(SupervisedTemplate):
     def model_adaptation(self, experience: Experience) -> None:
         """Grow for each experience in stream order, refreshing the optimizer after each
         step so that parameters replaced twice are still the ones it updates."""
-        for part in self._parts:
+        for part in self._parts or [experience]:  # one at a time when a checkpoint replays
             super().model_adaptation(part)
             super().make_optimizer()
 
