@@ -1,7 +1,8 @@
 """Average accuracy and forgetting of every installed strategy, next to naive finetuning.
 
 Every ``clhost.strategies`` entry point is built by name with the composition code of
-``clhost run`` (``clhost.cli._compose.build``) and trained on three embedded scenarios:
+``clhost run`` (``clhost.cli._compose.build``) and trained with ``run_experiment``, as
+``clhost run`` does, on three embedded scenarios:
 
 - class: class-incremental Split Digits, 5 experiences of 2 classes, one 10-way head;
 - task: task-incremental Split Digits (task labels, one head per task: ``multihead-mlp``);
@@ -12,8 +13,6 @@ run is seeded by ``--seeds`` and the table gives the mean (and the standard devi
 seeds when there are several). Average accuracy is the mean accuracy over all test
 experiences after the last one; forgetting is the mean drop from each experience's best
 accuracy to its final one (``docs/metrics.md``).
-After each experience only the test experiences trained so far are evaluated: the metrics
-need no others, and a multi-head model has no head yet for a task it has not trained.
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/accuracy_table.py [--seeds 0,1,2]
 [--scenarios class,task,permuted] [--strategies replay,ewc] [--device cpu]``.
@@ -30,7 +29,7 @@ from dataclasses import dataclass, field
 from clhost import registry
 from clhost.cli._compose import build
 from clhost.cli._options import RunOptions, Spec
-from clhost.evaluation import metrics
+from clhost.experiment import run_experiment
 
 BATCH_SIZE, OPTIMIZER = 32, "adam"
 
@@ -85,7 +84,6 @@ SCENARIO_SETTINGS: dict[tuple[str, str], dict[str, str]] = {
 
 # Combinations not run, and why (shown in the table).
 UNSUPPORTED: dict[tuple[str, str | None], str] = {
-    ("vae-training", None): "trains a generator, not a classifier: no accuracy to report",
     ("bic", "task"): "one classifier over all classes: no multi-head models (BiC's own error)",
     ("bic", "permuted"): "class-incremental only: with no new classes its distillation "
     "weight n_old/n_seen is 1, the classification loss vanishes and the model never changes "
@@ -96,8 +94,8 @@ UNSUPPORTED: dict[tuple[str, str | None], str] = {
     "models (its own error)",
 }
 
-# Strategies that train once on the whole stream instead of one experience at a time.
-WHOLE_STREAM = {"joint": "trained once on the whole stream (upper bound): no forgetting"}
+# What the table says of a strategy that trains once on the whole stream (joint training).
+WHOLE_STREAM_NOTE = "trained once on the whole stream (the upper bound): no forgetting"
 
 
 @dataclass
@@ -126,25 +124,18 @@ def run_once(name: str, scenario: str, seed: int, device: str) -> tuple[float, f
         device=device,
     )
     composition = build(options)
-    strategy, benchmark = composition.strategy, composition.benchmark
-    test = benchmark.test_stream
-    if name in WHOLE_STREAM:
-        strategy.train(benchmark.train_stream)
-        return strategy.eval(test).accuracy, math.nan
-    matrix = []
-    for index, experience in enumerate(benchmark.train_stream):
-        strategy.train(experience)
-        result = strategy.eval(test[: index + 1])
-        seen = [result.per_experience[j]["accuracy"] for j in range(index + 1)]
-        matrix.append(seen + [math.nan] * (len(test) - index - 1))
-    return metrics.average_accuracy(matrix), metrics.forgetting(matrix)
+    results = run_experiment(
+        composition.strategy, composition.benchmark, eval_before_training=False
+    )
+    return results.average_accuracy, results.forgetting
 
 
 def evaluate(name: str, scenario: str, seeds: list[int], device: str) -> Outcome:
     reason = UNSUPPORTED.get((name, scenario)) or UNSUPPORTED.get((name, None))
     if reason:
         return Outcome(note=f"not run: {reason}")
-    outcome = Outcome(note=WHOLE_STREAM.get(name, ""))
+    whole_stream = getattr(registry.load("strategy", name), "trains_on_whole_stream", False)
+    outcome = Outcome(note=WHOLE_STREAM_NOTE if whole_stream else "")
     for seed in seeds:
         try:
             accuracy, forgetting = run_once(name, scenario, seed, device)

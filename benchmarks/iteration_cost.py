@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from accuracy_table import UNSUPPORTED, WHOLE_STREAM, settings_for
+from accuracy_table import UNSUPPORTED, WHOLE_STREAM_NOTE, settings_for
 from regularization_cost import HIDDEN, _synchronize
 
 from clhost import hookimpl, registry
@@ -85,12 +85,16 @@ def build_strategy(name: str, device: str, epochs: int, timer: EpochTimer) -> An
     )
 
 
+def trains_on_whole_stream(name: str) -> bool:
+    return getattr(registry.load("strategy", name), "trains_on_whole_stream", False)
+
+
 def time_last_experience(name: str, device: str, epochs: int) -> Timing:
     """Train on all experiences but the last, then time the last one."""
     stream = split_digits(seed=0).train_stream
     timer = EpochTimer(device)
     strategy = build_strategy(name, device, epochs, timer)
-    if name in WHOLE_STREAM:
+    if trains_on_whole_stream(name):
         timed: Any = stream  # trains once, on everything
     else:
         strategy.train(stream[:-1])
@@ -143,7 +147,8 @@ def main() -> None:
         whole = per_iteration(name, "experience_seconds")
         iterations = statistics.median(t.iterations for t in runs[name])
         settings = ", ".join(f"{k}={v}" for k, v in settings_for(name, "class").items())
-        notes = "; ".join(part for part in (settings, WHOLE_STREAM.get(name, "")) if part)
+        whole_stream = WHOLE_STREAM_NOTE if trains_on_whole_stream(name) else ""
+        notes = "; ".join(part for part in (settings, whole_stream) if part)
         print(
             f"| {name} | {iterations:.0f} | {epoch * 1e3:.3f} "
             f"| {epoch / base['epoch_seconds']:.2f} | {whole * 1e3:.3f} "
