@@ -6,6 +6,9 @@ distributions first (``python -m pip install . ./plugins/*``, or editable instal
 
     nox -s tests lint typecheck docs build isolation
 
+``tests`` runs the host's and the cross-distribution tests (tests/); each plugin's own
+tests run in ``isolation`` (or, quicker while developing, ``plugin_tests``).
+
 ``isolation`` builds, for each distribution in ``plugins/``, a small environment that
 holds only the host, that distribution and the ``clhost-*`` distributions it declares,
 and borrows every other package (torch, numpy, pytest ...) from the current environment
@@ -121,22 +124,30 @@ def select(session: nox.Session, known: dict[str, Project]) -> list[Project]:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The host's tests, then every plugin's tests, against the installed distributions.
+    """The host's tests and the cross-distribution tests in tests/, against the installed
+    distributions. Each plugin's own tests run in ``isolation`` (CI) or ``plugin_tests``."""
+    _require_installed(session, [host(), *plugins().values()])
+    session.run(PYTHON, "-m", "pytest", "tests", *session.posargs)
 
-    Plugin tests run in one pytest with ``--import-mode=importlib``, so test modules with
-    the same name in two distributions do not clash. Arguments go to both pytest runs.
+
+@nox.session
+def plugin_tests(session: nox.Session) -> None:
+    """Every plugin's own tests in the current environment: the quick check while
+    developing, without the per-plugin environments of ``isolation``.
+
+    One pytest with ``--import-mode=importlib``, so test modules with the same name in
+    two distributions do not clash.
     """
-    projects = [host(), *plugins().values()]
+    chosen = select(session, plugins())
+    _require_installed(session, [host(), *chosen])
+    session.run(PYTHON, "-m", "pytest", "--import-mode=importlib", *(str(p.tests) for p in chosen))
+
+
+def _require_installed(session: nox.Session, projects: list[Project]) -> None:
     missing = [p.name for p in projects if not _installed(p.name)]
     if missing:
         session.error(
             f"not installed here: {', '.join(missing)}; run python -m pip install . ./plugins/*"
-        )
-    session.run(PYTHON, "-m", "pytest", "tests", *session.posargs)
-    plugin_tests = [str(p.tests) for p in projects[1:]]
-    if plugin_tests:
-        session.run(
-            PYTHON, "-m", "pytest", "--import-mode=importlib", *plugin_tests, *session.posargs
         )
 
 
