@@ -9,7 +9,7 @@ import torch
 import clhost
 from clhost.benchmarks import split_digits, split_online
 from clhost.errors import ParameterError
-from clhost.models import SimpleMLP
+from clhost.models import MultiHeadMLP, SimpleMLP
 from clhost.templates import OnlineSupervisedTemplate
 from clhost.testing import toy_benchmark
 from clhost_er_ace import ER_ACE, ERACEPlugin
@@ -152,3 +152,27 @@ def test_er_ace_beats_online_naive_on_split_digits():
     er_ace = accuracy([ERACEPlugin(mem_size=200, batch_size_mem=10)])
     assert naive < 0.25
     assert er_ace > naive + 0.35
+
+
+def test_outputs_narrower_than_the_seen_units_are_masked():
+    # A multi-head model's output is as wide as the heads in the minibatch, which can be
+    # narrower than the units seen on another head's minibatches.
+    plugin = ERACEPlugin()
+    plugin.seen_units = torch.ones(10, dtype=torch.bool)
+    plugin._n_incoming = 2
+    strategy = type("Strategy", (), {})()
+    strategy.mb_output, strategy.mb_y = torch.zeros(3, 9), torch.tensor([3, 4, 8])
+    plugin.clhost_after_forward(strategy)
+    assert strategy.mb_output.shape == (3, 9)
+    assert len(plugin.seen_units) == 10 and plugin.seen_units.all()
+
+
+def test_multi_head_stream_trains():
+    torch.manual_seed(0)
+    model = MultiHeadMLP(input_size=64, hidden_sizes=(16,))
+    strategy = ER_ACE(
+        model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), mem_size=50
+    )
+    for experience in split_digits(task_labels=True).train_stream:
+        strategy.train(experience)
+    assert strategy.plugins[0].seen_units.all()

@@ -60,9 +60,12 @@ class ERACEPlugin(SupervisedPlugin):
     @hookimpl
     def clhost_after_forward(self, strategy: Any) -> None:
         output, targets, n = strategy.mb_output, strategy.mb_y, self._n_incoming
-        incoming = present_units(targets[:n], output.shape[1])
-        seen = self._seen_on(output) | incoming
-        self.seen_units = seen
+        width = output.shape[1]
+        incoming = present_units(targets[:n], width)
+        seen = self._seen_on(output)
+        # A multi-head output can be narrower than units seen on another head's batch.
+        self.seen_units = torch.cat((seen[:width] | incoming, seen[width:]))
+        seen = self.seen_units[:width]
         allowed = torch.cat((incoming.expand(n, -1), seen.expand(len(targets) - n, -1)))
         strategy.mb_output = restrict_logits(output, allowed)
 
@@ -73,7 +76,7 @@ class ERACEPlugin(SupervisedPlugin):
             self._incoming = None
 
     def _seen_on(self, output: Tensor) -> Tensor:
-        """The seen-class mask on the output's device, grown to its width."""
+        """The seen-class mask on the output's device, grown to at least its width."""
         seen, width = self.seen_units, output.shape[1]
         if seen.device != output.device:
             seen = seen.to(output.device)
