@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from clhost._markers import hookimpl
@@ -57,12 +58,12 @@ class EvaluationPlugin(BaseSGDPlugin):
         self.eval_seconds: dict[str, list[float]] = {}
         self._in_experience = False
         self._progress: list[Logger] = []
-        self._train_totals: list[Any] = []
+        self._train_totals = _Totals()
         self._train_start = 0.0
-        self._eval_totals: list[Any] = []
+        self._eval_totals = _Totals()
         self._eval_start = 0.0
         self._eval_per_exp: dict[int, dict[str, float]] = {}
-        self._eval_pooled: list[Any] = []
+        self._eval_pooled = _Totals()
         self._eval_stream = ""
         self._confusion: Tensor | None = None
         self._confusions: dict[int, Tensor] = {}
@@ -92,21 +93,21 @@ class EvaluationPlugin(BaseSGDPlugin):
 
     @hookimpl
     def clhost_before_training_exp(self, strategy: Any) -> None:
-        self._train_totals = _zeros()
+        self._train_totals = _Totals()
         self._in_experience = True
         self._start_progress(strategy, "train", _train_steps(strategy))
         self._train_start = time.perf_counter()
 
     @hookimpl
     def clhost_after_training_iteration(self, strategy: Any) -> None:
-        _accumulate(self._train_totals, strategy)
+        self._train_totals.add(strategy)
         for logger in self._progress:
             logger.advance()
 
     @hookimpl
     def clhost_after_training_exp(self, strategy: Any) -> None:
         experience = strategy.experience
-        summary = _summary(self._train_totals)
+        summary = self._train_totals.summary()
         summary["seconds"] = time.perf_counter() - self._train_start
         self._end_progress()
         self._in_experience = False
@@ -124,18 +125,18 @@ class EvaluationPlugin(BaseSGDPlugin):
     @hookimpl
     def clhost_before_eval(self) -> None:
         self._eval_per_exp, self._confusions = {}, {}
-        self._eval_pooled = _zeros()
+        self._eval_pooled = _Totals()
         self._eval_start = time.perf_counter()
 
     @hookimpl
     def clhost_before_eval_exp(self, strategy: Any) -> None:
-        self._eval_totals = _zeros()
+        self._eval_totals = _Totals()
         self._confusion = None
         self._start_progress(strategy, "eval", _length(strategy.dataloader))
 
     @hookimpl
     def clhost_after_eval_iteration(self, strategy: Any) -> None:
-        _accumulate(self._eval_totals, strategy)
+        self._eval_totals.add(strategy)
         if self.confusion_matrix:
             self._confusion = _add_confusion(self._confusion, strategy.mb_output, strategy.mb_y)
         for logger in self._progress:
@@ -146,9 +147,8 @@ class EvaluationPlugin(BaseSGDPlugin):
         self._end_progress()
         experience = strategy.experience
         index = experience.current_experience
-        self._eval_per_exp[index] = summary = _summary(self._eval_totals)
-        for position, value in enumerate(self._eval_totals):
-            self._eval_pooled[position] = self._eval_pooled[position] + value
+        self._eval_per_exp[index] = summary = self._eval_totals.summary()
+        self._eval_pooled.merge(self._eval_totals)
         if self._confusion is not None:
             self._confusions[index] = self._confusion
         self._eval_stream = experience.origin_stream
@@ -157,7 +157,7 @@ class EvaluationPlugin(BaseSGDPlugin):
     @hookimpl
     def clhost_after_eval(self, strategy: Any) -> None:
         per_exp, stream = self._eval_per_exp, self._eval_stream
-        pooled = _summary(self._eval_pooled)
+        pooled = self._eval_pooled.summary()
         metrics = {
             "accuracy": mean([m["accuracy"] for m in per_exp.values()]),
             "loss": mean([m["loss"] for m in per_exp.values()]),
@@ -256,23 +256,38 @@ def _copy_table(table: Table) -> Table:
     return {stream: [list(row) for row in rows] for stream, rows in table.items()}
 
 
-def _zeros() -> list[Any]:
-    return [0, 0, 0.0]  # correct, seen, summed loss (tensors once a batch arrives)
+class _Totals:
+    """Correct predictions, samples and summed loss of many minibatches.
 
+    Each minibatch costs three small tensor operations (argmax, compare, sum) and two list
+    appends; the sums are taken once, when the summary is asked for, so the device is
+    synchronised once per experience rather than per minibatch.
+    """
 
-def _accumulate(totals: list[Any], strategy: Any) -> None:
-    output, targets = strategy.mb_output, strategy.mb_y
-    n = len(targets)
-    totals[0] = totals[0] + (output.argmax(dim=1) == targets).sum()
-    totals[1] += n
-    totals[2] = totals[2] + strategy.loss.detach() * n
+    def __init__(self) -> None:
+        self.correct: list[Tensor] = []
+        self.losses: list[Tensor] = []
+        self.sizes: list[int] = []
 
+    def add(self, strategy: Any) -> None:
+        targets = strategy.mb_y
+        self.correct.append((strategy.mb_output.argmax(dim=1) == targets).sum())
+        self.losses.append(strategy.loss.detach())
+        self.sizes.append(len(targets))
 
-def _summary(totals: list[Any]) -> dict[str, float]:
-    correct, seen, loss = totals
-    if not seen:
-        return {"accuracy": NAN, "loss": NAN, "samples": 0}
-    return {"accuracy": float(correct) / seen, "loss": float(loss) / seen, "samples": seen}
+    def merge(self, other: _Totals) -> None:
+        self.correct += other.correct
+        self.losses += other.losses
+        self.sizes += other.sizes
+
+    def summary(self) -> dict[str, float]:
+        seen = sum(self.sizes)
+        if not seen:
+            return {"accuracy": NAN, "loss": NAN, "samples": 0}
+        correct = float(torch.stack(self.correct).sum())
+        weights = torch.tensor(self.sizes, dtype=torch.float64)
+        loss = float(torch.stack(self.losses).cpu().double() @ weights)
+        return {"accuracy": correct / seen, "loss": loss / seen, "samples": seen}
 
 
 def _add_confusion(counts: Tensor | None, output: Tensor, targets: Tensor) -> Tensor:
