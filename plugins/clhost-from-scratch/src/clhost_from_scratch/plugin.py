@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from itertools import chain
 from typing import Any
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from clhost import hookimpl
 from clhost.errors import ParameterError
+from clhost.models import reinitialise, snapshot_weights
 from clhost.plugin import SupervisedPlugin
 
 
@@ -32,7 +31,7 @@ class FromScratchTrainingPlugin(SupervisedPlugin):
     @hookimpl
     def clhost_before_training_exp(self, strategy: Any) -> None:
         if self.initial is None:
-            self.initial = _snapshot(strategy.model)
+            self.initial = snapshot_weights(strategy.model)
             return
         reinitialise(strategy.model, self.initial)
         if self.reset_optimizer:
@@ -44,32 +43,3 @@ class FromScratchTrainingPlugin(SupervisedPlugin):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         initial = state["initial"]
         self.initial = None if initial is None else dict(initial)
-
-
-def _snapshot(model: nn.Module) -> dict[str, Tensor]:
-    tensors = chain(model.named_parameters(), model.named_buffers())
-    return {name: tensor.detach().clone() for name, tensor in tensors}
-
-
-@torch.no_grad()
-def reinitialise(model: nn.Module, initial: dict[str, Tensor]) -> None:
-    """Copy ``initial`` into every module it still fits; reset the others."""
-    for prefix, module in model.named_modules():
-        own = {
-            f"{prefix}.{name}" if prefix else name: tensor
-            for name, tensor in chain(
-                module.named_parameters(recurse=False), module.named_buffers(recurse=False)
-            )
-        }
-        if not own:
-            continue
-        if all(name in initial and initial[name].shape == t.shape for name, t in own.items()):
-            for name, tensor in own.items():
-                tensor.copy_(initial[name])
-        elif hasattr(module, "reset_parameters"):
-            module.reset_parameters()
-        else:
-            raise RuntimeError(
-                f"cannot re-initialise {prefix or 'the model'} ({type(module).__name__}): it "
-                "changed since the first experience and has no reset_parameters()"
-            )
