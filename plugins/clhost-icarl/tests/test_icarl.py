@@ -257,3 +257,14 @@ def test_bad_parameters_get_clear_errors():
     small.train(toy_benchmark(2, 2).train_stream[0])
     with pytest.raises(ParameterError, match="no exemplar for each of 4 classes"):
         small.train(toy_benchmark(2, 2).train_stream[1])
+
+
+def test_multi_head_models_are_refused_with_a_clear_error():
+    from clhost.errors import PluginCompositionError
+    from clhost.models import MultiHeadMLP
+    from clhost_icarl import ICaRL
+
+    model = MultiHeadMLP(input_size=64, hidden_sizes=(8,))
+    strategy = ICaRL(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    with pytest.raises(PluginCompositionError, match="multi-head"):
+        strategy.train(split_digits(task_labels=True).train_stream[0])

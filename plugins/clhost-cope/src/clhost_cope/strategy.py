@@ -23,7 +23,7 @@ class CoPE(SupervisedTemplate):
         *,
         mem_size: int = 200,
         n_classes: int = 10,
-        p_size: int = 100,
+        p_size: int = 10,
         alpha: float = 0.99,
         T: float = 0.1,
         max_it_cnt: int = 1,

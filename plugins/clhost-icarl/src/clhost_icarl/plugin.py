@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from clhost import hookimpl
 from clhost.errors import CheckpointError, ParameterError, PluginCompositionError, UnknownNameError
-from clhost.models import NCMClassifier
+from clhost.models import MultiTaskModule, NCMClassifier
 from clhost.models.ncm import UNKNOWN_CLASS_MARGIN
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal.data import to_tensor_data
@@ -76,6 +76,11 @@ class ICaRLPlugin(SupervisedPlugin):
 
     @hookimpl
     def clhost_before_training(self, strategy: Any) -> None:
+        if isinstance(strategy.model, MultiTaskModule):
+            raise PluginCompositionError(
+                "iCaRL classifies by the nearest mean over all classes; it does not support "
+                "multi-task (multi-head) models"
+            )
         self.feature_module(strategy.model)
         self.ncm.to(strategy.device)
 
