@@ -164,6 +164,7 @@ def run_experiment(
     progress: bool = False,
     loggers: Sequence[Logger] = (),
     eval_before_training: bool = True,
+    eval_streams: Sequence[Stream] = (),
 ) -> RunResults:
     """Train ``strategy`` on each train experience, evaluating the test stream after each
     (a strategy with ``trains_on_whole_stream`` trains once on the whole stream).
@@ -175,6 +176,8 @@ def run_experiment(
     is none): a fresh strategy built as the first one was ends with the same weights and
     metrics as a run that was never interrupted. ``loggers`` (and a progress bar on the
     terminal with ``progress``) receive every metric event and are closed at the end.
+    ``eval_streams`` go to every ``train()`` call, for the strategy's periodic evaluation
+    (a validation stream that early stopping watches).
     """
     evaluator = getattr(strategy, "evaluator", None)
     if not isinstance(evaluator, EvaluationPlugin):
@@ -188,6 +191,7 @@ def run_experiment(
     checkpoint = directory / CHECKPOINT_NAME if directory is not None else None
     active = [*loggers, *([ProgressLogger()] if progress else [])]
     train_stream, test_stream = benchmark.train_stream, benchmark.test_stream
+    validation = (list(eval_streams),) if eval_streams else ()  # train()'s eval_streams
     with closing_all(active), evaluator.attached(active):
         done = 0
         if resume and checkpoint is not None and checkpoint.exists():
@@ -195,7 +199,7 @@ def run_experiment(
         if done == 0 and eval_before_training:
             strategy.eval(test_stream)
         for stop, experiences in _training_steps(strategy, train_stream, done):
-            strategy.train(experiences)
+            strategy.train(experiences, *validation)
             strategy.eval(test_stream)
             if checkpoint is not None:
                 save_checkpoint(strategy, checkpoint, stop, benchmark=benchmark)

@@ -38,3 +38,18 @@ def test_relative_links_resolve():
     for page in DOCS.glob("*.md"):
         for target in re.findall(r"\]\(([^)#:]+\.md)", page.read_text()):
             assert (DOCS / target).exists(), f"{page.name} links to missing {target}"
+
+
+def test_cli_config_examples_run(tmp_path):
+    from click.testing import CliRunner
+
+    from clhost.cli import main
+
+    blocks = re.findall(r"```toml\n(.*?)```", (DOCS / "cli.md").read_text(), flags=re.S)
+    assert blocks, "cli.md has no TOML example"
+    for number, block in enumerate(blocks):
+        config = tmp_path / f"example{number}.toml"
+        config.write_text(block)
+        result = CliRunner().invoke(main, ["run", "--config", str(config), "--quiet"])
+        assert result.exit_code == 0, result.output
+        assert "Average accuracy" in result.output

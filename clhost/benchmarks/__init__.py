@@ -4,6 +4,7 @@ from clhost.benchmarks.class_incremental import class_incremental, task_incremen
 from clhost.benchmarks.digits import load_digits, permuted_digits, split_digits
 from clhost.benchmarks.domain_incremental import domain_incremental, permuted
 from clhost.benchmarks.online import split_online
+from clhost.benchmarks.validation import with_validation_stream
 
 __all__ = [
     "class_incremental",
@@ -14,4 +15,5 @@ __all__ = [
     "split_digits",
     "split_online",
     "task_incremental",
+    "with_validation_stream",
 ]

@@ -87,6 +87,13 @@ def input_shape_of(dataset: Any) -> tuple[int, ...]:
     return tuple(torch.as_tensor(dataset[0][0]).shape)
 
 
+def select(dataset: Any, indices: Tensor) -> Any:
+    """The samples of ``dataset`` at ``indices``: a copy for tensors, a ``Subset`` otherwise."""
+    if isinstance(dataset, TensorData):
+        return dataset.subset(indices)
+    return Subset(dataset, indices.tolist())
+
+
 def part(
     dataset: Any,
     indices: Tensor,

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
-from torch.utils.data import Subset
 
-from clhost.benchmarks._datasets import targets_of, task_labels_of
-from clhost.data import Experience, Stream, TensorData
+from clhost.benchmarks._datasets import select, targets_of, task_labels_of
+from clhost.data import Experience, Stream
 from clhost.errors import ParameterError
 
 
@@ -41,7 +38,7 @@ def split_online(
         stop = n - n % experience_size if drop_last else n
         chunks = list(torch.split(order[:stop], experience_size))
         for position, chunk in enumerate(chunks):
-            dataset = _piece(origin.dataset, chunk)
+            dataset = select(origin.dataset, chunk)
             classes = tuple(torch.unique(targets_of(dataset)).tolist())
             previous, seen = seen, tuple(sorted({*seen, *classes}))
             pieces.append(
@@ -64,9 +61,3 @@ def split_online(
             "to keep with drop_last=True"
         )
     return Stream(stream.name, pieces)
-
-
-def _piece(dataset: Any, indices: torch.Tensor) -> Any:
-    if isinstance(dataset, TensorData):
-        return dataset.subset(indices)
-    return Subset(dataset, indices.tolist())

@@ -16,6 +16,7 @@ import torch
 
 from clhost import registry
 from clhost._params import accepts, bind, missing_required
+from clhost.benchmarks.validation import VALID_STREAM, with_validation_stream
 from clhost.cli._options import RunOptions, Spec
 from clhost.errors import ClhostError, ParameterError, PluginCompositionError, UnknownNameError
 
@@ -57,6 +58,7 @@ class Composition:
     benchmark: Any
     strategy: Any
     described: list[tuple[str, str]] = field(default_factory=list)
+    eval_streams: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -85,6 +87,8 @@ def build(options: RunOptions) -> Composition:
     device = options.device or default_device()
     _check_device(device)
     benchmark, benchmark_label = _build_benchmark(options.benchmark)
+    if options.validation is not None:
+        benchmark = with_validation_stream(benchmark, options.validation, seed=options.seed)
     model, model_label = _build_model(options.model, benchmark)
     strategy_class, strategy_label = _strategy_class(options.strategy.name)
     takers = [_Taker(f"strategy {options.strategy.name!r}", strategy_class)]
@@ -110,6 +114,8 @@ def build(options: RunOptions) -> Composition:
     )
     if criterion is not None:
         kwargs["criterion"] = criterion
+    if options.validation is not None:
+        kwargs.setdefault("eval_every", 1)  # early stopping reads these evaluations
     strategy = _construct(what, strategy_class, kwargs)
 
     settings = ", ".join(f"{k}={v}" for k, v in options.strategy.params.items())
@@ -124,7 +130,17 @@ def build(options: RunOptions) -> Composition:
         ("training", f"{options.epochs} epoch(s) per experience, batch size {options.batch_size}"),
         ("device", f"{device}, seed {options.seed}"),
     ]
-    return Composition(benchmark, strategy, described)
+    if options.validation is None:
+        return Composition(benchmark, strategy, described)
+    described.append(
+        (
+            "validation",
+            f"{options.validation:g} of each train experience held out as stream "
+            f"{VALID_STREAM!r}, evaluated every {kwargs['eval_every']} "
+            f"{getattr(strategy, 'peval_mode', 'epoch')}(s)",
+        )
+    )
+    return Composition(benchmark, strategy, described, [benchmark.streams[VALID_STREAM]])
 
 
 def _share_memory(options: RunOptions, takers: list[_Taker], model: Any) -> list[tuple[str, str]]:

@@ -59,6 +59,7 @@ class RunOptions:
     seed: int = 0
     device: str | None = None
     output: str | None = None
+    validation: float | None = None
 
     def to_json(self) -> str:
         """The options in the schema of a ``--config`` file (specs as text), as JSON."""
@@ -82,6 +83,7 @@ _SCALARS: dict[str, tuple[type, ...]] = {
     "seed": (int,),
     "device": (str,),
     "output": (str,),
+    "validation": (float, int),
 }
 CONFIG_KEYS = ("strategy", "params", "plugins", *_SPECS, *_SCALARS)
 
@@ -171,6 +173,8 @@ def _check_positive(options: RunOptions) -> None:
             raise ParameterError(f"{name} must be at least 1, got {getattr(options, name)}")
     if options.lr is not None and options.lr <= 0:
         raise ParameterError(f"lr must be positive, got {options.lr}")
+    if options.validation is not None and not 0 < options.validation < 1:
+        raise ParameterError(f"validation must be between 0 and 1, got {options.validation}")
 
 
 def _text(value: Any) -> str:

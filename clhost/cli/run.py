@@ -56,6 +56,13 @@ _RUN_FILES = ("checkpoint.pt", "results.json")
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE)
 @click.option("--seed", type=int, default=0, help="Seeds Python, NumPy and torch.")
+@click.option(
+    "--validation",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    metavar="FRACTION",
+    help="Hold out this fraction of each train experience as the stream 'valid', "
+    "evaluated every epoch (what the early-stopping plugin watches).",
+)
 @click.option("--device", help="cpu, cuda, cuda:1 ... [default: cuda when available]")
 @click.option(
     "--config",
@@ -104,6 +111,7 @@ def run(ctx: click.Context, **values: Any) -> None:
             output_dir=output,
             resume=values["resume"],
             progress=not values["quiet"],
+            eval_streams=composition.eval_streams,
         )
     click.echo(results.summary())
     if output is not None and not values["quiet"]:

@@ -151,7 +151,8 @@ class EarlyStoppingPlugin(SupervisedPlugin):
         if getattr(strategy, "eval_every", -1) <= 0:
             raise ParameterError(
                 "EarlyStoppingPlugin needs periodic evaluation: build the strategy with "
-                "eval_every > 0 and pass the validation stream in train(eval_streams=...)"
+                "eval_every > 0 and pass the validation stream in train(eval_streams=...); "
+                "from clhost run, hold one out with --validation FRACTION"
             )
         names = [stream[0].origin_stream for stream in strategy.eval_streams if len(stream)]
         if self.val_stream_name not in names:
