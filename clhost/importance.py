@@ -86,10 +86,43 @@ def fit_all(tensors: Mapping[str, Tensor], params: Mapping[str, Tensor]) -> Para
     }
 
 
+class AnchorSums:
+    """Running sums over stored (anchors, weights) sets: ``W = sum_k w_k``,
+    ``S = sum_k w_k a_k`` and ``Q = sum_k w_k a_k^2`` per parameter, in float64.
+
+    ``sum_k w_k (theta - a_k)^2 = W (theta - S/W)^2 + (Q - S^2/W)``, so these three sums
+    are all a quadratic penalty needs: adding a set costs one pass over the parameters
+    and building the penalty another, however many sets were added (EWC's separate mode
+    adds one per experience). A parameter that grew since a set was stored keeps zeros for
+    its new units (they have no history); the sums grow with it.
+    """
+
+    def __init__(self, stored: Iterable[tuple[Mapping[str, Tensor], Mapping[str, Tensor]]] = ()):
+        self.count = 0
+        self.weight: ParamTensors = {}
+        self.moment: ParamTensors = {}
+        self.square: ParamTensors = {}
+        for anchors, weights in stored:
+            self.add(anchors, weights)
+
+    @torch.no_grad()
+    def add(self, anchors: Mapping[str, Tensor], weights: Mapping[str, Tensor]) -> None:
+        for name, anchor in anchors.items():
+            a, w = anchor.double(), weights[name].to(anchor.device, torch.float64)
+            for sums, term in ((self.weight, w), (self.moment, w * a), (self.square, w * a * a)):
+                held = sums.get(name)
+                if held is None:
+                    sums[name] = term
+                else:
+                    shape = torch.Size(map(max, held.shape, term.shape))
+                    sums[name] = fit_to(held.to(a.device), shape) + fit_to(term, shape)
+        self.count += 1
+
+
 class QuadraticPenalty:
     """``scale * sum_k sum_i w_ki (theta_i - anchor_ki)^2`` over stored (anchors, weights) sets.
 
-    The sets are merged once into one weight ``W = sum_k w_k``, one centre (the
+    The sets are merged (``AnchorSums``) into one weight ``W = sum_k w_k``, one centre (the
     ``w``-weighted mean of the anchors) and a constant (the anchors' weighted spread around
     it), which has the same value and gradient: a training step costs the same whether one
     experience or fifty are stored. The penalty binds the model's current parameter objects,
@@ -101,36 +134,35 @@ class QuadraticPenalty:
     def __init__(
         self,
         params: Mapping[str, Tensor],
-        stored: Iterable[tuple[Mapping[str, Tensor], Mapping[str, Tensor]]],
+        stored: AnchorSums | Iterable[tuple[Mapping[str, Tensor], Mapping[str, Tensor]]],
         scale: float = 1.0,
     ):
-        sets = list(stored)
+        sums = stored if isinstance(stored, AnchorSums) else AnchorSums(stored)
         self.names: list[str] = []
         self.params: list[Tensor] = []
         self.weights: list[Tensor] = []
         self.centres: list[Tensor] = []
-        spread = torch.zeros((), dtype=torch.float64)
+        spreads: list[Tensor] = []
         for name, param in params.items():
-            pairs = [
-                (fit_to(anchors[name].to(param.device), param.shape),
-                 fit_to(weights[name].to(param.device), param.shape))
-                for anchors, weights in sets
-                if name in anchors
-            ]  # fmt: skip
-            if not pairs:
+            if name not in sums.weight:
                 continue
-            weight, centre = _merge(pairs)
-            if len(pairs) > 1:  # one anchor is its own centre: no spread
-                for anchor, anchor_weight in pairs:
-                    spread += (anchor_weight * (anchor - centre) ** 2).sum().double().cpu()
+            weight, moment, square = (
+                fit_to(part[name].to(param.device), param.shape)
+                for part in (sums.weight, sums.moment, sums.square)
+            )
+            centre = torch.where(weight != 0, moment / weight.where(weight != 0, 1.0), 0.0)
+            if sums.count > 1:  # one anchor is its own centre: no spread
+                spreads.append((square - moment * centre).sum())
             self.names.append(name)
             self.params.append(param)
-            self.weights.append(weight * scale)
-            self.centres.append(centre)
+            self.weights.append(weight.to(param.dtype) * scale)
+            self.centres.append(centre.to(param.dtype))
         self.constant: Tensor | None = None  # the value at the centres, kept so it is exact
-        if self.params and spread != 0:
-            first = self.params[0]
-            self.constant = (spread * scale).to(device=first.device, dtype=first.dtype)
+        if spreads:
+            spread = torch.stack([s.to(spreads[0].device) for s in spreads]).sum()
+            if spread != 0:
+                first = self.params[0]
+                self.constant = (spread * scale).to(device=first.device, dtype=first.dtype)
 
     def __len__(self) -> int:
         return len(self.params)
@@ -150,18 +182,6 @@ class QuadraticPenalty:
             self.names, self.params, self.weights, self.centres, strict=True
         ):
             into[name].add_(weight * (param - centre), alpha=2 * alpha)
-
-
-def _merge(pairs: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
-    """The summed weight and the weighted mean of the anchors (the anchor itself for one)."""
-    if len(pairs) == 1:
-        anchor, weight = pairs[0]
-        return weight, anchor
-    weight = torch.stack([w for _, w in pairs]).sum(dim=0)
-    weighted = torch.stack([w * a for a, w in pairs]).sum(dim=0)
-    tiny = torch.finfo(weight.dtype).tiny
-    centre = torch.where(weight > 0, weighted / weight.clamp(min=tiny), 0.0)
-    return weight, centre
 
 
 class _WeightedSquaredDistance(torch.autograd.Function):

@@ -9,11 +9,13 @@ from importlib.metadata import entry_points
 import pytest
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from clhost import hookimpl
 from clhost.benchmarks import permuted_digits, split_digits
 from clhost.data import Experience, TensorData
 from clhost.errors import CheckpointError, ParameterError
+from clhost.importance import AnchorSums, QuadraticPenalty
 from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
 from clhost.templates import SupervisedTemplate
 from clhost.testing import average_accuracy, toy_benchmark
@@ -166,6 +168,60 @@ def test_penalty_sums_every_stored_experience_in_separate_mode():
         for name in params
     )
     assert probe.values[-1][1] == pytest.approx(1.5 * float(expected), rel=1e-5)
+
+
+def test_running_sums_give_the_per_experience_penalty_exactly():
+    """Float64: the penalty from running sums equals sum_k F_k (theta - theta*_k)^2 in value
+    and gradient, including a parameter that grew after the first experiences."""
+    generator = torch.Generator().manual_seed(0)
+
+    def tensors(rows):
+        return {
+            "w": torch.randn(rows, 3, generator=generator, dtype=torch.float64),
+            "b": torch.randn(rows, generator=generator, dtype=torch.float64),
+        }
+
+    stored = [(tensors(rows), {k: v.abs() for k, v in tensors(rows).items()}) for rows in (2, 2, 4)]
+    theta = {k: v.requires_grad_() for k, v in tensors(4).items()}
+    sums = AnchorSums()
+    for anchors, fisher in stored:
+        sums.add(anchors, fisher)
+    penalty = QuadraticPenalty(theta, sums, scale=0.5)
+    expected = 0.5 * sum(
+        (fisher[k] * (theta[k][: len(anchors[k])] - anchors[k]) ** 2).sum()
+        for anchors, fisher in stored
+        for k in theta
+    )
+    value = penalty()
+    torch.testing.assert_close(value, expected, rtol=1e-12, atol=1e-12)
+    got = torch.autograd.grad(value, list(theta.values()))
+    want = torch.autograd.grad(expected, list(theta.values()))
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+
+
+class OperationCounter(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_starting_an_experience_costs_the_same_however_many_are_stored():
+    """The penalty is built from running sums, not from every stored experience."""
+    benchmark = toy_benchmark(n_experiences=6, classes_per_experience=1)
+    counts = []
+    for stored in (2, 5):
+        plugin = EWCPlugin(ewc_lambda=1.0)
+        strategy = strategy_for(SimpleMLP(6, 8, (8,)), [plugin])
+        strategy.train(benchmark.train_stream[:stored])
+        with OperationCounter() as counter:
+            plugin.clhost_before_training_exp(strategy)
+        counts.append(counter.count)
+    assert counts[0] == counts[1], counts
 
 
 def test_units_a_classifier_grew_are_not_penalised():

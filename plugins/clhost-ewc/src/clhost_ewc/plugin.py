@@ -11,6 +11,7 @@ from torch.nn import functional
 from clhost import hookimpl
 from clhost.errors import CheckpointError, ParameterError
 from clhost.importance import (
+    AnchorSums,
     ParamTensors,
     QuadraticPenalty,
     check_number,
@@ -40,7 +41,9 @@ class EWCPlugin(SupervisedPlugin):
     ``decay_factor`` each time the next one is added, anchored at the latest parameters.
     ``keep_importance_data`` only matters online: it also keeps the consolidated Fisher and
     parameters of earlier experiences for inspection; the penalty always uses the latest.
-    Separate mode always keeps every experience's pair, since its penalty needs them all.
+    Separate mode always keeps every experience's pair (checkpoints hold them); its penalty
+    is built from running sums over them (``AnchorSums``), updated once per experience, so
+    neither a step nor the start of an experience costs more as the stream grows.
 
     Parameters that grew (incremental classifiers) are compared on the units they had when
     stored; units and heads added later are not penalised until an experience trains them.
@@ -71,6 +74,7 @@ class EWCPlugin(SupervisedPlugin):
         self.saved_params: dict[int, ParamTensors] = {}
         self.importances: dict[int, ParamTensors] = {}
         self._penalty: QuadraticPenalty | None = None
+        self._sums = AnchorSums()
 
     def penalised_experiences(self) -> list[int]:
         """The stored experiences the penalty pulls towards."""
@@ -80,10 +84,7 @@ class EWCPlugin(SupervisedPlugin):
     @hookimpl
     def clhost_before_training_exp(self, strategy: Any) -> None:
         params = named_trainables(strategy.model)
-        stored = [
-            (self.saved_params[key], self.importances[key]) for key in self.penalised_experiences()
-        ]
-        penalty = QuadraticPenalty(params, stored, scale=self.ewc_lambda / 2)
+        penalty = QuadraticPenalty(params, self._sums, scale=self.ewc_lambda / 2)
         self._penalty = penalty if len(penalty) else None
 
     @hookimpl
@@ -112,6 +113,9 @@ class EWCPlugin(SupervisedPlugin):
         key = strategy.clock.train_exp_counter
         self.saved_params[key] = detached_copy(params)
         self.importances[key] = fisher
+        if self.mode == "online":
+            self._sums = AnchorSums()
+        self._sums.add(self.saved_params[key], fisher)
         self._penalty = None
 
     def state_dict(self) -> dict[str, Any]:
@@ -139,4 +143,7 @@ class EWCPlugin(SupervisedPlugin):
             key: tensors_from_state(fisher, "EWC importances")
             for key, fisher in zip(keys, state["importances"], strict=True)
         }
+        self._sums = AnchorSums(
+            (self.saved_params[key], self.importances[key]) for key in self.penalised_experiences()
+        )
         self._penalty = None
