@@ -11,6 +11,7 @@ from clhost.rehearsal.selection import (
     ExemplarsSelectionStrategy,
     FeatureBasedExemplarsSelectionStrategy,
 )
+from clhost.rehearsal.sight import first_sight
 
 __all__ = [
     "BalancedExemplarsBuffer",
@@ -18,6 +19,7 @@ __all__ = [
     "ExemplarsSelectionStrategy",
     "FeatureBasedExemplarsSelectionStrategy",
     "experience_data",
+    "first_sight",
     "tensor_data_from_state",
     "tensor_data_state",
 ]

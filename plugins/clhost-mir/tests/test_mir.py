@@ -19,15 +19,18 @@ from clhost.testing import toy_benchmark
 from clhost_mir import MIR, MIRPlugin, interference_scores
 
 
-class Replayed(clhost.SupervisedPlugin):
-    """Placed after MIRPlugin: records the minibatches the model is trained on."""
+class Recorder(clhost.SupervisedPlugin):
+    """Placed after MIRPlugin: records, before each backward pass, the samples MIR
+    replayed (``None`` when it replayed nothing) and the losses involved."""
 
-    def __init__(self):
-        self.batches = []
+    def __init__(self, mir):
+        self.mir, self.replayed, self.losses = mir, [], []
 
     @clhost.hookimpl
-    def clhost_before_forward(self, strategy):
-        self.batches.append(tuple(item.clone() for item in strategy.mbatch))
+    def clhost_before_backward(self, strategy):
+        replay = strategy.loss_terms.get("mir_replay")
+        self.replayed.append(self.mir.replayed if replay is not None else None)
+        self.losses.append((strategy.loss.detach(), strategy.mb_output.detach(), replay))
 
 
 def _online(model, plugins, lr=0.1, **kwargs):
@@ -39,6 +42,18 @@ def _online(model, plugins, lr=0.1, **kwargs):
         evaluator=None,
         **kwargs,
     )
+
+
+def _batch(n, features=8, classes=4):
+    return (
+        torch.randn(n, features),
+        torch.randint(0, classes, (n,)),
+        torch.zeros(n, dtype=torch.long),
+    )
+
+
+def _incoming_loss(model, batch):
+    return F.cross_entropy(model(batch[0]), batch[1])
 
 
 def test_replays_the_samples_the_incoming_batch_interferes_with():
@@ -53,20 +68,40 @@ def test_replays_the_samples_the_incoming_batch_interferes_with():
     plugin = MIRPlugin(batch_size_mem=5, mem_size=20, subsample=20)
     plugin.buffer.update_from_data(TensorData.concat([helped, untouched, interfered]))
     incoming = Experience(TensorData(e0.repeat(10, 1), torch.zeros(10, dtype=torch.long)), 0)
-    replayed = Replayed()
-    _online(model, [plugin, replayed]).train(incoming)
-    x, y, _ = replayed.batches[0]
-    assert len(y) == 15
-    assert y[10:].tolist() == [1] * 5 and torch.equal(x[10:], e0.repeat(5, 1))
+    recorder = Recorder(plugin)
+    _online(model, [plugin, recorder]).train(incoming)
+    replayed = recorder.replayed[0]
+    assert replayed.y.tolist() == [1] * 5 and torch.equal(replayed.x, e0.repeat(5, 1))
+
+
+def test_replay_is_its_own_term_beside_the_incoming_loss():
+    """The paper's loss: mean incoming cross-entropy + mean replayed cross-entropy, so
+    10 replayed samples weigh as much as 32 incoming ones (not 10/42 of one mean)."""
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    plugin = MIRPlugin(batch_size_mem=10, mem_size=50, subsample=20)
+    plugin.buffer.update_from_data(TensorData(*_batch(50)))
+    x, y, _ = _batch(32)
+    recorder = Recorder(plugin)
+    strategy = _online(model, [plugin, recorder], lr=0.0)
+    strategy.train_mb_size = 32
+    strategy.train(Experience(TensorData(x, y), 0))
+    total, output, replay = recorder.losses[0]
+    replayed = recorder.replayed[0]
+    assert output.shape[0] == 32  # the minibatch itself is not extended
+    with torch.no_grad():
+        expected_replay = F.cross_entropy(model(replayed.x), replayed.y)
+        expected = F.cross_entropy(model(x), y) + expected_replay
+    assert len(replayed) == 10
+    assert torch.allclose(replay, expected_replay) and torch.allclose(total, expected)
 
 
 def test_choice_matches_a_real_sgd_step_on_the_incoming_batch():
     torch.manual_seed(0)
     model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-    incoming = (torch.randn(10, 8), torch.randint(0, 4, (10,)), torch.zeros(10, dtype=torch.long))
-    stored = (torch.randn(30, 8), torch.randint(0, 4, (30,)), torch.zeros(30, dtype=torch.long))
-    scores = interference_scores(model, optimizer, incoming, stored)
+    incoming, stored = _batch(10), _batch(30)
+    scores = interference_scores(model, optimizer, _incoming_loss(model, incoming), stored)
 
     stepped = copy.deepcopy(model)
     step = torch.optim.SGD(stepped.parameters(), lr=0.5)
@@ -84,20 +119,22 @@ def test_scoring_leaves_parameters_gradients_and_buffers_unchanged():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 4))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    batch = _batch(10)
+    loss = _incoming_loss(model, batch)
     before = copy.deepcopy(model.state_dict())
-    batch = (torch.randn(10, 8), torch.randint(0, 4, (10,)), torch.zeros(10, dtype=torch.long))
-    interference_scores(model, optimizer, batch, batch)
+    interference_scores(model, optimizer, loss, batch)
     after = model.state_dict()
     assert all(torch.equal(before[name], after[name]) for name in before)
     assert all(p.grad is None for p in model.parameters())
+    loss.backward()  # the incoming loss's graph is kept for the real step
 
 
 def test_frozen_parameters_stay_fixed_in_the_virtual_step():
     torch.manual_seed(0)
     model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
     optimizer = torch.optim.SGD(model.classifier.parameters(), lr=0.5)  # features frozen
-    batch = (torch.randn(10, 8), torch.randint(0, 4, (10,)), torch.zeros(10, dtype=torch.long))
-    scores = interference_scores(model, optimizer, batch, batch)
+    batch = _batch(10)
+    scores = interference_scores(model, optimizer, _incoming_loss(model, batch), batch)
     stepped = copy.deepcopy(model)
     F.cross_entropy(stepped(batch[0]), batch[1]).backward()
     torch.optim.SGD(stepped.classifier.parameters(), lr=0.5).step()
@@ -115,17 +152,37 @@ def _toy_stream():
 def test_reservoir_memory_takes_each_minibatch_once_and_stays_bounded():
     torch.manual_seed(0)
     model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
-    plugin, replayed = MIRPlugin(batch_size_mem=4, mem_size=30, subsample=12), Replayed()
-    _online(model, [plugin, replayed], train_passes=2).train(_toy_stream()[:2])
-    assert [len(batch[1]) for batch in replayed.batches] == [
-        10,
-        14,
-        14,
-        14,
-    ]  # stored after its first update
+    plugin = MIRPlugin(batch_size_mem=4, mem_size=30, subsample=12)
+    recorder = Recorder(plugin)
+    _online(model, [plugin, recorder], train_passes=2).train(_toy_stream()[:2])
+    # stored after its first update: the second pass over the first minibatch replays it
+    assert [None if r is None else len(r) for r in recorder.replayed] == [None, 4, 4, 4]
     assert len(plugin.buffer.buffer) == 20
     _online(model, [plugin]).train(_toy_stream())
     assert len(plugin.buffer.buffer) == 30
+
+
+def test_memory_takes_each_sample_once_over_several_epochs():
+    """Three epochs over 40 samples offer the reservoir 40 samples, not 120 (which would
+    leave duplicates in a memory of 40)."""
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    plugin = MIRPlugin(batch_size_mem=4, mem_size=40, subsample=12)
+    strategy = MIR(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        batch_size_mem=4,
+        mem_size=40,
+        subsample=12,
+        train_mb_size=10,
+        train_epochs=3,
+        evaluator=None,
+    )
+    plugin = strategy.plugins[0]
+    x, y, _ = _batch(40)
+    strategy.train(Experience(TensorData(x, y), 0))
+    held = plugin.buffer.buffer.x
+    assert len(held) == 40 and len(torch.unique(held, dim=0)) == 40
 
 
 def test_state_round_trip_restores_replay():
@@ -140,12 +197,12 @@ def test_state_round_trip_restores_replay():
     second.load_state_dict(torch.load(saved, weights_only=True))
     runs = []
     for plugin in (first, second):
-        replayed = Replayed()
+        recorder = Recorder(plugin)
         torch.manual_seed(1)
-        _online(copy.deepcopy(model), [plugin, replayed]).train(_toy_stream()[8:10])
-        runs.append(replayed.batches)
+        _online(copy.deepcopy(model), [plugin, recorder]).train(_toy_stream()[8:10])
+        runs.append(recorder.replayed)
     for a, b in zip(*runs, strict=True):
-        assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+        assert all(torch.equal(u, v) for u, v in zip(a.tensors, b.tensors, strict=True))
 
 
 def test_bad_parameters_are_refused():

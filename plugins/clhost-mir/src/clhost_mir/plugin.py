@@ -14,6 +14,7 @@ from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError
 from clhost.models import MultiTaskModule
 from clhost.plugin import SupervisedPlugin
+from clhost.rehearsal import first_sight
 from clhost_buffer_reservoir import ReservoirSamplingBuffer
 
 
@@ -21,13 +22,14 @@ class MIRPlugin(SupervisedPlugin):
     """Maximally Interfered Retrieval (Aljundi et al., 2019, "Online Continual Learning
     with Maximally Interfered Retrieval").
 
-    Before each training step, ``subsample`` samples are drawn from a reservoir memory of
-    ``mem_size`` samples. A virtual SGD step is taken on the incoming minibatch alone
-    (the optimizer's learning rate of each parameter, cross-entropy loss); the
-    ``batch_size_mem`` candidates whose loss rises most under it are the ones the real
-    step would hurt most, and they join the minibatch. The memory takes each incoming
-    minibatch after its update, once (on its first pass in the online template).
-    Minibatches are reduced to ``(x, y, t)`` when replayed samples join them.
+    At each training step, ``subsample`` samples are drawn from a reservoir memory of
+    ``mem_size`` samples. A virtual SGD step is taken on the loss of the incoming
+    minibatch (the optimizer's learning rate of each parameter); the ``batch_size_mem``
+    candidates whose loss rises most under it are the ones the real step would hurt
+    most. Their mean cross-entropy is added to the loss as its own term,
+    ``"mir_replay"``, as in the paper: the incoming and the replayed minibatch weigh the
+    same whatever their sizes. The memory takes each incoming sample once, after its
+    first update (first epoch, first pass).
     """
 
     def __init__(self, batch_size_mem: int = 10, mem_size: int = 200, subsample: int = 50):
@@ -38,30 +40,31 @@ class MIRPlugin(SupervisedPlugin):
             )
         self.batch_size_mem, self.mem_size, self.subsample = batch_size_mem, mem_size, subsample
         self.buffer = ReservoirSamplingBuffer(mem_size)
+        self.replayed: TensorData | None = None  # the last step's choice, for inspection
         self._incoming: TensorData | None = None
 
     @hookimpl
     def clhost_before_training_iteration(self, strategy: Any) -> None:
-        x, y, t = strategy.mbatch[:3]
-        if getattr(strategy, "train_pass", 0) == 0:
-            self._incoming = TensorData(x, y, t)
+        if first_sight(strategy):
+            self._incoming = TensorData(*strategy.mbatch[:3])
+
+    @hookimpl
+    def clhost_loss_terms(self, strategy: Any) -> tuple[str, Tensor] | None:
         memory = self.buffer.buffer
         if len(memory) == 0:
-            return
-        candidates = memory.subset(torch.randperm(len(memory))[: self.subsample]).to(x.device)
+            return None
+        picked = torch.randperm(len(memory))[: self.subsample]
+        candidates = memory.subset(picked).to(strategy.device)
         scores = interference_scores(
             strategy.model,
             strategy.optimizer,
-            (x, y, t),
+            strategy.loss,
             (candidates.x, candidates.y, candidates.t),
         )
-        chosen = scores.topk(min(self.batch_size_mem, len(scores))).indices
-        strategy.mbatch = tuple(
-            torch.cat((mine, stored[chosen]))
-            for mine, stored in zip(
-                (x, y, t), (candidates.x, candidates.y, candidates.t), strict=True
-            )
-        )
+        chosen = candidates.subset(scores.topk(min(self.batch_size_mem, len(scores))).indices)
+        self.replayed = chosen
+        output = _forward(strategy.model, chosen.x, chosen.t)
+        return "mir_replay", F.cross_entropy(output, chosen.y)
 
     @hookimpl
     def clhost_after_training_iteration(self) -> None:
@@ -81,33 +84,34 @@ class MIRPlugin(SupervisedPlugin):
 def interference_scores(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    incoming: tuple[Tensor, Tensor, Tensor],
+    loss: Tensor,
     candidates: tuple[Tensor, Tensor, Tensor],
 ) -> Tensor:
-    """How much the loss of each candidate rises after one virtual SGD step on
-    ``incoming`` (loss after minus loss before); the model is left unchanged.
+    """How much the cross-entropy of each candidate rises after one virtual SGD step on
+    ``loss`` (loss after minus loss before); the model is left unchanged.
 
-    Parameters the optimizer does not train stay fixed in the virtual step. Buffers
-    (e.g. BatchNorm statistics) are restored after the extra forward passes.
+    ``loss`` is usually the incoming minibatch's loss, still to be backpropagated: its
+    graph is kept. Parameters the optimizer does not train stay fixed in the virtual
+    step. The extra forward passes run on copies of the buffers (e.g. BatchNorm
+    statistics), so the module's own buffers, which that graph may hold, are untouched.
     """
-    saved_buffers = [(b, b.clone()) for b in model.buffers()]
     rates = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
     params = {name: p for name, p in model.named_parameters() if p.requires_grad and id(p) in rates}
-    x, y, t = incoming
-    loss = F.cross_entropy(_forward(model, x, t), y)
-    grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+    grads = torch.autograd.grad(loss, list(params.values()), retain_graph=True, allow_unused=True)
+    cx, cy, ct = candidates
+    args = (cx, ct) if isinstance(model, MultiTaskModule) else (cx,)
+
+    def candidate_losses(weights: dict[str, Tensor]) -> Tensor:
+        buffers = {name: b.clone() for name, b in model.named_buffers()}
+        output = functional_call(model, {**weights, **buffers}, args)
+        return F.cross_entropy(output, cy, reduction="none")
+
     with torch.no_grad():
         virtual = {
             name: p if g is None else p - rates[id(p)] * g
             for (name, p), g in zip(params.items(), grads, strict=True)
         }
-        cx, cy, ct = candidates
-        before = F.cross_entropy(_forward(model, cx, ct), cy, reduction="none")
-        args = (cx, ct) if isinstance(model, MultiTaskModule) else (cx,)
-        after = F.cross_entropy(functional_call(model, virtual, args), cy, reduction="none")
-        for buffer, value in saved_buffers:
-            buffer.copy_(value)
-    return after - before
+        return candidate_losses(virtual) - candidate_losses({})
 
 
 def _forward(model: nn.Module, x: Tensor, t: Tensor) -> Tensor:
