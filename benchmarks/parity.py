@@ -1,0 +1,862 @@
+"""Accuracy and CPU-time parity of clhost with Avalanche 0.6.0, strategy by strategy.
+
+For every strategy both libraries have, both train side by side on identical data (the
+tensors of clhost's digit benchmarks, handed per experience to Avalanche's
+``tensors_benchmark``), the same architecture with the same initial weights (one
+``state_dict``), the same optimizer and training settings (the reference configuration
+of issue 9: MLP 64-256-10, minibatches of 32, 5 epochs per experience, memory 200) and
+the strategy parameters of ``STRATEGIES``, one table that maps each clhost parameter to
+its Avalanche name and gives both sides one value. Runs are interleaved: for each
+strategy and seed, clhost, then Avalanche.
+
+Scenarios: ``class-il`` (Split Digits, 5 experiences of 2 classes, one 10-way head),
+``task-il`` (the same split with task labels and class ids from zero in each task, one
+2-way head per task, created up front with identical weights on both sides),
+``domain-il`` (Permuted Digits, 5 permutations) and ``online`` (class-il cut into
+10-sample mini-experiences in a seeded order, one pass with minibatches of 10: one
+``train()`` call per mini-experience on both sides, with task boundaries known).
+Optimizers: ``sgd`` (lr 0.1), ``momentum`` (SGD, momentum 0.9, lr 0.01), ``adam``
+(lr 0.001).
+
+Metric: accuracy on the whole test stream after the last experience, pooled over all
+test samples (Avalanche's ``Top1_Acc_Stream``; clhost's ``accuracy_pooled``), each from
+the library's own evaluation, which applies each method's own prediction rule (NCM for
+iCaRL/SCR, prototypes for CoPE). The same hand-written loop (argmax of the model's
+output) is also run on both final models; where it differs from the library's number
+for a method that predicts by argmax, the row says so. CPU time is ``process_time``
+of training alone (evaluation excluded), one intra-op thread.
+
+Results are cached in ``benchmarks/.parity-cache.jsonl``, one line per (library,
+strategy, scenario, optimizer, seed), keyed also by the strategy's settings and, for
+clhost, by a hash of the sources of the strategy's distribution and of the clhost-*
+distributions it depends on: a changed strategy is run again, unchanged ones are read
+back (``--fresh`` ignores the cache). Needs Avalanche: run it with the Avalanche
+environment of ``benchmarks/README.md``::
+
+    /work/avl-venv/bin/python benchmarks/parity.py --quick
+    /work/avl-venv/bin/python benchmarks/parity.py --strategies mir,der --scenarios class-il
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import hashlib
+import inspect
+import io
+import json
+import math
+import os
+import random
+import re
+import statistics
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from clhost.benchmarks import permuted_digits, split_digits, split_online
+from clhost.data import Benchmark, Stream, TensorData
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(__file__).resolve().parent / ".parity-cache.jsonl"
+AVALANCHE_VERSION = "0.6.0"
+
+INPUT, HIDDEN, CLASSES = 64, 256, 10
+BATCH, EPOCHS, MEMORY, EVAL_BATCH = 32, 5, 200, 256
+N_EXPERIENCES, ONLINE_SIZE = 5, 10
+SEEDS = (0, 1, 2)
+SCENARIOS = ("class-il", "task-il", "domain-il", "online")
+DIFF_FLAG, RATIO_FLAG = -0.03, 1.0
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    label: str
+    make: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+OPTIMIZERS = {
+    "sgd": Optimizer("SGD lr 0.1", lambda p: torch.optim.SGD(p, lr=0.1)),
+    "momentum": Optimizer(
+        "SGD momentum 0.9 lr 0.01", lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9)
+    ),
+    "adam": Optimizer("Adam lr 0.001", lambda p: torch.optim.Adam(p, lr=0.001)),
+}
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One strategy in both libraries: the clhost entry point, the Avalanche class (in
+    ``avalanche.training``, or ``Naive+<Plugin>`` for a method Avalanche has only as a
+    plugin) and its parameters as ``(clhost name, Avalanche name, value)``."""
+
+    avalanche: str
+    params: tuple[tuple[str, str, Any], ...] = ()
+    note: str = ""
+
+    def clhost_kwargs(self) -> dict[str, Any]:
+        return {ours: value for ours, _, value in self.params if ours}
+
+    def avalanche_kwargs(self) -> dict[str, Any]:
+        return {theirs: value for _, theirs, value in self.params if theirs}
+
+
+M = MEMORY
+# The one table of settings. Where a method needs a value and the libraries' defaults
+# differ, one was picked (clhost's default unless said) and given to both.
+STRATEGIES: dict[str, Pair] = {
+    "naive": Pair("Naive"),
+    "cumulative": Pair("Cumulative"),
+    "joint": Pair("JointTraining", note="trained once on the whole stream"),
+    "from-scratch": Pair("FromScratchTraining", (("reset_optimizer", "reset_optimizer", True),)),
+    "replay": Pair("Replay", (("mem_size", "mem_size", M),)),
+    "gdumb": Pair("GDumb", (("mem_size", "mem_size", M),)),
+    "der": Pair(
+        "DER",
+        (("mem_size", "mem_size", M), ("batch_size_mem", "batch_size_mem", None))
+        + (("alpha", "alpha", 0.1), ("beta", "beta", 0.5)),
+    ),
+    "er-ace": Pair(
+        "ER_ACE", (("mem_size", "mem_size", M), ("batch_size_mem", "batch_size_mem", 10))
+    ),
+    "mir": Pair(
+        "MIR",
+        (("mem_size", "mem_size", M), ("subsample", "subsample", 50))
+        + (("batch_size_mem", "batch_size_mem", 10),),
+        note="batch_size_mem: clhost's 10 (Avalanche's default is 1)",
+    ),
+    "gss-greedy": Pair(
+        "GSS_greedy",
+        (("mem_size", "mem_size", M), ("mem_strength", "mem_strength", 5))
+        + (("input_size", "input_size", [INPUT]),),
+        note="mem_strength: clhost's 5 (Avalanche's default is 1)",
+    ),
+    "bic": Pair(
+        "BiC",
+        (("mem_size", "mem_size", M), ("val_percentage", "val_percentage", 0.1), ("T", "T", 2))
+        + (("stage_2_epochs", "stage_2_epochs", 200), ("lamb", "lamb", -1), ("lr", "lr", 0.1)),
+    ),
+    "icarl": Pair(
+        "ICaRL",
+        (("memory_size", "memory_size", M), ("fixed_memory", "fixed_memory", True))
+        + (("buffer_transform", "buffer_transform", None),),
+        note="feature extractor and classifier: the MLP's `features` and `classifier`",
+    ),
+    "scr": Pair(
+        "SCR",
+        (("mem_size", "mem_size", M), ("temperature", "temperature", 0.1))
+        + (("batch_size_mem", "batch_size_mem", 100),),
+        note="same projection head (256-256-128) and weights; augmentation: clhost's "
+        "Gaussian noise (its 'auto' for flat inputs) on both",
+    ),
+    "generative-replay": Pair(
+        "GenerativeReplay",
+        (("replay_size", "replay_size", None),)
+        + (("increasing_replay_size", "increasing_replay_size", True),),
+        note="generator: each library's MLP VAE, latent 8, Adam lr 0.003, 30 epochs per "
+        "experience (clhost: hidden 128; Avalanche MlpVAE: hidden 400-128)",
+    ),
+    "ewc": Pair(
+        "EWC",
+        (("ewc_lambda", "ewc_lambda", 1000.0), ("mode", "mode", "separate"))
+        + (
+            ("decay_factor", "decay_factor", None),
+            ("keep_importance_data", "keep_importance_data", False),
+        ),
+    ),
+    "synaptic-intelligence": Pair(
+        "SynapticIntelligence", (("si_lambda", "si_lambda", 0.1), ("eps", "eps", 1e-7))
+    ),
+    "lwf": Pair("LwF", (("alpha", "alpha", 1.0), ("temperature", "temperature", 2.0))),
+    "lfl": Pair("LFL", (("lambda_e", "lambda_e", 0.1),)),
+    "agem": Pair(
+        "AGEM",
+        (("patterns_per_experience", "patterns_per_exp", M), ("sample_size", "sample_size", 64)),
+        note="sample_size: Avalanche's 64 (clhost's default is 256)",
+    ),
+    "gem": Pair(
+        "GEM",
+        (("patterns_per_experience", "patterns_per_exp", M),)
+        + (("memory_strength", "memory_strength", 0.5),),
+    ),
+    "cope": Pair(
+        "CoPE",
+        (("mem_size", "mem_size", M), ("n_classes", "n_classes", CLASSES), ("p_size", "p_size", 10))
+        + (("alpha", "alpha", 0.99), ("T", "T", 0.1), ("max_it_cnt", "", 1)),
+        note="p_size 10: the MLP's output is the embedding. An online method: Avalanche's "
+        "CoPE makes max_it_cnt=1 update per experience (fixed), so compare it online",
+    ),
+    "mas": Pair("MAS", (("lambda_reg", "lambda_reg", 1.0), ("alpha", "alpha", 0.5))),
+    "rwalk": Pair(
+        "Naive+RWalkPlugin",
+        (("ewc_lambda", "ewc_lambda", 0.1), ("ewc_alpha", "ewc_alpha", 0.9))
+        + (("delta_t", "delta_t", 10),),
+    ),
+    "rar": Pair(
+        "Naive+RARPlugin",
+        (("batch_size_mem", "batch_size_mem", 10), ("mem_size", "mem_size", M))
+        + (("layer_name", "name_ext_layer", "features"),)
+        + (("use_adversarial_replay", "use_adversarial_replay", True),)
+        + (("beta_coef", "beta_coef", 0.4), ("decay_factor_fgsm", "decay_factor_fgsm", 1.0))
+        + (("epsilon_fgsm", "epsilon_fgsm", 0.0314), ("iter_fgsm", "iter_fgsm", 2)),
+        note="latent layer: the MLP's features (Avalanche: `features.2`, their output)",
+    ),
+}
+# strategies whose prediction is not the argmax of the model's output (NCM, prototypes,
+# BiC's bias correction applied in evaluation hooks)
+OWN_PREDICTION = {"icarl", "scr", "cope", "bic"}
+AVALANCHE_LAYER = {"features": "features.2"}
+# Avalanche's MlpVAE decodes images (C, H, W): its generative replay sees the digits as
+# 1x8x8 images (the MLP flattens them, so the solver computes the same)
+GENERATOR_IMAGE = (1, 8, 8)
+
+
+# --- data: one set of tensors, two libraries -------------------------------------------
+
+
+@dataclass
+class Scenario:
+    """The tensors of one scenario and seed, and clhost's streams built from them."""
+
+    name: str
+    benchmark: Benchmark
+    train: list[TensorData]  # per experience (for online: per mini-experience)
+    test: list[TensorData]
+    task_labels: list[int]  # per train experience
+
+    @property
+    def multi_task(self) -> bool:
+        return self.name == "task-il"
+
+    @property
+    def train_stream(self) -> Stream:
+        if self.name == "online":
+            return split_online(self.benchmark.train_stream, ONLINE_SIZE)
+        return self.benchmark.train_stream
+
+
+def make_scenario(name: str, seed: int) -> Scenario:
+    """The clhost benchmark of ``name``; for ``online`` its train experiences are shuffled
+    once by ``seed`` here, so both libraries cut the same mini-experiences in order."""
+    if name not in SCENARIOS:
+        raise ValueError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
+    if name == "domain-il":
+        benchmark = permuted_digits(N_EXPERIENCES, seed=seed)
+    else:
+        benchmark = split_digits(
+            N_EXPERIENCES,
+            seed=seed,
+            task_labels=name == "task-il",
+            class_ids_from_zero_in_each_exp=name == "task-il",
+        )
+    if name == "online":
+        generator = torch.Generator().manual_seed(seed)
+        for experience in benchmark.train_stream:
+            order = torch.randperm(len(experience), generator=generator)
+            experience.dataset = experience.dataset.subset(order)
+    train = [experience.dataset for experience in benchmark.train_stream]
+    test = [experience.dataset for experience in benchmark.test_stream]
+    tasks = [experience.task_label for experience in benchmark.train_stream]
+    return Scenario(name, benchmark, train, test, tasks)
+
+
+def tensor_lists(parts: Sequence[TensorData]) -> list[list[Tensor]]:
+    """``[x, y]`` per experience, the form of Avalanche's ``tensors_benchmark``."""
+    return [[part.x, part.y] for part in parts]
+
+
+def pooled_accuracy(correct: Sequence[float], sizes: Sequence[int]) -> float:
+    """Accuracy over all samples of experiences with ``correct`` right answers out of
+    ``sizes`` (pooled: each sample weighs the same, as Avalanche's stream accuracy)."""
+    if len(correct) != len(sizes):
+        raise ValueError("one count of correct answers per experience is needed")
+    total = sum(sizes)
+    return math.nan if total == 0 else sum(correct) / total
+
+
+@torch.no_grad()
+def argmax_accuracy(model: nn.Module, test: Sequence[TensorData], multi_task: bool) -> float:
+    """Pooled accuracy of ``argmax model(x)`` (``model(x, t)`` when ``multi_task``) over
+    the test experiences, in eval mode: the same loop for both libraries' final models."""
+    was_training = model.training
+    model.eval()
+    correct = []
+    for part in test:
+        hits = 0
+        for start in range(0, len(part), EVAL_BATCH):
+            x, y, t = (tensor[start : start + EVAL_BATCH] for tensor in (part.x, part.y, part.t))
+            output = model(x, t) if multi_task else model(x)
+            hits += int((output.argmax(dim=1) == y).sum())
+        correct.append(hits)
+    model.train(was_training)
+    return pooled_accuracy(correct, [len(part) for part in test])
+
+
+# --- models: the same architecture and weights on both sides ----------------------------
+
+
+def make_model(scenario: Scenario, seed: int) -> nn.Module:
+    """clhost's MLP 64-256-10 (multi-head with every task's head already made, for
+    task-il) with weights drawn from ``seed``."""
+    from clhost.models import MultiHeadMLP, SimpleMLP
+    from clhost.models.dynamic import adapt_model
+
+    torch.manual_seed(seed)
+    if not scenario.multi_task:
+        return SimpleMLP(num_classes=CLASSES, input_size=INPUT, hidden_sizes=(HIDDEN,))
+    model = MultiHeadMLP(input_size=INPUT, hidden_sizes=(HIDDEN,))
+    for experience in scenario.benchmark.train_stream:
+        adapt_model(model, experience)
+    return model
+
+
+def avalanche_model(model: nn.Module, benchmark: Any) -> nn.Module:
+    """The same network for Avalanche: a copy, or for a multi-head model an Avalanche
+    multi-task module with the same body and each task's head copied in."""
+    from avalanche.models import BaseModel, MultiHeadClassifier, MultiTaskModule
+
+    from clhost.models import MultiHeadMLP
+
+    if not isinstance(model, MultiHeadMLP):
+        twin = copy.deepcopy(model)
+        # Avalanche's LFL reads the penultimate features through BaseModel.get_features
+        twin.__class__ = type("AvalancheMLP", (type(model), BaseModel), {"get_features": _features})
+        return twin
+
+    class AvalancheMultiHeadMLP(MultiTaskModule, BaseModel):
+        get_features = _features
+
+        def __init__(self, features: nn.Module):
+            super().__init__()
+            self.features = features
+            self.classifier = MultiHeadClassifier(HIDDEN, initial_out_features=2, masking=False)
+
+        def forward(self, x: Tensor, task_labels: Tensor) -> Tensor:
+            return self.classifier(self.features(x), task_labels)
+
+        def forward_single_task(self, x: Tensor, task_label: int) -> Tensor:
+            return self.classifier.forward_single_task(self.features(x), task_label)
+
+    twin = AvalancheMultiHeadMLP(copy.deepcopy(model.features))
+    for experience in benchmark.train_stream:
+        twin.classifier.adaptation(experience)
+    with torch.no_grad():
+        for task, head in model.classifier.heads.items():
+            theirs = twin.classifier.classifiers[task].classifier
+            theirs.weight.copy_(head.weight)
+            theirs.bias.copy_(head.bias)
+    return twin
+
+
+def _features(model: nn.Module, x: Tensor) -> Tensor:
+    return model.features(x)
+
+
+# --- runs -------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    library: str
+    strategy: str
+    scenario: str
+    optimizer: str
+    seed: int
+    accuracy: float = math.nan  # the library's own pooled stream accuracy
+    argmax_accuracy: float = math.nan  # the shared hand-written loop
+    cpu_seconds: float = math.nan
+    error: str = ""
+    key: str = ""
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def run_clhost(
+    name: str, scenario: Scenario, model: nn.Module, optimizer: str, seed: int
+) -> tuple[float, float, float]:
+    """Train clhost's ``name``; (pooled accuracy, argmax accuracy, CPU seconds)."""
+    from clhost import registry
+
+    pair = STRATEGIES[name]
+    cls = registry.load("strategy", name)
+    kwargs = pair.clhost_kwargs()
+    if name == "scr":
+        from clhost_scr.augment import make_augmentations
+
+        kwargs["augmentations"] = make_augmentations("noise")
+    online = scenario.name == "online"
+    seed_everything(seed)
+    strategy = cls(
+        model=model,
+        optimizer=OPTIMIZERS[optimizer].make(model.parameters()),
+        train_mb_size=ONLINE_SIZE if online else BATCH,
+        train_epochs=1 if online else EPOCHS,
+        eval_mb_size=EVAL_BATCH,
+        device="cpu",
+        **kwargs,
+    )
+    stream = scenario.train_stream
+    steps = [stream] if getattr(strategy, "trains_on_whole_stream", False) else list(stream)
+    start = time.process_time()
+    for step in steps:
+        strategy.train(step)
+    cpu = time.process_time() - start
+    result = strategy.eval(scenario.benchmark.test_stream)
+    accuracy = result.metrics["accuracy_pooled"]
+    return accuracy, argmax_accuracy(strategy.model, scenario.test, scenario.multi_task), cpu
+
+
+def _patch_avalanche() -> None:
+    """Avalanche 0.6.0's BiC passes ``verbose`` to ``MultiStepLR``, which torch 2.14 no
+    longer takes: give its module a ``MultiStepLR`` that drops it."""
+    import avalanche.training.plugins.bic as bic
+
+    if getattr(bic.MultiStepLR, "_parity_shim", False):
+        return
+
+    class MultiStepLR(torch.optim.lr_scheduler.MultiStepLR):
+        _parity_shim = True
+
+        def __init__(self, *args: Any, verbose: Any = None, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+
+    bic.MultiStepLR = MultiStepLR
+
+
+def import_avalanche() -> Any:
+    """``avalanche``, or a one-line ``SystemExit`` saying how to get it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import avalanche
+            import avalanche.training  # noqa: F401
+    except ImportError as error:
+        raise SystemExit(
+            f"parity.py needs avalanche-lib=={AVALANCHE_VERSION} ({error}); run it with the "
+            "Avalanche environment described in benchmarks/README.md"
+        ) from None
+    _patch_avalanche()
+    return avalanche
+
+
+def avalanche_benchmark(scenario: Scenario, shape: tuple[int, ...] | None = None) -> Any:
+    """Avalanche's benchmark of the same tensors (inputs viewed as ``shape`` if given),
+    with the class bookkeeping its iCaRL reads (``n_classes_per_exp``, ``classes_order``)."""
+    from avalanche.benchmarks.scenarios.deprecated.generators import tensors_benchmark
+
+    def lists(parts: Sequence[TensorData]) -> list[list[Tensor]]:
+        pairs = tensor_lists(parts)
+        return [[x.reshape(len(x), *shape), y] for x, y in pairs] if shape else pairs
+
+    benchmark = tensors_benchmark(
+        train_tensors=lists(scenario.train),
+        test_tensors=lists(scenario.test),
+        task_labels=scenario.task_labels,
+    )
+    classes = [e.classes_in_this_experience for e in scenario.benchmark.train_stream]
+    benchmark.n_classes_per_exp = [len(c) for c in classes]
+    benchmark.classes_order = [c for group in classes for c in group]
+    benchmark.n_classes = len(set(benchmark.classes_order))
+    return benchmark
+
+
+def _avalanche_strategy(name: str, model: nn.Module, optimizer: Any, common: dict[str, Any]) -> Any:
+    import avalanche.training as training
+    from avalanche.training import plugins as avl_plugins
+
+    pair = STRATEGIES[name]
+    kwargs = pair.avalanche_kwargs()
+    cls_name = pair.avalanche
+    if cls_name.startswith("Naive+"):
+        plugin_cls = getattr(avl_plugins, cls_name.split("+", 1)[1])
+        if "name_ext_layer" in kwargs:
+            kwargs["name_ext_layer"] = AVALANCHE_LAYER.get(kwargs["name_ext_layer"])
+        plugin = plugin_cls(**kwargs)
+        return training.Naive(
+            model=model,
+            optimizer=optimizer,
+            criterion=nn.CrossEntropyLoss(),
+            plugins=[plugin],
+            **common,
+        )
+    cls = getattr(training, cls_name)
+    criterion = inspect.signature(cls.__init__).parameters.get("criterion")
+    if criterion is not None and criterion.default is inspect.Parameter.empty:
+        common = {**common, "criterion": nn.CrossEntropyLoss()}
+    if name == "icarl":
+        return cls(
+            feature_extractor=model.features,
+            classifier=model.classifier,
+            optimizer=optimizer,
+            **kwargs,
+            **common,
+        )
+    if name == "scr":
+        from avalanche.models import SCRModel
+
+        from clhost_scr.augment import make_augmentations
+        from clhost_scr.model import projection_head
+
+        head = projection_head(HIDDEN)  # drawn as clhost's: first, right after seeding
+        scr_model = SCRModel(model.features, head)
+        optimizer = type(optimizer)(scr_model.parameters(), **optimizer.defaults)
+        return cls(
+            model=scr_model,
+            optimizer=optimizer,
+            augmentations=make_augmentations("noise"),
+            **kwargs,
+            **common,
+        )
+    if name == "generative-replay":
+        from avalanche.models import MlpVAE
+        from avalanche.models.generator import VAE_loss
+        from avalanche.training import VAETraining
+        from avalanche.training.plugins import GenerativeReplayPlugin
+
+        vae = MlpVAE(GENERATOR_IMAGE, nhid=8, device="cpu")
+        generator = VAETraining(
+            model=vae,
+            optimizer=torch.optim.Adam(vae.parameters(), lr=0.003),
+            criterion=VAE_loss,
+            train_mb_size=common["train_mb_size"],
+            train_epochs=30,
+            device="cpu",
+            evaluator=common["evaluator"].__class__(loggers=[]),
+            plugins=[GenerativeReplayPlugin(**kwargs)],
+        )
+        return cls(
+            model=model, optimizer=optimizer, generator_strategy=generator, **kwargs, **common
+        )
+    return cls(model=model, optimizer=optimizer, **kwargs, **common)
+
+
+def run_avalanche(
+    name: str, scenario: Scenario, model: nn.Module, optimizer: str, seed: int
+) -> tuple[float, float, float]:
+    """Train Avalanche's counterpart of ``name``; (pooled accuracy, argmax accuracy, CPU
+    seconds)."""
+    from avalanche.benchmarks.scenarios.online import split_online_stream
+    from avalanche.evaluation.metrics import accuracy_metrics
+    from avalanche.training import JointTraining
+    from avalanche.training.plugins import EvaluationPlugin
+
+    shape = GENERATOR_IMAGE if name == "generative-replay" else None
+    benchmark = avalanche_benchmark(scenario, shape)
+    model = avalanche_model(model, benchmark)
+    online = scenario.name == "online"
+    common: dict[str, Any] = dict(
+        train_mb_size=ONLINE_SIZE if online else BATCH,
+        train_epochs=1 if online else EPOCHS,
+        eval_mb_size=EVAL_BATCH,
+        device="cpu",
+        evaluator=EvaluationPlugin(accuracy_metrics(stream=True), loggers=[]),
+    )
+    seed_everything(seed)
+    strategy = _avalanche_strategy(
+        name, model, OPTIMIZERS[optimizer].make(model.parameters()), common
+    )
+    stream: Any = benchmark.train_stream
+    if online:
+        stream = split_online_stream(
+            stream, ONLINE_SIZE, shuffle=False, access_task_boundaries=True
+        )
+    steps = [stream] if isinstance(strategy, JointTraining) else stream
+    start = time.process_time()
+    for step in steps:
+        strategy.train(step)
+    cpu = time.process_time() - start
+    metrics = strategy.eval(benchmark.test_stream)
+    keys = [k for k in metrics if k.startswith("Top1_Acc_Stream/eval_phase/test_stream")]
+    if len(keys) != 1:
+        raise RuntimeError(f"expected one Top1_Acc_Stream metric, got {keys}")
+    return (
+        float(metrics[keys[0]]),
+        argmax_accuracy(strategy.model, scenario.test, scenario.multi_task),
+        cpu,
+    )
+
+
+# --- cache ------------------------------------------------------------------------------
+
+
+def source_hash(name: str) -> str:
+    """A hash of the sources of the clhost distribution of strategy ``name`` and of the
+    clhost-* distributions it requires (its buffers, losses, plugins)."""
+    from clhost import registry
+
+    seen: set[str] = set()
+    todo = [registry.get_entry("strategy", name).distribution]
+    digest = hashlib.sha256()
+    while todo:
+        dist = todo.pop()
+        normal = re.sub(r"[-_.]+", "-", dist).lower()
+        if normal in seen or normal == "clhost":
+            continue
+        seen.add(normal)
+        folder = ROOT / "plugins" / normal / "src"
+        for path in sorted(folder.rglob("*.py")):
+            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+        for requirement in metadata.requires(dist) or []:
+            match = re.match(r"\s*(clhost[-_.][A-Za-z0-9_.-]+)", requirement)
+            if match:
+                todo.append(match.group(1))
+    return digest.hexdigest()[:16]
+
+
+def cache_key(
+    library: str, name: str, scenario: str, optimizer: str, seed: int, source: str
+) -> str:
+    settings = json.dumps(
+        [asdict(STRATEGIES[name]), BATCH, EPOCHS, HIDDEN, ONLINE_SIZE, OPTIMIZERS[optimizer].label],
+        sort_keys=True,
+        default=repr,
+    )
+    text = "|".join([library, name, scenario, optimizer, str(seed), source, settings])
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def read_cache(path: Path) -> dict[str, Result]:
+    results: dict[str, Result] = {}
+    if not path.exists():
+        return results
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+            results[record["key"]] = Result(
+                **{k: (math.nan if v is None else v) for k, v in record.items()}
+            )
+        except (ValueError, TypeError, KeyError):
+            continue  # a line cut by a killed run
+    return results
+
+
+def append_cache(path: Path, result: Result) -> None:
+    record = {
+        k: (None if isinstance(v, float) and math.isnan(v) else v)
+        for k, v in asdict(result).items()
+    }
+    with path.open("a") as handle:
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+# --- the matrix -------------------------------------------------------------------------
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:200]
+
+
+def run_one(library: str, name: str, scenario: Scenario, optimizer: str, seed: int) -> Result:
+    result = Result(library, name, scenario.name, optimizer, seed)
+    runner = run_clhost if library == "clhost" else run_avalanche
+    model = make_model(scenario, seed)
+    try:
+        quiet = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
+        with quiet[0], quiet[1], warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result.accuracy, result.argmax_accuracy, result.cpu_seconds = runner(
+                name, scenario, model, optimizer, seed
+            )
+    except Exception as error:  # recorded in the table, never hidden
+        result.error = first_line(error)
+        if os.environ.get("PARITY_TRACEBACK"):
+            traceback.print_exc()
+    return result
+
+
+def run_matrix(
+    names: Sequence[str],
+    scenarios: Sequence[str],
+    optimizers: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    fresh: bool,
+    cache: Path = CACHE,
+) -> list[Result]:
+    """Every result, from the cache where its key is there, else run and appended to it:
+    interleaved per strategy and seed (clhost, then Avalanche)."""
+    cached = {} if fresh else read_cache(cache)
+    hashes = {name: source_hash(name) for name in names}
+    results = []
+    for scenario_name in scenarios:
+        for optimizer in optimizers:
+            for name in names:
+                for seed in seeds:
+                    scenario = None
+                    for library in ("clhost", "avalanche"):
+                        source = hashes[name] if library == "clhost" else AVALANCHE_VERSION
+                        key = cache_key(library, name, scenario_name, optimizer, seed, source)
+                        if key in cached and not cached[key].error:  # errors run again
+                            results.append(cached[key])
+                            continue
+                        scenario = scenario or make_scenario(scenario_name, seed)
+                        result = run_one(library, name, scenario, optimizer, seed)
+                        result.key, result.source = key, source
+                        append_cache(cache, result)
+                        results.append(result)
+                        print(
+                            f"{scenario_name} {optimizer} {name} seed {seed} {library}: "
+                            f"acc {result.accuracy:.3f} cpu {result.cpu_seconds:.2f}s "
+                            f"{result.error}",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+    return results
+
+
+def _mean(values: list[float]) -> float:
+    return statistics.fmean(values) if values else math.nan
+
+
+def table(results: Sequence[Result], scenario: str, optimizer: str, names: Sequence[str]) -> str:
+    """The Markdown table of one scenario and optimizer."""
+    lines = [
+        f"### {scenario}, {OPTIMIZERS[optimizer].label}",
+        "",
+        "| strategy | clhost | Avalanche | difference | CPU ratio clhost/Avalanche | seeds "
+        "| flag, notes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        rows = [
+            r
+            for r in results
+            if r.strategy == name and r.scenario == scenario and r.optimizer == optimizer
+        ]
+        ours = [r for r in rows if r.library == "clhost"]
+        theirs = [r for r in rows if r.library == "avalanche"]
+        if not ours and not theirs:
+            continue
+        notes = []
+        for label, side in (("clhost", ours), ("Avalanche", theirs)):
+            errors = sorted({r.error for r in side if r.error})
+            notes += [f"{label} error: {e}" for e in errors]
+            if name not in OWN_PREDICTION:
+                off = [
+                    r for r in side if not r.error and abs(r.accuracy - r.argmax_accuracy) > 0.005
+                ]
+                if off:
+                    notes.append(f"{label}: argmax loop differs ({off[0].argmax_accuracy:.3f})")
+        ok_ours = [r for r in ours if not r.error]
+        ok_theirs = [r for r in theirs if not r.error]
+        a, b = _mean([r.accuracy for r in ok_ours]), _mean([r.accuracy for r in ok_theirs])
+        cpu_a, cpu_b = (
+            _mean([r.cpu_seconds for r in ok_ours]),
+            _mean([r.cpu_seconds for r in ok_theirs]),
+        )
+        difference = a - b
+        ratio = cpu_a / cpu_b if cpu_b else math.nan
+        flags = []
+        if math.isnan(a) or any(math.isnan(r.accuracy) for r in ok_ours):
+            flags.append("**clhost NaN/failed**")
+        if difference < DIFF_FLAG:
+            flags.append("**accuracy**")
+        if ratio > RATIO_FLAG:
+            flags.append("**slower**")
+        seeds = f"{len(ok_ours)}/{len(ok_theirs)}"
+        lines.append(
+            f"| {name} | {_fmt(a)} | {_fmt(b)} | {_fmt(difference, sign=True)} | {_fmt(ratio, 2)} "
+            f"| {seeds} | {'; '.join(flags + notes)} |"
+        )
+    return "\n".join(lines)
+
+
+def _fmt(value: float, digits: int = 3, sign: bool = False) -> str:
+    if math.isnan(value):
+        return "–"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def settings_table(names: Sequence[str]) -> str:
+    lines = [
+        "| strategy | Avalanche | parameters (clhost = Avalanche: value) | notes |",
+        "|---|---|---|---|",
+    ]
+    for name in names:
+        pair = STRATEGIES[name]
+        params = ", ".join(
+            f"{ours}={value!r}" if ours == theirs else f"{ours} = {theirs}: {value!r}"
+            for ours, theirs, value in pair.params
+        )
+        lines.append(f"| {name} | {pair.avalanche} | {params} | {pair.note} |")
+    return "\n".join(lines)
+
+
+def parse_list(text: str, allowed: Sequence[str], what: str) -> list[str]:
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        raise SystemExit(f"unknown {what}: {', '.join(unknown)}; choose from {', '.join(allowed)}")
+    return values
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="1 seed, class-il and domain-il, plain SGD"
+    )
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--scenarios", default=None, help=f"default: {','.join(SCENARIOS)}")
+    parser.add_argument("--optimizers", default=None, help=f"default: {','.join(OPTIMIZERS)}")
+    parser.add_argument("--seeds", default=None, help="default: 0,1,2")
+    parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
+    parser.add_argument(
+        "--fresh", action="store_true", help="ignore the cache (results are still added)"
+    )
+    parser.add_argument("--cache", type=Path, default=CACHE)
+    args = parser.parse_args(argv)
+    names = parse_list(args.strategies, list(STRATEGIES), "strategy")
+    scenarios = parse_list(
+        args.scenarios or ("class-il,domain-il" if args.quick else ",".join(SCENARIOS)),
+        SCENARIOS,
+        "scenario",
+    )
+    optimizers = parse_list(
+        args.optimizers or ("sgd" if args.quick else ",".join(OPTIMIZERS)),
+        list(OPTIMIZERS),
+        "optimizer",
+    )
+    try:
+        seeds = [int(s) for s in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
+    except ValueError:
+        raise SystemExit(
+            f"--seeds takes integers separated by commas, got {args.seeds!r}"
+        ) from None
+    import_avalanche()
+    torch.set_num_threads(1)
+    results = run_matrix(names, scenarios, optimizers, seeds, fresh=args.fresh, cache=args.cache)
+    parts = [
+        f"Seeds {seeds}; mean final accuracy on the whole test stream (pooled); flagged: "
+        f"difference < {DIFF_FLAG} or CPU ratio > {RATIO_FLAG}. Seeds column: runs without "
+        "error, clhost/Avalanche.",
+    ]
+    parts += [table(results, s, o, names) for s in scenarios for o in optimizers]
+    parts.append("Settings:\n\n" + settings_table(names))
+    text = "\n\n".join(parts) + "\n"
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
