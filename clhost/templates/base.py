@@ -10,8 +10,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from clhost._dispatch import HookDispatcher
+from clhost._dispatch import HookDispatcher, plugin_label
 from clhost._keywords import check_keywords
+from clhost.capabilities import check_composition
 from clhost.data import Experience
 from clhost.evaluation.results import EvalResult
 from clhost.hookspecs import BaseTemplateHooks
@@ -64,6 +65,7 @@ class BaseTemplate:
         self.experience: Experience | None = None
         self.is_training = False
         self.hooks = HookDispatcher(type(self).__name__, self.HOOK_GROUPS, self.all_plugins)
+        check_composition(self.components())
 
     @property
     def all_plugins(self) -> list[object]:
@@ -74,6 +76,15 @@ class BaseTemplate:
     def extra_plugins(self) -> list[object]:
         """Components given as arguments that also implement hooks (e.g. a criterion)."""
         return []
+
+    def components(self) -> list[tuple[str, object]]:
+        """Everything composed into this strategy, labelled, for the declared composition
+        rules (``clhost.capabilities``): itself, its plugins and its model's modules."""
+        return [
+            (f"strategy {type(self).__name__}", self),
+            *((plugin_label(plugin), plugin) for plugin in self.all_plugins),
+            *((f"model {type(module).__name__}", module) for module in self.model.modules()),
+        ]
 
     def train(
         self,

@@ -76,6 +76,13 @@ class BaseSGDTemplate(BaseTemplate):
         has_hooks = any(name.startswith(HOOK_PREFIX) for name in dir(type(criterion)))
         return [criterion] if has_hooks else []
 
+    def components(self) -> list[tuple[str, object]]:
+        criterion = self._criterion
+        others = super().components()
+        if any(component is criterion for _, component in others):
+            return others
+        return [*others, (f"criterion {type(criterion).__name__}", criterion)]
+
     def stop_training(self) -> None:
         """Stop after the current iteration; the experience ends as if its epochs were done."""
         self._stop_requested = True

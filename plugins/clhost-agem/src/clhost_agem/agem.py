@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from clhost import hookimpl
+from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError
 from clhost.gradients import (
@@ -40,6 +41,8 @@ class AGEMPlugin(SupervisedPlugin):
     replaced by ``g - (g . g_ref / g_ref . g_ref) g_ref``, the closest gradient that does
     not. The memory holds tensors on the strategy's device.
     """
+
+    capabilities = Capabilities(provides={REHEARSAL})
 
     name = "agem"
 

@@ -10,6 +10,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from clhost import hookimpl
+from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError, PluginCompositionError
 from clhost.models.ncm import UNKNOWN_CLASS_MARGIN
@@ -40,6 +41,8 @@ class CoPEPlugin(SupervisedPlugin):
     be ``self.criterion`` (the ``CoPE`` strategy sets it); training metrics compare
     labels with embeddings and mean nothing. Task labels are not used.
     """
+
+    capabilities = Capabilities(provides={REHEARSAL})
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from clhost import hookimpl
+from clhost.capabilities import TRAINING_DATA, Capabilities
 from clhost.data import TensorData
 from clhost.errors import CheckpointError
 from clhost.plugin import SupervisedPlugin
@@ -20,6 +21,11 @@ class CumulativePlugin(SupervisedPlugin):
     ``torch.utils.data.ConcatDataset`` otherwise. Only the experiences' own data is kept:
     the plugin takes the adapted dataset before any plugin listed after it changes it.
     """
+
+    capabilities = Capabilities(
+        provides={TRAINING_DATA},
+        conflicts={TRAINING_DATA: "cumulative training trains on every experience seen so far"},
+    )
 
     def __init__(self) -> None:
         self.seen: Any = None

@@ -9,6 +9,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from clhost import hookimpl
+from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
 from clhost.errors import ParameterError
 from clhost.models import MultiTaskModule
@@ -27,6 +28,8 @@ class DERPlugin(SupervisedPlugin):
     minibatch ("der++"). Logits stored before the classifier grew are compared on the
     units that existed then only.
     """
+
+    capabilities = Capabilities(provides={REHEARSAL})
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ from typing import Any
 from torch import Tensor
 
 from clhost import hookimpl
+from clhost.capabilities import REHEARSAL, TRAINING_DATA, Capabilities
 from clhost.models import reinitialise, snapshot_weights
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal.buffers import check_size
@@ -20,6 +21,15 @@ class GDumbPlugin(SupervisedPlugin):
     The stream is only used to fill the memory, which is why GDumb is the "dumb"
     baseline of Prabhu, Torr & Dokania (ECCV 2020) that many methods fail to beat.
     """
+
+    capabilities = Capabilities(
+        provides={TRAINING_DATA, REHEARSAL},
+        conflicts={
+            TRAINING_DATA: "GDumb trains on its greedy memory alone",
+            REHEARSAL: "GDumb's memory is all it trains on; rehearsing another memory is "
+            "no longer GDumb",
+        },
+    )
 
     def __init__(self, mem_size: int = 200):
         self.buffer = GreedyClassBalancedBuffer(check_size("mem_size", mem_size))

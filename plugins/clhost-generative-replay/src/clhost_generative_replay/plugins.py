@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 import clhost
+from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.errors import PluginCompositionError
 from clhost.models import MultiTaskModule
 from clhost.plugin import SupervisedPlugin
@@ -26,6 +27,8 @@ class GenerativeReplayPlugin(SupervisedPlugin):
     Attached to the generator's own strategy (``generator_strategy=None``), the generator
     replays its own samples so it does not forget how to generate old data.
     """
+
+    capabilities = Capabilities(provides={REHEARSAL})
 
     def __init__(
         self,

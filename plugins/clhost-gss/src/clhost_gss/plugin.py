@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from clhost import hookimpl
+from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.errors import CheckpointError, ParameterError
 from clhost.plugin import SupervisedPlugin
 from clhost_gss.memory import GradientDiverseMemory
@@ -26,6 +27,8 @@ class GSS_greedyPlugin(SupervisedPlugin):
     minibatch) and samples of another shape are refused. Minibatches are reduced to
     ``(x, y, t)`` when replayed samples join them.
     """
+
+    capabilities = Capabilities(provides={REHEARSAL})
 
     def __init__(
         self,

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from clhost import hookimpl
+from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.errors import CheckpointError, ParameterError, PluginCompositionError, UnknownNameError
 from clhost.models import MultiTaskModule, NCMClassifier
 from clhost.models.ncm import UNKNOWN_CLASS_MARGIN
@@ -34,6 +35,8 @@ class ICaRLPlugin(SupervisedPlugin):
     no prototypes and the model's outputs are kept. The loss is the strategy's criterion:
     iCaRL's own is ``clhost_loss_icarl.ICaRLLossPlugin``.
     """
+
+    capabilities = Capabilities(provides={REHEARSAL})
 
     name = "icarl"
 

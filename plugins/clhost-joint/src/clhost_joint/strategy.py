@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from clhost.capabilities import REHEARSAL, TRAINING_DATA, Capabilities
 from clhost.data import Experience, TensorData, as_classification_data
 from clhost.errors import ClhostError
 from clhost.templates import SupervisedTemplate, TrainResult
@@ -28,6 +29,14 @@ class JointTraining(SupervisedTemplate):
     """
 
     trains_on_whole_stream = True  # clhost.experiment.run_experiment trains it in one call
+    capabilities = Capabilities(
+        conflicts={
+            REHEARSAL: "joint training sees the whole stream at once: there is no past "
+            "experience to rehearse",
+            TRAINING_DATA: "joint training is the upper bound only when it trains on the "
+            "whole stream it is given",
+        }
+    )
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)

@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from clhost.capabilities import PROJECTION_HEAD, Capabilities
 from clhost.errors import ParameterError
 
 CONTRAST_MODES = ("all", "one")
@@ -35,7 +36,17 @@ class SCRLoss:
 
     The loss is the mean over the anchors that have at least one positive (zero, still
     attached to the graph, when none has). It holds no state.
+
+    As a strategy's criterion it needs a model whose training output is such an embedding
+    (a projection head, e.g. ``clhost_scr.SCRModel``): class scores are no embeddings.
     """
+
+    capabilities = Capabilities(
+        requires={
+            PROJECTION_HEAD: "it compares normalised embeddings, not class scores (use the "
+            "scr strategy, which wraps the model with one, or an SCRModel)"
+        }
+    )
 
     def __init__(
         self,

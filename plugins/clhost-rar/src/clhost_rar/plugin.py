@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from clhost import hookimpl
+from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError
 from clhost.models import MultiTaskModule
@@ -46,6 +47,8 @@ class RARPlugin(SupervisedPlugin):
     of each experience after training on it. Pairing and the attack run in eval mode,
     so dropout does not blur them and batch-norm statistics do not see adversarial inputs.
     """
+
+    capabilities = Capabilities(provides={REHEARSAL})
 
     def __init__(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from clhost import hookimpl
+from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import ReplayLoader, make_loader
 from clhost.errors import CheckpointError, ParameterError
 from clhost.plugin import SupervisedPlugin
@@ -24,6 +25,8 @@ class ReplayPlugin(SupervisedPlugin):
     ``buffer`` defaults to an adaptive ``ExperienceBalancedBuffer(mem_size)``; a buffer
     given must hold ``mem_size`` samples.
     """
+
+    capabilities = Capabilities(provides={REHEARSAL})
 
     def __init__(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from clhost.capabilities import PROJECTION_HEAD, Capabilities
 from clhost.errors import ParameterError
 
 
@@ -16,6 +17,8 @@ class SCRModel(nn.Module):
     themselves (what the nearest-class-mean classifier compares). ``embed`` gives the
     normalised features in either mode.
     """
+
+    capabilities = Capabilities(provides={PROJECTION_HEAD})
 
     def __init__(self, feature_extractor: nn.Module, projection: nn.Module):
         super().__init__()

@@ -9,6 +9,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from clhost import hookimpl
+from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError, PluginCompositionError
 from clhost.models import NCMClassifier
@@ -38,6 +39,8 @@ class SCRPlugin(SupervisedPlugin):
     (the ``SCR`` strategy sets it); training metrics compare labels with embeddings and
     mean nothing.
     """
+
+    capabilities = Capabilities(provides={REHEARSAL})
 
     def __init__(
         self,
