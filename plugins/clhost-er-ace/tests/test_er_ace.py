@@ -1,4 +1,4 @@
-"""ERACEPlugin: class-balanced memory, replay joined to each minibatch, asymmetric masks
+"""ERACEPlugin: class-balanced memory, replay as its own loss term, asymmetric masks
 equal to ACECriterion, a checkpointable state, and online learning that beats naive."""
 
 import io
@@ -37,6 +37,7 @@ class Spy(clhost.SupervisedPlugin):
 
     def __init__(self):
         self.sizes, self.outputs, self.targets, self.losses = [], [], [], []
+        self.replay_terms = []
 
     @clhost.hookimpl
     def clhost_after_forward(self, strategy):
@@ -47,6 +48,7 @@ class Spy(clhost.SupervisedPlugin):
     @clhost.hookimpl
     def clhost_before_backward(self, strategy):
         self.losses.append(strategy.loss.detach().clone())
+        self.replay_terms.append(strategy.loss_terms.get("ace_replay"))
 
 
 def test_memory_is_class_balanced_and_bounded():
@@ -57,41 +59,76 @@ def test_memory_is_class_balanced_and_bounded():
     assert counts.max() - counts.min() <= 1
 
 
-def test_replayed_samples_join_every_minibatch_once_memory_is_filled():
+def test_replay_is_its_own_term_once_memory_is_filled():
     after = Spy()
     _online([ERACEPlugin(mem_size=30, batch_size_mem=5), after]).train(_toy_stream()[:4])
-    assert after.sizes == [10, 15, 15, 15]
+    assert after.sizes == [10, 10, 10, 10]  # the minibatch itself is not extended
+    assert [term is None for term in after.replay_terms] == [True, False, False, False]
 
 
 def test_outputs_are_masked_asymmetrically_and_the_loss_is_ace():
+    """The paper's loss: restricted incoming mean + replayed mean over the seen classes,
+    so 10 replayed samples weigh as much as the incoming minibatch."""
     raw, masked = Spy(), Spy()
     plugin = ERACEPlugin(mem_size=40, batch_size_mem=10)
     stream = _toy_stream(n_experiences=2)  # classes 0, 1 then 2, 3
-    _online([raw, plugin, masked]).train(stream[:11])  # the last brings classes 2, 3
+    strategy = _online([raw, plugin, masked])
+    replays = []
+    for experience in stream[:11]:  # the last brings classes 2, 3
+        strategy.train(experience)
+        replays.append(plugin.replayed)
     out, targets, shown = raw.outputs[-1], raw.targets[-1], masked.outputs[-1]
-    incoming, replayed = shown[:10], shown[10:]
-    assert set(targets[:10].tolist()) == {2, 3} and set(targets[10:].tolist()) <= {0, 1}
-    assert torch.isinf(incoming[:, [0, 1]]).all() and torch.isfinite(incoming[:, [2, 3]]).all()
-    assert torch.isfinite(replayed).all()  # every class has been seen by now
+    assert set(targets.tolist()) == {2, 3} and len(targets) == 10
+    assert torch.isinf(shown[:, [0, 1]]).all() and torch.isfinite(shown[:, [2, 3]]).all()
     early = masked.outputs[0]  # first minibatch: classes 0, 1 only, no replay
     assert torch.isinf(early[:, [2, 3]]).all()
-    expected = ACECriterion()(
-        out[:10], targets[:10], out[10:], targets[10:], seen_classes=[0, 1, 2, 3]
-    )
-    assert masked.losses[-1].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert set(replays[-1].y.tolist()) <= {0, 1}  # replay: samples of classes seen before
+    incoming = ACECriterion()(out, targets)
+    term = masked.replay_terms[-1]
+    assert masked.losses[-1].item() == pytest.approx((incoming + term).item(), rel=1e-5)
 
 
-def test_replayed_rows_exclude_classes_not_seen_yet():
-    raw, masked = Spy(), Spy()
-    _online([raw, ERACEPlugin(mem_size=40, batch_size_mem=10), masked]).train(_toy_stream()[:3])
-    replayed = masked.outputs[-1][10:]
-    assert torch.isinf(replayed[:, [2, 3]]).all() and torch.isfinite(replayed[:, [0, 1]]).all()
+def test_replayed_samples_exclude_classes_not_seen_yet():
+    plugin = ERACEPlugin(mem_size=40, batch_size_mem=10)
+    model_outputs = []
+
+    class Probe(clhost.SupervisedPlugin):
+        @clhost.hookimpl
+        def clhost_before_backward(self, strategy):
+            if plugin.replayed is not None:
+                model_outputs.append(strategy.model(plugin.replayed.x).detach())
+
+    strategy = _online([plugin, Probe()])
+    strategy.train(_toy_stream()[:3])  # classes 0, 1 only so far
+    term = strategy.loss_terms["ace_replay"]
+    replay, out = plugin.replayed, model_outputs[-1]
+    seen_only = torch.nn.functional.cross_entropy(out[:, [0, 1]], replay.y)
+    every_unit = torch.nn.functional.cross_entropy(out, replay.y)
+    assert term.item() == pytest.approx(seen_only.item(), rel=1e-5)
+    assert term.item() != pytest.approx(every_unit.item(), rel=1e-3)
 
 
 def test_memory_takes_each_minibatch_once_whatever_the_passes():
     plugin = ERACEPlugin(mem_size=200, batch_size_mem=10)
     _online([plugin], train_passes=3).train(_toy_stream()[:5])
     assert len(plugin.buffer.buffer) == 50
+
+
+def test_memory_takes_each_sample_once_over_several_epochs():
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    strategy = ER_ACE(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        mem_size=40,
+        batch_size_mem=5,
+        train_mb_size=10,
+        train_epochs=3,
+        evaluator=None,
+    )
+    strategy.train(toy_benchmark(1).train_stream[0])  # 2 classes of 50 samples
+    held = strategy.plugins[0].buffer.buffer.x
+    assert len(held) == 40 and len(torch.unique(held, dim=0)) == 40
 
 
 def test_state_round_trip_restores_replay():

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from clhost import hookimpl
 from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError
+from clhost.models import MultiTaskModule
 from clhost.plugin import SupervisedPlugin
+from clhost.rehearsal import first_sight
 from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_loss_ace import present_units, restrict_logits
 
@@ -19,18 +22,18 @@ class ERACEPlugin(SupervisedPlugin):
     """ER-ACE (Caccia et al., 2022, "New Insights on Reducing Abrupt Representation
     Change in Online Continual Learning").
 
-    Every training minibatch is joined by ``batch_size_mem`` samples drawn uniformly from
-    a class-balanced memory of ``mem_size`` samples (one reservoir per class, shares
-    shrinking as classes arrive), and the strategy's outputs are masked before its
-    criterion: incoming rows keep only the units of the classes present in the incoming
-    minibatch, replayed rows the units of every class seen so far. With the default
-    cross-entropy the loss is then ``ACECriterion``'s (``clhost-loss-ace``): the mean of
-    the restricted cross-entropies over incoming and replayed samples. Training metrics
-    are measured on these masked outputs.
+    The strategy's outputs for the incoming minibatch keep only the units of the classes
+    present in it, so its criterion (cross-entropy by default) cannot push old classes
+    down. Beside it, ``batch_size_mem`` samples drawn uniformly from a class-balanced
+    memory of ``mem_size`` samples (one reservoir per class, shares shrinking as classes
+    arrive) add their mean cross-entropy over the units of every class seen so far, as
+    the loss term ``"ace_replay"``. The loss is the paper's sum of the two means, so the
+    replayed minibatch weighs as much as the incoming one whatever their sizes (with the
+    default criterion, ``ACECriterion`` of ``clhost-loss-ace``). Training metrics are
+    measured on the masked incoming outputs.
 
-    The memory is updated after each iteration with the incoming minibatch, only on its
-    first sight (``strategy.train_pass == 0`` in the online template). Minibatches are
-    reduced to ``(x, y, t)`` when replayed samples join them.
+    The memory takes each incoming sample once, after its first update (first epoch of
+    an experience, first pass of an online minibatch).
     """
 
     def __init__(self, mem_size: int = 200, batch_size_mem: int = 10):
@@ -38,36 +41,34 @@ class ERACEPlugin(SupervisedPlugin):
         self.mem_size, self.batch_size_mem = mem_size, batch_size_mem
         self.buffer = ClassBalancedBuffer(mem_size, adaptive_size=True)
         self.seen_units = torch.zeros(0, dtype=torch.bool)
-        self._n_incoming = 0
+        self.replayed: TensorData | None = None  # the last step's replay, for inspection
         self._incoming: TensorData | None = None
 
     @hookimpl
     def clhost_before_training_iteration(self, strategy: Any) -> None:
-        x, y, t = strategy.mbatch[:3]
-        self._n_incoming = len(y)
-        if getattr(strategy, "train_pass", 0) == 0:
-            self._incoming = TensorData(x, y, t)
-        memory = self.buffer.buffer
-        if len(memory) == 0:
-            return
-        chosen = torch.randperm(len(memory))[: self.batch_size_mem]
-        replay = memory.subset(chosen)
-        strategy.mbatch = tuple(
-            torch.cat((mine, stored.to(mine.device)))
-            for mine, stored in zip((x, y, t), (replay.x, replay.y, replay.t), strict=True)
-        )
+        if first_sight(strategy):
+            self._incoming = TensorData(*strategy.mbatch[:3])
 
     @hookimpl
     def clhost_after_forward(self, strategy: Any) -> None:
-        output, targets, n = strategy.mb_output, strategy.mb_y, self._n_incoming
+        output = strategy.mb_output
         width = output.shape[1]
-        incoming = present_units(targets[:n], width)
+        incoming = present_units(strategy.mb_y, width)
         seen = self._seen_on(output)
         # A multi-head output can be narrower than units seen on another head's batch.
         self.seen_units = torch.cat((seen[:width] | incoming, seen[width:]))
-        seen = self.seen_units[:width]
-        allowed = torch.cat((incoming.expand(n, -1), seen.expand(len(targets) - n, -1)))
-        strategy.mb_output = restrict_logits(output, allowed)
+        strategy.mb_output = restrict_logits(output, incoming)
+
+    @hookimpl
+    def clhost_loss_terms(self, strategy: Any) -> tuple[str, Tensor] | None:
+        memory = self.buffer.buffer
+        if len(memory) == 0:
+            return None
+        replay = memory.subset(torch.randperm(len(memory))[: self.batch_size_mem])
+        replay = self.replayed = replay.to(strategy.device)
+        output = _forward(strategy.model, replay.x, replay.t)
+        seen = self._seen_on(output)[: output.shape[1]]
+        return "ace_replay", F.cross_entropy(restrict_logits(output, seen), replay.y)
 
     @hookimpl
     def clhost_after_training_iteration(self) -> None:
@@ -99,3 +100,7 @@ def _require_positive(**values: int) -> None:
     for name, value in values.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _forward(model: nn.Module, x: Tensor, t: Tensor) -> Tensor:
+    return model(x, t) if isinstance(model, MultiTaskModule) else model(x)

@@ -37,12 +37,12 @@ class ACECriterion:
     """Asymmetric cross-entropy (Caccia et al., 2022, "New Insights on Reducing Abrupt
     Representation Change in Online Continual Learning").
 
-    ``criterion(out_in, target_in, out_mem, target_mem, seen_classes)``: the cross-entropy
-    of the incoming samples over the classes present in ``target_in`` only, plus the
-    cross-entropy of the replayed samples over ``seen_classes`` (class ids, or a boolean
-    mask over the output units; every unit when ``None``). The result is the mean over
-    all incoming and replayed samples, so each sample weighs the same (with batches of
-    equal size this is half the paper's sum of the two means: only the step size differs).
+    ``criterion(out_in, target_in, out_mem, target_mem, seen_classes)``: the mean
+    cross-entropy of the incoming samples over the classes present in ``target_in`` only,
+    plus the mean cross-entropy of the replayed samples over ``seen_classes`` (class ids,
+    or a boolean mask over the output units; every unit when ``None``). The sum of the
+    two means is the paper's loss: the replayed minibatch weighs as much as the incoming
+    one whatever their sizes.
 
     Called as a template's criterion, ``criterion(mb_output, mb_y)``, it is the incoming
     part alone: a cross-entropy restricted to the classes of each minibatch. It holds no
@@ -58,16 +58,14 @@ class ACECriterion:
         seen_classes: Tensor | Sequence[int] | None = None,
     ) -> Tensor:
         n_units = out_in.shape[1]
-        total = F.cross_entropy(
-            restrict_logits(out_in, present_units(target_in, n_units)), target_in, reduction="sum"
+        loss = F.cross_entropy(
+            restrict_logits(out_in, present_units(target_in, n_units)), target_in
         )
-        count = len(target_in)
         if out_mem is not None and target_mem is not None and len(target_mem):
             if seen_classes is not None:
                 out_mem = restrict_logits(out_mem, _as_mask(seen_classes, out_mem))
-            total = total + F.cross_entropy(out_mem, target_mem, reduction="sum")
-            count += len(target_mem)
-        return total / count
+            loss = loss + F.cross_entropy(out_mem, target_mem)
+        return loss
 
 
 def _as_mask(classes: Tensor | Sequence[int], logits: Tensor) -> Tensor:
