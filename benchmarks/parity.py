@@ -51,6 +51,7 @@ import os
 import random
 import re
 import statistics
+import subprocess
 import sys
 import time
 import traceback
@@ -379,7 +380,11 @@ class Result:
     error: str = ""
     key: str = ""
     source: str = ""
+    commit: str = ""  # clhost's HEAD, "+dirty" when the strategy's sources had edits
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+FIELDS = set(Result.__dataclass_fields__)
 
 
 def seed_everything(seed: int) -> None:
@@ -596,6 +601,11 @@ def run_avalanche(
 # --- cache ------------------------------------------------------------------------------
 
 
+def plugin_folder(distribution: str) -> Path:
+    """``plugins/<distribution>`` of a first-party distribution (normalised name)."""
+    return ROOT / "plugins" / re.sub(r"[-_.]+", "-", distribution).lower()
+
+
 def source_hash(name: str) -> str:
     """A hash of the sources of the clhost distribution of strategy ``name`` and of the
     clhost-* distributions it requires (its buffers, losses, plugins)."""
@@ -606,18 +616,31 @@ def source_hash(name: str) -> str:
     digest = hashlib.sha256()
     while todo:
         dist = todo.pop()
-        normal = re.sub(r"[-_.]+", "-", dist).lower()
-        if normal in seen or normal == "clhost":
+        folder = plugin_folder(dist)
+        if folder.name in seen or folder.name == "clhost":
             continue
-        seen.add(normal)
-        folder = ROOT / "plugins" / normal / "src"
-        for path in sorted(folder.rglob("*.py")):
+        seen.add(folder.name)
+        for path in sorted((folder / "src").rglob("*.py")):
             digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
         for requirement in metadata.requires(dist) or []:
             match = re.match(r"\s*(clhost[-_.][A-Za-z0-9_.-]+)", requirement)
             if match:
                 todo.append(match.group(1))
     return digest.hexdigest()[:16]
+
+
+def clhost_commit(name: str) -> str:
+    """The short HEAD commit, with ``+dirty`` when the strategy's distribution has
+    uncommitted edits (the source hash still tells which sources ran)."""
+    from clhost import registry
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD")
+    folder = plugin_folder(registry.get_entry("strategy", name).distribution)
+    return head + ("+dirty" if head and git("status", "--porcelain", "--", str(folder)) else "")
 
 
 def cache_key(
@@ -639,9 +662,8 @@ def read_cache(path: Path) -> dict[str, Result]:
     for line in path.read_text().splitlines():
         try:
             record = json.loads(line)
-            results[record["key"]] = Result(
-                **{k: (math.nan if v is None else v) for k, v in record.items()}
-            )
+            known = {k: (math.nan if v is None else v) for k, v in record.items() if k in FIELDS}
+            results[record["key"]] = Result(**known)
         except (ValueError, TypeError, KeyError):
             continue  # a line cut by a killed run
     return results
@@ -697,6 +719,7 @@ def run_matrix(
     interleaved per strategy and seed (clhost, then Avalanche)."""
     cached = {} if fresh else read_cache(cache)
     hashes = {name: source_hash(name) for name in names}
+    commits: dict[str, str] = {}
     results = []
     for scenario_name in scenarios:
         for optimizer in optimizers:
@@ -712,6 +735,8 @@ def run_matrix(
                         scenario = scenario or make_scenario(scenario_name, seed)
                         result = run_one(library, name, scenario, optimizer, seed)
                         result.key, result.source = key, source
+                        if library == "clhost":
+                            result.commit = commits.setdefault(name, clhost_commit(name))
                         append_cache(cache, result)
                         results.append(result)
                         print(

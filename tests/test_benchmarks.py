@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from importlib.metadata import entry_points
 
 import pytest
@@ -377,3 +378,134 @@ def test_naive_finetuning_forgets_split_digits_while_joint_training_learns_it():
     assert all(naive.per_experience[i]["accuracy"] < 0.1 for i in range(4))  # ... the rest lost
     assert naive.metrics["accuracy"] < 0.3
     assert joint.metrics["accuracy"] > 0.9
+
+
+# --- benchmarks/parity.py: the parts that run without Avalanche ---------------------------
+
+
+def parity_module():
+    """``benchmarks/parity.py``, imported by path (it is a script, not a package)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "parity.py"
+    spec = importlib.util.spec_from_file_location("parity_script", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_parity_pools_accuracy_over_samples_not_experiences():
+    parity = parity_module()
+    assert parity.pooled_accuracy([9, 100], [10, 100]) == pytest.approx(109 / 110)
+    with pytest.raises(ValueError, match="one count"):
+        parity.pooled_accuracy([1], [2, 3])
+
+
+def test_parity_argmax_loop_counts_every_test_sample_and_uses_task_labels():
+    parity = parity_module()
+    part = TensorData(torch.eye(3), torch.tensor([0, 1, 0]), torch.tensor([0, 1, 1]))
+
+    class Identity(torch.nn.Module):
+        def forward(self, x, t=None):
+            return x if t is None else x + 10 * torch.nn.functional.one_hot(t, 3)
+
+    assert parity.argmax_accuracy(Identity(), [part, part], multi_task=False) == pytest.approx(
+        2 / 3
+    )
+    assert parity.argmax_accuracy(Identity(), [part], multi_task=True) == pytest.approx(2 / 3)
+
+
+def test_parity_scenarios_give_both_libraries_the_same_tensors():
+    parity = parity_module()
+    task = parity.make_scenario("task-il", 0)
+    assert task.task_labels == [0, 1, 2, 3, 4]
+    assert all(part.classes == [0, 1] for part in task.train)  # one 2-way head per task
+    online = parity.make_scenario("online", 1)
+    pieces = list(online.train_stream)
+    assert len(pieces[0]) == parity.ONLINE_SIZE
+    # the mini-experiences are consecutive slices of the tensors handed to Avalanche
+    first = online.train[0]
+    assert torch.equal(pieces[1].dataset.x, first.x[10:20])
+    assert not torch.equal(first.x, parity.make_scenario("class-il", 1).train[0].x)  # shuffled
+    with pytest.raises(ValueError, match="unknown scenario"):
+        parity.make_scenario("nope", 0)
+
+
+def test_parity_cache_round_trip_skips_cut_lines(tmp_path):
+    parity = parity_module()
+    path = tmp_path / "cache.jsonl"
+    done = parity.Result("clhost", "naive", "class-il", "sgd", 0, accuracy=0.5, key="k1")
+    failed = parity.Result("avalanche", "bic", "domain-il", "sgd", 0, error="E: x", key="k2")
+    parity.append_cache(path, done)
+    parity.append_cache(path, failed)
+    path.write_text(path.read_text() + '{"key": "k3", "accur')  # a run killed mid-line
+    cached = parity.read_cache(path)
+    assert set(cached) == {"k1", "k2"}
+    assert cached["k1"].accuracy == 0.5 and math.isnan(cached["k2"].accuracy)
+
+
+def test_parity_table_flags_lower_accuracy_slower_runs_and_errors():
+    parity = parity_module()
+    R = parity.Result
+    results = [
+        R(
+            "clhost",
+            "replay",
+            "class-il",
+            "sgd",
+            0,
+            accuracy=0.80,
+            argmax_accuracy=0.80,
+            cpu_seconds=2.0,
+        ),
+        R(
+            "avalanche",
+            "replay",
+            "class-il",
+            "sgd",
+            0,
+            accuracy=0.85,
+            argmax_accuracy=0.85,
+            cpu_seconds=1.0,
+        ),
+        R(
+            "clhost",
+            "naive",
+            "class-il",
+            "sgd",
+            0,
+            accuracy=0.2,
+            argmax_accuracy=0.2,
+            cpu_seconds=1.0,
+        ),
+        R("avalanche", "naive", "class-il", "sgd", 0, error="TypeError: boom"),
+    ]
+    text = parity.table(results, "class-il", "sgd", ["replay", "naive"])
+    replay = next(line for line in text.splitlines() if line.startswith("| replay"))
+    assert "-0.050" in replay and "2.00" in replay
+    assert "**accuracy**" in replay and "**slower**" in replay
+    naive = next(line for line in text.splitlines() if line.startswith("| naive"))
+    assert "Avalanche error: TypeError: boom" in naive and "1/0" in naive
+
+
+def test_parity_without_avalanche_exits_with_one_line(monkeypatch):
+    import sys
+
+    parity = parity_module()
+    monkeypatch.setitem(sys.modules, "avalanche", None)  # import avalanche -> ImportError
+    with pytest.raises(SystemExit) as exit_info:
+        parity.main(["--quick", "--strategies", "naive"])
+    message = str(exit_info.value)
+    assert "avalanche-lib==0.6.0" in message and "benchmarks/README.md" in message
+    assert "\n" not in message
+
+
+def test_parity_settings_name_only_registered_strategies():
+    from clhost import registry
+
+    parity = parity_module()
+    known = {entry.name for entry in registry.list_entries("strategy")}
+    assert set(parity.STRATEGIES) <= known
