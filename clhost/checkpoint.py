@@ -4,13 +4,16 @@ A checkpoint is one ``torch.save`` file of plain data (tensors, numbers, strings
 dicts), read back with ``torch.load(weights_only=True)`` so loading never runs pickled
 code. It holds the model, the optimizer, the state of every stateful component (plugins,
 criterion, evaluator, clock) under its stable key, the random number generators, the
-position in the train stream and a fingerprint of the experiment.
+position in the train stream and a fingerprint of the experiment: its structure and,
+when the caller recorded it (``run_experiment`` does), the description of the experiment
+as built (``clhost._description``), so that a strategy or benchmark built with other
+parameters is refused, naming what differs, instead of silently mixing two runs.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from clhost._atomic import atomic_write
+from clhost._description import describe_experiment, differences, summary
 from clhost.data import Benchmark, Experience
 from clhost.errors import CheckpointError
 from clhost.plugin import state_key_of
@@ -26,6 +30,7 @@ from clhost.plugin import state_key_of
 FORMAT = "clhost-checkpoint"
 VERSION = 1
 
+_MAPPINGS = ("fingerprint", "model", "components", "rng")  # parts read as dicts
 _PLAIN = (Tensor, bool, int, float, str, bytes, type(None), torch.dtype, torch.device)
 
 
@@ -35,13 +40,16 @@ def save_checkpoint(
     position: int,
     *,
     benchmark: Benchmark | None = None,
+    experiment: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a checkpoint of ``strategy`` after ``position`` train experiences.
 
     The file is written next to ``path`` and renamed over it once synced to disk, so a
     crash leaves the previous checkpoint intact. ``benchmark`` names the experiment in
-    the fingerprint. A component whose state is not plain data is an error here, when
-    it can still be fixed, not when the run is resumed.
+    the fingerprint; ``experiment`` is ``describe_experiment`` of the strategy taken
+    before it trained, recorded so that ``load_checkpoint`` refuses a strategy, benchmark
+    or settings that differ from it. A component whose state is not plain data is an
+    error here, when it can still be fixed, not when the run is resumed.
     """
     if not isinstance(position, int) or isinstance(position, bool) or position < 0:
         raise ValueError(f"position must be a non-negative integer, got {position!r}")
@@ -54,7 +62,7 @@ def save_checkpoint(
         "format": FORMAT,
         "version": VERSION,
         "position": position,
-        "fingerprint": fingerprint(strategy, benchmark),
+        "fingerprint": {**fingerprint(strategy, benchmark), "experiment": experiment},
         "model": strategy.model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "components": states,
@@ -69,6 +77,7 @@ def load_checkpoint(
     *,
     benchmark: Benchmark | None = None,
     experiences: Sequence[Experience] | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> int:
     """Restore ``strategy`` from ``path``; returns the number of train experiences done.
 
@@ -77,13 +86,16 @@ def load_checkpoint(
     ``experiences`` or else ``benchmark.train_stream``. Then the model, optimizer,
     component and RNG states are loaded; tensors come back on ``strategy.device``. A
     corrupt file, another format or a checkpoint of another experiment raises
-    ``CheckpointError`` before the strategy is touched; a state that does not fit once the
+    ``CheckpointError`` before the strategy is touched: when the checkpoint recorded the
+    experiment's description, ``strategy`` (which must be freshly built), ``benchmark``
+    and ``settings`` must match it in every parameter; a state that does not fit once the
     model was regrown also raises it, and the strategy must then be rebuilt.
     """
     path = Path(path)
     payload = _read(path, getattr(strategy, "device", "cpu"))
     position = payload["position"]
     _check_fingerprint(payload["fingerprint"], fingerprint(strategy, benchmark), path)
+    _check_experiment(payload["fingerprint"], strategy, benchmark, settings, path)
     components = stateful_components(strategy)
     _check_components(payload["components"], components, path)
     optimizer = getattr(strategy, "optimizer", None)
@@ -99,12 +111,18 @@ def load_checkpoint(
     for experience in list(stream or ())[:position]:
         _regrow(strategy, experience)
     _check_model(strategy.model, payload["model"], path, position, stream is not None)
-    strategy.model.load_state_dict(payload["model"])
+    _load(strategy.model, payload["model"], "model", path)
     if optimizer is not None:
         _load(optimizer, payload["optimizer"], "optimizer", path)
     for key, component in components.items():
         _load(component, payload["components"][key], f"component {key!r}", path)
-    set_rng_state(payload["rng"])
+    try:
+        set_rng_state(payload["rng"])
+    except Exception as error:  # a malformed generator state
+        raise CheckpointError(
+            f"{path}: the random generators could not be restored ({type(error).__name__}: "
+            f"{_first_line(error)}); the strategy is partly restored and must be rebuilt"
+        ) from None
     return position
 
 
@@ -239,18 +257,38 @@ def _read(path: Path, device: Any) -> dict[str, Any]:
     position = payload.get("position")
     if missing or not isinstance(position, int) or position < 0:
         raise CheckpointError(f"{path} is incomplete: missing {sorted(missing) or 'position'}")
+    malformed = [key for key in _MAPPINGS if not isinstance(payload[key], dict)]
+    if malformed:
+        raise CheckpointError(f"{path} is malformed: {', '.join(malformed)} not a mapping")
     return payload
 
 
 def _check_fingerprint(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
-    differences = [
+    found = [
         f"{field} {saved.get(field)!r} in the checkpoint, {value!r} now"
         for field, value in current.items()
         if saved.get(field) != value
         and not (field == "benchmark" and (value is None or saved.get(field) is None))
     ]
-    if differences:
-        raise CheckpointError(f"{path} belongs to another experiment: " + "; ".join(differences))
+    if found:
+        raise CheckpointError(f"{path} belongs to another experiment: " + "; ".join(found))
+
+
+def _check_experiment(
+    saved: dict[str, Any],
+    strategy: Any,
+    benchmark: Benchmark | None,
+    settings: Mapping[str, Any] | None,
+    path: Path,
+) -> None:
+    """Compare the recorded description with the fresh strategy's (a checkpoint written
+    without one, by a direct ``save_checkpoint`` call, has nothing to compare)."""
+    recorded = saved.get("experiment")
+    if not isinstance(recorded, dict):
+        return
+    found = differences(recorded, describe_experiment(strategy, benchmark, settings))
+    if found:
+        raise CheckpointError(f"{path} belongs to another experiment: {summary(found)}")
 
 
 def _check_components(saved: dict[str, Any], components: dict[str, Any], path: Path) -> None:
@@ -277,7 +315,11 @@ def _check_model(
     model: nn.Module, saved: dict[str, Tensor], path: Path, position: int, regrown: bool
 ) -> None:
     current = model.state_dict()
-    problems = sorted(set(saved) ^ set(current))
+    problems = [
+        f"{name}: not a tensor" for name, value in saved.items() if not torch.is_tensor(value)
+    ]
+    saved = {name: value for name, value in saved.items() if torch.is_tensor(value)}
+    problems += sorted(set(saved) ^ set(current))
     problems += [
         f"{name}: {tuple(saved[name].shape)} saved, {tuple(current[name].shape)} now"
         for name in sorted(set(saved) & set(current))
@@ -299,7 +341,7 @@ def _load(component: Any, state: Any, what: str, path: Path) -> None:
         component.load_state_dict(state)
     except CheckpointError as error:
         raise CheckpointError(f"{path}: {what}: {error}") from None
-    except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as error:
+    except Exception as error:  # whatever a state of the wrong shape or type makes it raise
         raise CheckpointError(
             f"{path}: {what} could not be restored ({type(error).__name__}: "
             f"{_first_line(error)}); the strategy is partly restored and must be rebuilt"

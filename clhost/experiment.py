@@ -6,12 +6,13 @@ import csv
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clhost._atomic import atomic_write_text
+from clhost._atomic import atomic_write_text, require_writable_directory
+from clhost._description import describe_experiment
 from clhost.checkpoint import load_checkpoint, save_checkpoint
 from clhost.data import Benchmark, Stream
 from clhost.errors import ParameterError, PluginCompositionError
@@ -165,6 +166,8 @@ def run_experiment(
     loggers: Sequence[Logger] = (),
     eval_before_training: bool = True,
     eval_streams: Sequence[Stream] = (),
+    settings: Mapping[str, Any] | None = None,
+    on_resume: Callable[[int], object] | None = None,
 ) -> RunResults:
     """Train ``strategy`` on each train experience, evaluating the test stream after each
     (a strategy with ``trains_on_whole_stream`` trains once on the whole stream).
@@ -174,8 +177,14 @@ def run_experiment(
     experience, and ``results.json`` and ``accuracy_matrix.csv`` at the end. ``resume``
     continues after the last experience of that checkpoint (or starts afresh when there
     is none): a fresh strategy built as the first one was ends with the same weights and
-    metrics as a run that was never interrupted. ``loggers`` (and a progress bar on the
-    terminal with ``progress``) receive every metric event and are closed at the end.
+    metrics as a run that was never interrupted. Each checkpoint records what the
+    experiment is made of (``clhost._description``: every parameter of the strategy,
+    plugins, model, optimizer and benchmark, plus ``settings`` such as the seed the
+    objects were built with), and resuming with anything that differs raises
+    ``CheckpointError`` naming it, before anything is trained or written; ``on_resume``
+    is then called with the number of experiences already done. ``loggers`` (and a
+    progress bar on the terminal with ``progress``) receive every metric event and are
+    closed at the end.
     ``eval_streams`` go to every ``train()`` call, for the strategy's periodic evaluation
     (a validation stream that early stopping watches).
     """
@@ -188,21 +197,28 @@ def run_experiment(
     if resume and output_dir is None:
         raise ParameterError("resume=True needs output_dir, where the checkpoint is")
     directory = Path(output_dir) if output_dir is not None else None
+    if directory is not None:
+        require_writable_directory(directory, what="output_dir")
     checkpoint = directory / CHECKPOINT_NAME if directory is not None else None
+    experiment = describe_experiment(strategy, benchmark, settings)
     active = [*loggers, *([ProgressLogger()] if progress else [])]
     train_stream, test_stream = benchmark.train_stream, benchmark.test_stream
     validation = (list(eval_streams),) if eval_streams else ()  # train()'s eval_streams
     with closing_all(active), evaluator.attached(active):
         done = 0
         if resume and checkpoint is not None and checkpoint.exists():
-            done = load_checkpoint(strategy, checkpoint, benchmark=benchmark)
+            done = load_checkpoint(strategy, checkpoint, benchmark=benchmark, settings=settings)
+        if resume and on_resume is not None:
+            on_resume(done)
         if done == 0 and eval_before_training:
             strategy.eval(test_stream)
         for stop, experiences in _training_steps(strategy, train_stream, done):
             strategy.train(experiences, *validation)
             strategy.eval(test_stream)
             if checkpoint is not None:
-                save_checkpoint(strategy, checkpoint, stop, benchmark=benchmark)
+                save_checkpoint(
+                    strategy, checkpoint, stop, benchmark=benchmark, experiment=experiment
+                )
         results = RunResults.from_evaluator(
             evaluator, strategy=type(strategy).__name__, benchmark=benchmark
         )

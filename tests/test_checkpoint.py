@@ -131,6 +131,7 @@ def test_the_file_is_plain_data(tmp_path):
         "strategy": "clhost.templates.supervised.SupervisedTemplate",
         "components": ["counter", "cross-entropy-loss", "evaluator", "clock"],
         "benchmark": "toy",
+        "experiment": None,  # recorded by run_experiment (save_checkpoint(experiment=...))
     }
     assert set(payload["components"]) == {"counter", "cross-entropy-loss", "evaluator", "clock"}
     assert set(payload["rng"]) == {"python", "numpy", "torch", "cuda"}

@@ -18,6 +18,8 @@ from clhost.models import MultiHeadMLP, SimpleMLP
 
 PARTS = "fakerun_parts"
 SOURCE = '''
+import os
+
 import torch
 
 import clhost
@@ -37,15 +39,14 @@ class CountingPlugin(SupervisedPlugin):
         self.count += 1
 
 
-class CrashPlugin(SupervisedPlugin):
-    """Interrupts the run at the start of experience ``at``, as Ctrl-C would."""
-
-    def __init__(self, at: int = -1):
-        self.at = at
+class InterruptPlugin(SupervisedPlugin):
+    """Interrupts the run at the start of the experience in $FAKERUN_INTERRUPT_AT, as
+    Ctrl-C would: where a run stops is no parameter of the experiment."""
 
     @clhost.hookimpl
     def clhost_before_training_exp(self, strategy):
-        if strategy.experience.current_experience == self.at:
+        at = os.environ.get("FAKERUN_INTERRUPT_AT")
+        if at is not None and strategy.experience.current_experience == int(at):
             raise KeyboardInterrupt
 
 
@@ -117,7 +118,7 @@ def site(tmp_path, monkeypatch):
             "clhost.strategies": {"scaled": f"{PARTS}:Scaled"},
             "clhost.plugins": {
                 "counting": f"{PARTS}:CountingPlugin",
-                "crash": f"{PARTS}:CrashPlugin",
+                "interrupt": f"{PARTS}:InterruptPlugin",
                 "broken": "fakerun_not_installed:Plugin",
                 "memory": f"{PARTS}:MemoryPlugin",
             },
@@ -324,17 +325,25 @@ def test_output_holds_results_and_is_not_overwritten(tmp_path):
 
 def test_an_interrupted_run_resumes_with_its_saved_options_to_the_same_result(tmp_path):
     options = ["--benchmark", "split-digits:n_experiences=5", "--epochs", "1", "--device", "cpu"]
-    whole = invoke("run", *options, "--plugin", "crash", "-o", str(tmp_path / "whole"), "-q")
+    whole = invoke("run", *options, "--plugin", "interrupt", "-o", str(tmp_path / "whole"), "-q")
     assert whole.exit_code == 0, whole.output
     cut = tmp_path / "cut"
-    interrupted = invoke("run", *options, "--plugin", "crash:at=2", "-o", str(cut), "-q")
+    interrupted = CliRunner().invoke(
+        main,
+        ["run", *options, "--plugin", "interrupt", "-o", str(cut), "-q"],
+        env={"FAKERUN_INTERRUPT_AT": "2"},
+    )
     assert interrupted.exit_code != 0 and "Aborted" in interrupted.output
     assert (cut / "checkpoint.pt").exists() and not (cut / "results.json").exists()
 
-    # benchmark, epochs and device come from cut/options.json; --plugin replaces the saved
-    # plugin list: a run restarted from scratch would stop at experience 1, a resumed one
-    # starts at experience 2
-    resumed = invoke("run", "-o", str(cut), "--resume", "--plugin", "crash:at=1", "-q")
+    # benchmark, epochs, device and plugins come from cut/options.json; a run restarted
+    # from scratch would stop at experience 1, a resumed one starts at experience 2
+    resumed = CliRunner().invoke(
+        main, ["run", "-o", str(cut), "--resume"], env={"FAKERUN_INTERRUPT_AT": "1"}
+    )
     assert resumed.exit_code == 0, resumed.output
-    assert len(accuracy_rows(resumed.output)) == 5
-    assert accuracy_rows(resumed.output) == accuracy_rows(whole.output)
+    assert f"Resuming {cut}/: 2 of 5 experiences done: continuing with experience 2" in (
+        resumed.stderr
+    )
+    assert len(accuracy_rows(resumed.stdout)) == 5
+    assert accuracy_rows(resumed.stdout) == accuracy_rows(whole.output)

@@ -12,8 +12,13 @@ from clhost.errors import ClhostError
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn every ``ClhostError`` raised inside into a ``click.ClickException``."""
+    """Turn every ``ClhostError`` raised inside, and every ``OSError`` (a disk that is
+    full, a file that cannot be written), into a ``click.ClickException``."""
     try:
         yield
     except ClhostError as error:
         raise click.ClickException(str(error)) from None
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        reason = error.strerror or str(error) or type(error).__name__
+        raise click.ClickException(f"{where}{reason}") from None

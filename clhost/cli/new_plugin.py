@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from clhost._atomic import require_writable_directory
 from clhost.cli._errors import user_errors
 from clhost.scaffold import plugin_names, write_distribution
 
@@ -15,7 +16,7 @@ from clhost.scaffold import plugin_names, write_distribution
 @click.option(
     "-d",
     "--directory",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=Path("."),
     show_default=True,
     help="Where to create the distribution's folder.",
@@ -31,6 +32,7 @@ def new_plugin(name: str, directory: Path, description: str) -> None:
     """
     with user_errors():
         names = plugin_names(name, description)
+        require_writable_directory(directory, what="-d/--directory")
         root = write_distribution(names, directory)
     click.echo(f"Created {root}/ ({names.distribution}, package {names.module}). Next:")
     click.echo(f"  pip install -e {root}")

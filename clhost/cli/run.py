@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
+from clhost._atomic import require_writable_directory
 from clhost._params import parse_assignments, parse_spec
 from clhost.cli._errors import user_errors
 from clhost.cli._options import (
@@ -24,7 +26,8 @@ from clhost.errors import ParameterError
 
 SPEC = "NAME[:KEY=VALUE,...]"
 # checkpoint and results files of clhost.experiment: their presence means a run is there
-_RUN_FILES = ("checkpoint.pt", "results.json")
+_CHECKPOINT, _RESULTS = "checkpoint.pt", "results.json"
+_RUN_FILES = (_CHECKPOINT, _RESULTS)
 
 
 @click.command(context_settings={"show_default": True})
@@ -72,7 +75,7 @@ _RUN_FILES = ("checkpoint.pt", "results.json")
 @click.option(
     "-o",
     "--output",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     help="Directory for the checkpoint after each experience and the results.",
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --output from its checkpoint.")
@@ -96,22 +99,28 @@ def run(ctx: click.Context, **values: Any) -> None:
         click.echo(explanation(composition))
         return
     output = Path(options.output) if options.output is not None else None
-    if not values["quiet"]:
-        click.echo(f"{composition.described[0][1]} on {options.benchmark}", err=True)
-    if output is not None:
-        from clhost._atomic import atomic_write_text
-
-        atomic_write_text(output / SAVED_OPTIONS, options.to_json())
-    from clhost.experiment import run_experiment
+    quiet, resume = values["quiet"], values["resume"]
+    header = f"{composition.described[0][1]} on {options.benchmark}"
+    if not quiet and not resume:
+        click.echo(header, err=True)
+    from clhost.experiment import CHECKPOINT_NAME, run_experiment
 
     with user_errors():
+        # a checkpoint's options stay as they are: the run keeps what it started with,
+        # and a refused resume changes nothing on disk
+        if output is not None and not (resume and (output / CHECKPOINT_NAME).exists()):
+            from clhost._atomic import atomic_write_text
+
+            atomic_write_text(output / SAVED_OPTIONS, options.to_json())
         results = run_experiment(
             composition.strategy,
             composition.benchmark,
             output_dir=output,
-            resume=values["resume"],
-            progress=not values["quiet"],
+            resume=resume,
+            progress=not quiet,
             eval_streams=composition.eval_streams,
+            settings={"seed": options.seed},
+            on_resume=None if quiet else _announce_resume(header, output, composition.benchmark),
         )
     click.echo(results.summary())
     if output is not None and not values["quiet"]:
@@ -124,10 +133,13 @@ def resolve_options(ctx: click.Context, values: dict[str, Any]) -> RunOptions:
     given = command_line_layer(ctx, values)
     config = read_config(values["config"]) if values["config"] is not None else {}
     output = given.get("output", config.get("output"))
+    if output is not None:
+        require_writable_directory(output, what="--output")
     saved: dict[str, Any] = {}
     if values["resume"]:
         if output is None:
             raise ParameterError("--resume needs --output: the directory of the run to continue")
+        _require_run(Path(output))
         saved = read_saved(Path(output))
     elif output is not None and not values["explain"]:
         _refuse_to_overwrite(Path(output))
@@ -165,6 +177,40 @@ def explanation(composition: Any) -> str:
     lines += ["", "Hook call order (the implementers of each hook, in the order they are called):"]
     lines += ["  " + line for line in call_order_lines(composition.strategy)]
     return "\n".join(lines)
+
+
+def _require_run(output: Path) -> None:
+    """What ``--resume`` continues: a checkpoint, or the options of a run killed before
+    its first checkpoint (it starts again from its first experience)."""
+    if (output / _CHECKPOINT).exists():
+        return
+    if (output / _RESULTS).exists():
+        raise ParameterError(
+            f"--output {output} holds results but no checkpoint to resume from; choose "
+            "another directory to run again"
+        )
+    if not (output / SAVED_OPTIONS).exists():
+        raise ParameterError(
+            f"--output {output} holds no run to resume (no {_CHECKPOINT} or "
+            f"{SAVED_OPTIONS}); start one without --resume"
+        )
+
+
+def _announce_resume(header: str, output: Path | None, benchmark: Any) -> Callable[[int], None]:
+    """What a resumed run tells on stderr once its checkpoint is accepted."""
+    total = len(benchmark.train_stream)
+
+    def announce(done: int) -> None:
+        click.echo(header, err=True)
+        if done == 0:
+            text = "no experience was finished: starting with experience 0"
+        elif done >= total:
+            text = f"all {total} experiences are done: reporting the results"
+        else:
+            text = f"{done} of {total} experiences done: continuing with experience {done}"
+        click.echo(f"Resuming {output}/: {text}", err=True)
+
+    return announce
 
 
 def _refuse_to_overwrite(output: Path) -> None:
