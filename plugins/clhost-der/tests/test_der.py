@@ -98,7 +98,59 @@ def test_state_round_trip_restores_samples_and_logits():
     assert torch.equal(restored.memory.keys, plugin.memory.keys)
 
 
-@pytest.mark.parametrize("options", [{"alpha": -1.0}, {"batch_size_mem": 0}, {"mem_size": -5}])
+def test_experience_update_stores_a_class_balanced_memory_with_the_trained_logits():
+    """Avalanche's alternative: nothing is stored while an experience trains; after it,
+    each class gets its share, with the trained model's evaluation-mode logits."""
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(16,), dropout=0.5)
+    plugin = DERPlugin(mem_size=30, memory_update="experience")
+    strategy = _strategy(model, plugin, train_mb_size=16)
+    stream = split_digits().train_stream
+    strategy.train(stream[0])
+    assert strategy.loss_terms == {}  # the memory was empty throughout the first experience
+    strategy.train(stream[1])
+    assert set(strategy.loss_terms) == {"der", "der++"}
+    held = plugin.memory.buffer
+    counts = torch.bincount(held.y, minlength=10)
+    classes = [*stream[0].classes_in_this_experience, *stream[1].classes_in_this_experience]
+    assert sorted(counts.nonzero().squeeze(1).tolist()) == sorted(classes)
+    assert counts.sum() == 30 and counts[counts > 0].min() >= 7
+    model.eval()
+    with torch.no_grad():
+        latest = torch.isin(held.y, torch.tensor(stream[1].classes_in_this_experience))
+        assert torch.allclose(held.extras["logits"][latest], model(held.x[latest]), atol=1e-6)
+
+
+def test_experience_update_pads_logits_when_the_classifier_grows():
+    torch.manual_seed(0)
+    model = IncrementalMLP(input_size=64, hidden_sizes=(16,))
+    plugin = DERPlugin(mem_size=40, memory_update="experience")
+    strategy = _strategy(model, plugin)
+    widths = []
+    for experience in split_digits().train_stream[:3]:
+        strategy.train(experience)
+        widths.append(model.classifier.out_features)
+    held = plugin.memory.buffer
+    assert held.extras["logits"].shape[1] == widths[-1]
+    assert set(held.extras["logit_width"].tolist()) == set(widths)
+
+
+def test_experience_update_survives_a_state_round_trip():
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(16,))
+    plugin = DERPlugin(mem_size=40, memory_update="experience")
+    _strategy(model, plugin).train(split_digits().train_stream[:2])
+    restored = DERPlugin(mem_size=40, memory_update="experience")
+    restored.load_state_dict(plugin.state_dict())
+    assert torch.equal(
+        restored.memory.buffer.extras["logits"], plugin.memory.buffer.extras["logits"]
+    )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"alpha": -1.0}, {"batch_size_mem": 0}, {"mem_size": -5}, {"memory_update": "epoch"}],
+)
 def test_bad_parameters_are_refused(options):
     with pytest.raises(ParameterError):
         DERPlugin(**options)
@@ -112,5 +164,6 @@ def test_der_plus_plus_beats_naive_on_split_digits():
     }
     naive = average_accuracy(**setup)
     der = average_accuracy(DER, mem_size=200, **setup)
+    after_experience = average_accuracy(DER, mem_size=200, memory_update="experience", **setup)
     assert naive < 0.25
-    assert der > 0.8
+    assert der > 0.8 and after_experience > 0.8

@@ -1,35 +1,42 @@
-"""DER and DER++: match the logits the model gave to stored samples when it saw them."""
+"""DER and DER++: match the logits the model gave to stored samples."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
 from clhost import hookimpl
-from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
 from clhost.errors import ParameterError
 from clhost.models import MultiTaskModule
 from clhost.plugin import SupervisedPlugin
+from clhost.rehearsal import experience_data
 from clhost.rehearsal.buffers import check_size
+from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_buffer_reservoir import ReservoirSamplingBuffer
+
+MemoryUpdate = Literal["minibatch", "experience"]
+MEMORY_UPDATES = ("minibatch", "experience")
 
 
 class DERPlugin(SupervisedPlugin):
     """Dark Experience Replay (Buzzega et al., NeurIPS 2020).
 
-    Every training minibatch enters a reservoir memory together with the logits the
-    model produced for it. Each iteration adds ``alpha`` times the mean squared distance
-    between the current logits of a memory minibatch and the stored ones ("der"); with
-    ``beta > 0`` (DER++) also ``beta`` times the cross-entropy on a second memory
-    minibatch ("der++"). Logits stored before the classifier grew are compared on the
-    units that existed then only.
-    """
+    Stored samples keep the logits the model gave them. Each iteration adds ``alpha``
+    times the mean squared distance between the current logits of a memory minibatch
+    and the stored ones ("der"); with ``beta > 0`` (DER++) also ``beta`` times the
+    cross-entropy on a second memory minibatch ("der++"). Logits stored before the
+    classifier grew are compared on the units that existed then only.
 
-    capabilities = Capabilities(provides={REHEARSAL})
+    ``memory_update`` says when samples are stored. ``"minibatch"`` (the paper's): every
+    training minibatch enters a reservoir memory with the logits of that moment, so no
+    task boundaries are needed. ``"experience"`` (Avalanche's): after each experience,
+    its samples enter a class-balanced memory with the logits of the trained model in
+    evaluation mode.
+    """
 
     def __init__(
         self,
@@ -37,62 +44,118 @@ class DERPlugin(SupervisedPlugin):
         batch_size_mem: int | None = None,
         alpha: float = 0.1,
         beta: float = 0.5,
+        memory_update: MemoryUpdate = "minibatch",
     ):
         if alpha < 0 or beta < 0:
             raise ParameterError(f"alpha and beta must be non-negative, got {alpha}, {beta}")
         if batch_size_mem is not None and batch_size_mem < 1:
             raise ParameterError(f"batch_size_mem must be positive, got {batch_size_mem}")
-        self.memory = ReservoirSamplingBuffer(check_size("mem_size", mem_size))
+        if memory_update not in MEMORY_UPDATES:
+            raise ParameterError(
+                f"memory_update must be one of {', '.join(MEMORY_UPDATES)}, got {memory_update!r}"
+            )
+        size = check_size("mem_size", mem_size)
+        self.memory: ReservoirSamplingBuffer | ClassBalancedBuffer = (
+            ReservoirSamplingBuffer(size)
+            if memory_update == "minibatch"
+            else ClassBalancedBuffer(size, adaptive_size=True)
+        )
         self.batch_size_mem, self.alpha, self.beta = batch_size_mem, alpha, beta
+        self.memory_update = memory_update
+        self._held: TensorData | None = None
 
     @hookimpl
     def clhost_loss_terms(self, strategy: Any) -> list[tuple[str, Tensor]] | None:
-        if len(self.memory) == 0:
+        held = self._samples()
+        if len(held) == 0:
             return None
         size = self.batch_size_mem or strategy.train_mb_size
-        x, _, t, logits, width = self._sample(size)
+        x, _, t, logits, width = _sample(held, size)
         output = _forward(strategy.model, x, t)
         shared = min(output.shape[1], logits.shape[1])
         mask = torch.arange(shared, device=width.device) < width.unsqueeze(1)
         squared = (output[:, :shared] - logits[:, :shared]).pow(2) * mask
         terms = [("der", self.alpha * squared.sum() / mask.sum().clamp(min=1))]
         if self.beta > 0:
-            x, y, t, _, _ = self._sample(size)
+            x, y, t, _, _ = _sample(held, size)
             terms.append(("der++", self.beta * F.cross_entropy(_forward(strategy.model, x, t), y)))
         return terms
 
     @hookimpl
     def clhost_after_training_iteration(self, strategy: Any) -> None:
-        x, y, t = strategy.mbatch[:3]
-        logits = strategy.mb_output.detach()
-        width = torch.full((len(y),), logits.shape[1], dtype=torch.long, device=y.device)
-        stored_width = self.memory.buffer.extras["logits"].shape[1] if len(self.memory) else 0
+        if self.memory_update == "minibatch":
+            x, y, t = strategy.mbatch[:3]
+            self._store(TensorData(x.detach(), y, t), strategy.mb_output.detach())
+
+    @hookimpl
+    def clhost_after_training_exp(self, strategy: Any) -> None:
+        if self.memory_update == "experience":
+            data = experience_data(strategy).to(strategy.device)
+            self._store(data, _eval_logits(strategy.model, data, strategy.eval_mb_size))
+
+    def _store(self, data: TensorData, logits: Tensor) -> None:
+        """Add ``data`` with its ``logits``; stored and new logits are padded to one width."""
+        groups = (
+            list(self.memory.buffer_groups.values())
+            if isinstance(self.memory, ClassBalancedBuffer)
+            else [self.memory]
+        )
+        stored_width = max((_width(group) for group in groups), default=0)
+        width = torch.full((len(data),), logits.shape[1], dtype=torch.long, device=data.y.device)
         if stored_width > logits.shape[1]:
             logits = F.pad(logits, (0, stored_width - logits.shape[1]))
-        elif 0 < stored_width < logits.shape[1]:
-            held = self.memory.buffer
-            padded = F.pad(held.extras["logits"], (0, logits.shape[1] - stored_width))
-            self.memory.buffer = held.with_extra("logits", padded)
+        for group in groups:
+            if 0 < _width(group) < logits.shape[1]:
+                held = group.buffer
+                padded = F.pad(held.extras["logits"], (0, logits.shape[1] - _width(group)))
+                group.buffer = held.with_extra("logits", padded)
         self.memory.update_from_data(
-            TensorData(x.detach(), y, t, {"logits": logits, "logit_width": width})
+            TensorData(data.x, data.y, data.t, {"logits": logits, "logit_width": width})
         )
+        self._held = None
 
-    def _sample(self, size: int) -> tuple[Tensor, ...]:
-        held = self.memory.buffer
-        index = torch.randperm(len(held), device=held.y.device)[:size]
-        return (
-            held.x[index],
-            held.y[index],
-            held.t[index],
-            held.extras["logits"][index],
-            held.extras["logit_width"][index],
-        )
+    def _samples(self) -> TensorData:
+        """The memory's samples; a class-balanced memory's groups are joined once per update."""
+        if isinstance(self.memory, ReservoirSamplingBuffer):
+            return self.memory.buffer
+        if self._held is None:
+            self._held = self.memory.buffer
+        return self._held
 
     def state_dict(self) -> dict[str, Any]:
         return {"memory": self.memory.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.memory.load_state_dict(state["memory"])
+        self._held = None
+
+
+def _width(group: ReservoirSamplingBuffer) -> int:
+    return group.buffer.extras["logits"].shape[1] if len(group) else 0
+
+
+def _sample(held: TensorData, size: int) -> tuple[Tensor, ...]:
+    index = torch.randperm(len(held), device=held.y.device)[:size]
+    return (
+        held.x[index],
+        held.y[index],
+        held.t[index],
+        held.extras["logits"][index],
+        held.extras["logit_width"][index],
+    )
+
+
+@torch.no_grad()
+def _eval_logits(model: torch.nn.Module, data: TensorData, batch_size: int) -> Tensor:
+    """The logits of ``data`` in evaluation mode, in minibatches; the mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        starts = range(0, len(data), batch_size)
+        parts = [data.subset(torch.arange(i, min(i + batch_size, len(data)))) for i in starts]
+        return torch.cat([_forward(model, part.x, part.t) for part in parts])
+    finally:
+        model.train(was_training)
 
 
 def _forward(model: torch.nn.Module, x: Tensor, t: Tensor) -> Tensor:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from clhost.templates import SupervisedTemplate
-from clhost_der.plugin import DERPlugin
+from clhost_der.plugin import DERPlugin, MemoryUpdate
 
 
 class DER(SupervisedTemplate):
-    """DER (``beta=0``) or DER++ (``beta>0``, the default) with a reservoir memory."""
+    """DER (``beta=0``) or DER++ (``beta>0``, the default): ``SupervisedTemplate`` with
+    ``DERPlugin`` first among its plugins; ``memory_update`` as in ``DERPlugin``."""
 
     def __init__(
         self,
@@ -18,7 +19,14 @@ class DER(SupervisedTemplate):
         batch_size_mem: int | None = None,
         alpha: float = 0.1,
         beta: float = 0.5,
+        memory_update: MemoryUpdate = "minibatch",
         **kwargs: Any,
     ):
-        plugin = DERPlugin(mem_size=mem_size, batch_size_mem=batch_size_mem, alpha=alpha, beta=beta)
+        plugin = DERPlugin(
+            mem_size=mem_size,
+            batch_size_mem=batch_size_mem,
+            alpha=alpha,
+            beta=beta,
+            memory_update=memory_update,
+        )
         super().__init__(plugins=[plugin, *kwargs.pop("plugins", ())], **kwargs)
