@@ -126,7 +126,9 @@ STRATEGIES: dict[str, Pair] = {
     "der": Pair(
         "DER",
         (("mem_size", "mem_size", M), ("batch_size_mem", "batch_size_mem", None))
-        + (("alpha", "alpha", 0.1), ("beta", "beta", 0.5)),
+        + (("alpha", "alpha", 0.1), ("beta", "beta", 0.5), ("memory_update", "", "experience")),
+        note="memory_update='experience', Avalanche's memory (clhost's default is the paper's "
+        "'minibatch' reservoir)",
     ),
     "er-ace": Pair(
         "ER_ACE", (("mem_size", "mem_size", M), ("batch_size_mem", "batch_size_mem", 10))
