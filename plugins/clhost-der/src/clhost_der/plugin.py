@@ -9,6 +9,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from clhost import hookimpl
+from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
 from clhost.errors import ParameterError
 from clhost.models import MultiTaskModule
@@ -37,6 +38,8 @@ class DERPlugin(SupervisedPlugin):
     its samples enter a class-balanced memory with the logits of the trained model in
     evaluation mode.
     """
+
+    capabilities = Capabilities(provides={REHEARSAL})
 
     def __init__(
         self,

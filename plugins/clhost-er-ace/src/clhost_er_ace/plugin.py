@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from clhost import hookimpl
+from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError
 from clhost.models import MultiTaskModule
@@ -35,6 +36,8 @@ class ERACEPlugin(SupervisedPlugin):
     The memory takes each incoming sample once, after its first update (first epoch of
     an experience, first pass of an online minibatch).
     """
+
+    capabilities = Capabilities(provides={REHEARSAL})
 
     def __init__(self, mem_size: int = 200, batch_size_mem: int = 10):
         _require_positive(mem_size=mem_size, batch_size_mem=batch_size_mem)

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from clhost import hookimpl
+from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError
 from clhost.models import MultiTaskModule
@@ -31,6 +32,8 @@ class MIRPlugin(SupervisedPlugin):
     same whatever their sizes. The memory takes each incoming sample once, after its
     first update (first epoch, first pass).
     """
+
+    capabilities = Capabilities(provides={REHEARSAL})
 
     def __init__(self, batch_size_mem: int = 10, mem_size: int = 200, subsample: int = 50):
         _require_positive(batch_size_mem=batch_size_mem, mem_size=mem_size, subsample=subsample)
