@@ -194,6 +194,24 @@ def test_memory_is_class_balanced_and_replays_one_sample_per_incoming_one():
     assert len(twice.memory) == 50  # each incoming minibatch once
 
 
+def test_memory_takes_each_sample_once_over_several_epochs():
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=16, input_size=8, hidden_sizes=(32,))
+    strategy = CoPE(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
+        mem_size=40,
+        n_classes=4,
+        p_size=16,
+        train_mb_size=10,
+        train_epochs=3,
+        evaluator=None,
+    )
+    strategy.train(toy_benchmark(1).train_stream[0])  # 2 classes of 50 samples
+    held = strategy.plugins[0].memory.buffer.x
+    assert len(held) == 40 and len(torch.unique(held, dim=0)) == 40
+
+
 def test_training_loss_is_ppp_on_normalised_embeddings_and_prototypes_follow():
     plugin = CoPEPlugin(mem_size=40, n_classes=4, p_size=16, alpha=0.9, T=0.2)
     spy = Spy(plugin)

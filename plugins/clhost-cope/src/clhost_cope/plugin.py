@@ -15,6 +15,7 @@ from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError, PluginCompositionError
 from clhost.models.ncm import UNKNOWN_CLASS_MARGIN
 from clhost.plugin import SupervisedPlugin
+from clhost.rehearsal import first_sight
 from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_cope.ppp import PPPLoss
 from clhost_cope.prototypes import ClassPrototypes
@@ -76,7 +77,7 @@ class CoPEPlugin(SupervisedPlugin):
     @hookimpl
     def clhost_before_training_iteration(self, strategy: Any) -> None:
         x, y, t = strategy.mbatch[:3]
-        if getattr(strategy, "train_pass", 0) == 0:
+        if first_sight(strategy):
             self._incoming = TensorData(x, y, t)
         held = self.memory.buffer
         if len(held) == 0:
