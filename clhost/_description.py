@@ -110,22 +110,45 @@ def _experience(experience: Any) -> dict[str, Any]:
 
 
 def _digest(dataset: Any) -> str | None:
-    """A short hash of the dataset's tensors, or of its targets; ``None`` if it has none."""
+    """A digest of the dataset's tensors, or of its targets; ``None`` if it has neither."""
     parts = getattr(dataset, "tensors", None)
     if parts is None:
         targets = getattr(dataset, "targets", None)
         parts = (targets,) if targets is not None else ()
-    digest = hashlib.blake2b(digest_size=8)
-    for part in parts:
-        if isinstance(part, np.ndarray):
-            part = torch.from_numpy(part)
-        if isinstance(part, Tensor):
-            flat = part.detach().cpu().contiguous().reshape(-1)
-            digest.update(f"{flat.dtype}{tuple(part.shape)}".encode())
+    return digest_of(parts) if len(parts) else None
+
+
+def digest_of(value: Any) -> str:
+    """A hash of plain data: tensors by dtype, shape and bytes, containers item by item,
+    anything else by type and ``repr``. Equal data, equal digest."""
+    digest = hashlib.blake2b(digest_size=16)
+    _feed(digest, value)
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, value: Any) -> None:
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(value)
+    if isinstance(value, Tensor):
+        tensor = value.detach()
+        tensor = tensor.to_dense() if tensor.layout != torch.strided else tensor
+        flat = tensor.cpu().contiguous().reshape(-1)
+        digest.update(f"tensor {flat.dtype} {tuple(value.shape)}:".encode())
+        try:
             digest.update(flat.view(torch.uint8).numpy().tobytes())
-        else:
-            digest.update(repr(part).encode())
-    return digest.hexdigest() if parts else None
+        except (RuntimeError, TypeError):  # a dtype without a byte view (quantized ...)
+            digest.update(repr(flat.tolist()).encode())
+    elif isinstance(value, Mapping):
+        digest.update(f"dict {len(value)}:".encode())
+        for key in sorted(value, key=repr):
+            _feed(digest, key)
+            _feed(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"{type(value).__name__} {len(value)}:".encode())
+        for item in value:
+            _feed(digest, item)
+    else:
+        digest.update(f"{type(value).__name__} {value!r};".encode())
 
 
 def _optimizer(optimizer: Any) -> dict[str, Any] | None:

@@ -4,7 +4,9 @@ A checkpoint is one ``torch.save`` file of plain data (tensors, numbers, strings
 dicts), read back with ``torch.load(weights_only=True)`` so loading never runs pickled
 code. It holds the model, the optimizer, the state of every stateful component (plugins,
 criterion, evaluator, clock) under its stable key, the random number generators, the
-position in the train stream and a fingerprint of the experiment: its structure and,
+position in the train stream, a digest of all of it (``torch.load`` does not check the
+zip's checksums, so a flipped byte in a tensor would otherwise load silently) and a
+fingerprint of the experiment: its structure and,
 when the caller recorded it (``run_experiment`` does), the description of the experiment
 as built (``clhost._description``), so that a strategy or benchmark built with other
 parameters is refused, naming what differs, instead of silently mixing two runs.
@@ -22,13 +24,13 @@ import torch
 from torch import Tensor, nn
 
 from clhost._atomic import atomic_write
-from clhost._description import describe_experiment, differences, summary
+from clhost._description import describe_experiment, differences, digest_of, summary
 from clhost.data import Benchmark, Experience
 from clhost.errors import CheckpointError
 from clhost.plugin import state_key_of
 
 FORMAT = "clhost-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: the digest and the experiment's description
 
 _MAPPINGS = ("fingerprint", "model", "components", "rng")  # parts read as dicts
 _PLAIN = (Tensor, bool, int, float, str, bytes, type(None), torch.dtype, torch.device)
@@ -68,6 +70,7 @@ def save_checkpoint(
         "components": states,
         "rng": rng_state(),
     }
+    payload["digest"] = digest_of(payload)
     return atomic_write(path, lambda file: torch.save(payload, file))
 
 
@@ -252,11 +255,16 @@ def _read(path: Path, device: Any) -> dict[str, Any]:
             f"{path} has checkpoint format version {payload.get('version')!r}; this clhost "
             f"reads version {VERSION}"
         )
-    expected = {"position", "fingerprint", "model", "optimizer", "components", "rng"}
+    expected = {"position", "fingerprint", "model", "optimizer", "components", "rng", "digest"}
     missing = expected - payload.keys()
     position = payload.get("position")
     if missing or not isinstance(position, int) or position < 0:
         raise CheckpointError(f"{path} is incomplete: missing {sorted(missing) or 'position'}")
+    content = {key: value for key, value in payload.items() if key != "digest"}
+    if payload["digest"] != digest_of(content):
+        raise CheckpointError(
+            f"{path} is damaged: its contents do not match the digest written with them"
+        )
     malformed = [key for key in _MAPPINGS if not isinstance(payload[key], dict)]
     if malformed:
         raise CheckpointError(f"{path} is malformed: {', '.join(malformed)} not a mapping")

@@ -9,8 +9,10 @@ import torch
 from torch import nn
 
 import clhost
+from clhost._description import digest_of
 from clhost.checkpoint import (
     FORMAT,
+    VERSION,
     fingerprint,
     load_checkpoint,
     save_checkpoint,
@@ -203,6 +205,11 @@ def test_state_that_cannot_be_loaded_safely_is_refused_when_saving(tmp_path):
 # -- bad files ----------------------------------------------------------------------------
 
 
+def resealed(payload):
+    """A payload edited on purpose, with the digest that makes it look intact."""
+    return {**payload, "digest": digest_of({k: v for k, v in payload.items() if k != "digest"})}
+
+
 def unchanged_after(strategy, error_match, path, **kwargs):
     before = snapshot(strategy)
     with pytest.raises(CheckpointError, match=error_match):
@@ -221,6 +228,19 @@ def test_truncated_and_garbage_files_are_errors(tmp_path):
     unchanged_after(make_strategy(), "no checkpoint at", tmp_path / "missing.pt")
 
 
+def test_a_flipped_byte_in_a_tensor_is_found(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    source = trained()
+    save_checkpoint(source, path, 2)
+    data = bytearray(path.read_bytes())
+    weights = source.model.features[1].weight.detach().numpy().tobytes()
+    at = data.find(weights[:16])  # the weights are stored raw: torch.load checks no CRC
+    assert at > 0
+    data[at + 1] ^= 0x40
+    path.write_bytes(bytes(data))
+    unchanged_after(make_strategy(), "is damaged: its contents do not match", path)
+
+
 def test_pickled_objects_are_never_run(tmp_path):
     path = tmp_path / "checkpoint.pt"
     torch.save({"format": FORMAT, "version": 1, "model": Evil()}, path)
@@ -236,9 +256,9 @@ def test_other_formats_and_versions_are_errors(tmp_path):
     payload = torch.load(path, weights_only=True)
     payload["version"] = 99
     torch.save(payload, path)
-    unchanged_after(make_strategy(), "format version 99; this clhost reads version 1", path)
+    unchanged_after(make_strategy(), "format version 99; this clhost reads version 2", path)
     del payload["rng"]
-    payload["version"] = 1
+    payload["version"] = VERSION
     torch.save(payload, path)
     unchanged_after(make_strategy(), r"incomplete: missing \['rng'\]", path)
 
@@ -283,7 +303,7 @@ def test_a_plugin_that_rejects_its_state_is_named(tmp_path):
     save_checkpoint(strategy, path, 0)
     payload = torch.load(path, weights_only=True)
     del payload["components"]["counter"]["label_sum"]
-    torch.save(payload, path)
+    torch.save(resealed(payload), path)
     with pytest.raises(CheckpointError, match="component 'counter' could not be restored"):
         load_checkpoint(make_strategy(plugins=[Counter()]), path)
 
