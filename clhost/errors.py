@@ -50,8 +50,14 @@ class ParameterError(ClhostError, ValueError):
 
 
 def closest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
-    """The known names that look most like ``name``."""
-    return difflib.get_close_matches(name, list(known), n=n, cutoff=0.5)
+    """The known names that look most like ``name``: those it begins (``gss`` finds
+    ``gss-greedy``), then those containing it, then the closest spellings."""
+    known = sorted(known)
+    key = name.strip().lower()
+    prefixed = [k for k in known if key and k.lower().startswith(key)]
+    contained = [k for k in known if len(key) >= 3 and key in k.lower()]
+    similar = difflib.get_close_matches(name, known, n=n, cutoff=0.5)
+    return list(dict.fromkeys([*prefixed, *contained, *similar]))[:n]
 
 
 def unknown_name_message(what: str, name: str, known: Iterable[str]) -> str:

@@ -28,6 +28,7 @@ from clhost.evaluation.loggers import (
 from clhost.evaluation.plugin import EvaluationPlugin
 
 CHECKPOINT_NAME = "checkpoint.pt"
+_TRANSFER = ("Forgetting", "BWT", "FWT")  # summary metrics that need two training steps
 RESULTS_NAME = "results.json"
 MATRIX_NAME = "accuracy_matrix.csv"
 
@@ -144,12 +145,17 @@ class RunResults:
         ]
         lines += [f"{label:>9}" + "".join(f"{v:>8.4f}" for v in row) for label, row in rows]
         seen = len(self.accuracy_matrix)
+        average = f"Average accuracy  {self.average_accuracy:.4f} (all {width} test experiences)"
+        if seen == 1:  # e.g. joint training: nothing learnt later to forget or transfer to
+            lines += [average] + [f"{name:<18}n/a (one training step)" for name in _TRANSFER]
+        else:
+            lines += [
+                average + f", {self.average_seen_accuracy:.4f} (the {seen} seen)",
+                f"Forgetting        {self.forgetting:.4f}",
+                f"BWT               {self.bwt:+.4f}",
+                f"FWT               {self.fwt:+.4f}",
+            ]
         lines += [
-            f"Average accuracy  {self.average_accuracy:.4f} (all {width} test experiences), "
-            f"{self.average_seen_accuracy:.4f} (the {seen} seen)",
-            f"Forgetting        {self.forgetting:.4f}",
-            f"BWT               {self.bwt:+.4f}",
-            f"FWT               {self.fwt:+.4f}",
             f"Time              {math.fsum(self.train_seconds):.2f} s training, "
             f"{math.fsum(self.eval_seconds):.2f} s evaluating",
         ]

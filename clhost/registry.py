@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import importlib_metadata
 
-from clhost.errors import DuplicateEntryError, PluginLoadError, UnknownNameError
+from clhost.errors import DuplicateEntryError, PluginLoadError, UnknownNameError, closest
 
 GROUPS: dict[str, str] = {
     "strategy": "clhost.strategies",
@@ -41,6 +42,10 @@ _KIND_ALIASES = {
     **{group: kind for kind, group in GROUPS.items()},
     **{group.split(".", 1)[1]: kind for kind, group in GROUPS.items()},  # "strategies"
 }
+
+
+class AllowListWarning(UserWarning):
+    """``CLHOST_PLUGINS`` names a distribution that registers no clhost component."""
 
 
 @dataclass(frozen=True)
@@ -122,15 +127,14 @@ def scan(kind: str | None = None) -> Scan:
     identities: dict[int, tuple[str, str]] = {}
     result = Scan()
     owners: dict[tuple[str, str], Entry] = {}
+    if allowed is not None:
+        _warn_unmatched(allowed, every, identities)
     for each in kinds:
         for entry_point in every.select(group=GROUPS[each]):
-            distribution = entry_point.dist
-            if distribution is None:
+            identity = _identity(entry_point, identities)
+            if identity is None:
                 continue
-            if id(distribution) not in identities:
-                metadata = distribution.metadata  # parsed on each access: read it once
-                identities[id(distribution)] = (metadata["Name"], metadata["Version"])
-            name, version = identities[id(distribution)]
+            name, version = identity
             if allowed is not None and normalize_distribution(name) not in allowed:
                 continue
             entry = Entry(each, entry_point.name, entry_point.value, name, version)
@@ -141,6 +145,43 @@ def scan(kind: str | None = None) -> Scan:
                 result.entries.append(entry)
     result.entries.sort(key=lambda e: (KINDS.index(e.kind), e.name))
     return result
+
+
+def _identity(
+    entry_point: importlib_metadata.EntryPoint, identities: dict[int, tuple[str, str]]
+) -> tuple[str, str] | None:
+    """``(name, version)`` of the distribution of ``entry_point``, read once per scan."""
+    distribution = entry_point.dist
+    if distribution is None:
+        return None
+    if id(distribution) not in identities:
+        metadata = distribution.metadata  # parsed on each access: read it once
+        identities[id(distribution)] = (metadata["Name"], metadata["Version"])
+    return identities[id(distribution)]
+
+
+def _warn_unmatched(
+    allowed: set[str],
+    every: importlib_metadata.EntryPoints,
+    identities: dict[int, tuple[str, str]],
+) -> None:
+    """Warn about each ``CLHOST_PLUGINS`` name that no installed distribution registering
+    clhost components has: a typo there hides a component without saying so otherwise."""
+    installed = {
+        normalize_distribution(identity[0])
+        for group in GROUPS.values()
+        for entry_point in every.select(group=group)
+        if (identity := _identity(entry_point, identities)) is not None
+    }
+    for name in sorted(allowed - installed - {HOST_DISTRIBUTION}):
+        matches = closest(name, installed)
+        hint = f"; did you mean {', '.join(repr(m) for m in matches)}?" if matches else ""
+        warnings.warn(
+            f"{ALLOW_LIST_VARIABLE} names {name!r}, but no installed distribution of that "
+            f"name registers clhost components (the ones it meant stay hidden){hint}",
+            AllowListWarning,
+            stacklevel=3,
+        )
 
 
 def list_entries(kind: str | None = None) -> list[Entry]:

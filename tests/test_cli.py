@@ -285,11 +285,27 @@ def test_info_of_a_broken_plugin_and_of_an_unknown_name(site):
 def test_hooks_lists_every_hookspec_with_its_group():
     result = invoke("hooks")
     assert result.exit_code == 0
-    listed = [line.split()[0] for line in result.output.splitlines() if line.startswith("  ")]
+    lines = result.output.splitlines()
+    listed = [line.split()[0] for line in lines if line.startswith("  clhost_")]
     assert sorted(listed) == sorted(hook_names())
     assert "SGDUpdateHooks: Fired by templates that do one forward/backward/update" in result.output
-    line = next(row for row in result.output.splitlines() if "clhost_train_dataloader" in row)
-    assert "(exclusive)" in line and "Build the train dataloader" in line
+    at = next(i for i, row in enumerate(lines) if row.startswith("  clhost_train_dataloader"))
+    assert "(exclusive)" in lines[at] and "Build the train dataloader" in lines[at + 1]
+
+
+def test_hooks_shows_whole_descriptions_as_plain_text(monkeypatch):
+    import inspect
+
+    from clhost.hookspecs import SGDUpdateHooks
+
+    monkeypatch.setenv("COLUMNS", "80")
+    output = invoke("hooks").output
+    assert "``" not in output and ":class:" not in output and ":meth:" not in output
+    assert max(len(line) for line in output.splitlines() if line.startswith("      ")) < 80
+    # the last words of a multi-paragraph description are there, markup removed
+    whole = inspect.getdoc(SGDUpdateHooks.clhost_loss_terms)
+    assert whole.rstrip(".").endswith("logged")
+    assert "strategy.loss_terms[name] so it can be logged." in " ".join(output.split())
 
 
 def test_firing_order_covers_every_hook():

@@ -53,3 +53,25 @@ def test_cli_config_examples_run(tmp_path):
         result = CliRunner().invoke(main, ["run", "--config", str(config), "--quiet"])
         assert result.exit_code == 0, result.output
         assert "Average accuracy" in result.output
+
+
+def test_quick_start_pins_the_checking_tools_as_ci_reads_it():
+    import shutil
+    import subprocess
+
+    root = DOCS.parent
+    script = (root / ".ci" / "run").read_text()
+    program = re.search(r"awk '(.*?)' README\.md", script, flags=re.S)
+    assert program, ".ci/run no longer reads the quick start with awk"
+    if shutil.which("awk") is None:
+        pytest.skip("no awk on this machine")
+    commands = subprocess.run(
+        ["awk", program.group(1), str(root / "README.md")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert len(commands) == 2, commands
+    tools = commands[1].split("&&")[0].split()
+    assert "ruff" not in tools and "mypy" not in tools, "unpinned checking tools"
+    assert any(t.startswith("ruff==") for t in tools) and any(t.startswith("mypy==") for t in tools)

@@ -221,7 +221,7 @@ def test_a_single_experience_has_undefined_forgetting_written_as_null(tmp_path):
     assert math.isnan(results.forgetting) and math.isnan(results.fwt)
     written = json.loads((tmp_path / "results.json").read_text())
     assert written["forgetting"] is None and written["bwt"] is None and written["fwt"] is None
-    assert "Forgetting        nan" in results.summary()
+    assert "Forgetting        n/a (one training step)" in results.summary()
 
 
 def test_resuming_a_finished_run_trains_no_more(tmp_path):

@@ -6,6 +6,9 @@ Importing this package never imports torch, so ``clhost list``, ``info`` of meta
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import click
 
 from clhost import __version__
@@ -15,6 +18,7 @@ from clhost.cli.info import info
 from clhost.cli.listing import list_command
 from clhost.cli.new_plugin import new_plugin
 from clhost.cli.run import run
+from clhost.registry import AllowListWarning
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,6 +30,18 @@ def main() -> None:
     found through entry points; CLHOST_PLUGINS=dist,... limits which distributions are
     visible and CLHOST_DISABLE_PLUGIN_AUTOLOAD=1 hides all but the host's.
     """
+    warnings.showwarning = _show_warning
+
+
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """clhost's own warnings as one line, like its errors; others as Python shows them."""
+    if issubclass(category, AllowListWarning):
+        click.echo(f"Warning: {message}", err=True)
+    else:
+        _python_showwarning(message, category, *args, **kwargs)
 
 
 for command in (list_command, info, hooks, run, new_plugin, check):

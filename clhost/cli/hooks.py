@@ -6,28 +6,25 @@ import inspect
 
 import click
 
-from clhost.cli._table import table
+from clhost.cli._text import plain, wrapped
 from clhost.hookspecs import EXCLUSIVE_HOOKS, HOOK_GROUPS, hook_names
 
 
 @click.command()
 def hooks() -> None:
-    """List every hook, by the template level firing it.
+    """List every hook, by the template level firing it, with its whole description.
 
-    Each hookspec is shown with the first sentence of its documentation.
-
-    docs/hooks.md has the full text of each; `clhost info NAME` shows which hooks a
-    plugin implements.
+    docs/hooks.md has the same text; `clhost info NAME` shows which hooks a plugin
+    implements.
     """
     for index, group in enumerate(HOOK_GROUPS):
         if index:
             click.echo()
-        click.secho(f"{group.__name__}: {_summary(group)}", bold=True)
-        rows = [
-            [name + _marker(group, name), _summary(getattr(group, name))]
-            for name in hook_names(group)
-        ]
-        click.echo("\n".join("  " + line for line in table(rows).splitlines()))
+        click.secho(f"{group.__name__}: {plain(inspect.getdoc(group) or '')}", bold=True)
+        for name in hook_names(group):
+            click.echo()
+            click.echo(f"  {name}{_marker(group, name)}")
+            click.echo("\n".join(wrapped(inspect.getdoc(getattr(group, name)) or "", "      ")))
 
 
 def _marker(group: type, name: str) -> str:
@@ -35,10 +32,3 @@ def _marker(group: type, name: str) -> str:
         return " (exclusive)"
     options = getattr(getattr(group, name), "clhost_spec", {})
     return " (first result)" if options.get("firstresult") else ""
-
-
-def _summary(thing: object) -> str:
-    """The first sentence of a docstring (docstring lines wrap mid-sentence)."""
-    paragraph = (inspect.getdoc(thing) or "").split("\n\n")[0]
-    sentence, dot, _ = " ".join(paragraph.split()).partition(". ")
-    return sentence + ("." if dot else "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -35,6 +36,7 @@ def new_plugin(name: str, directory: Path, description: str) -> None:
         require_writable_directory(directory, what="-d/--directory")
         root = write_distribution(names, directory)
     click.echo(f"Created {root}/ ({names.distribution}, package {names.module}). Next:")
-    click.echo(f"  pip install -e {root}")
-    click.echo(f"  pytest {root / 'tests'}")
+    # python -m: the same interpreter as the README's quick start, whatever pip is on PATH
+    click.echo(f"  python -m pip install -e {shlex.quote(str(root))}")
+    click.echo(f"  python -m pytest {shlex.quote(str(root / 'tests'))}")
     click.echo(f"  clhost info {names.name}")

@@ -198,6 +198,10 @@ class JSONLLogger(Logger):
         self._out.close()
 
 
+# back to the start of the line, erase it, show the cursor again (click hid it)
+ERASE_LINE = "\r\033[K\033[?25h"
+
+
 class ProgressLogger(Logger):
     """A progress bar (click's) over each experience trained or evaluated.
 
@@ -208,7 +212,7 @@ class ProgressLogger(Logger):
     def __init__(self, stream: TextIO | None = None, *, enabled: bool | None = None):
         self.stream = stream if stream is not None else sys.stderr
         if enabled is None:
-            enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+            enabled = _is_terminal(self.stream)
         self.shows_progress = enabled
         self._bar: Any = None
 
@@ -229,12 +233,23 @@ class ProgressLogger(Logger):
             self._bar.update(steps)
 
     def end_progress(self) -> None:
-        if self._bar is not None:
-            bar, self._bar = self._bar, None
+        """Erase a finished bar on a terminal (a run has dozens of phases: their bars
+        must not pile up); elsewhere let click end its line."""
+        if self._bar is None:
+            return
+        bar, self._bar = self._bar, None
+        if _is_terminal(self.stream):
+            self.stream.write(ERASE_LINE)
+            self.stream.flush()
+        else:
             bar.__exit__(None, None, None)
 
     def close(self) -> None:
         self.end_progress()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)())
 
 
 def json_ready(value: Any) -> Any:

@@ -12,9 +12,14 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
+import importlib_metadata
+
+from clhost import registry
 from clhost.errors import ParameterError
 
 TEMPLATE = Path(__file__).parent / "template"
+# the first-party distributions, when the host runs from a checkout
+CHECKOUT_PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 _KEBAB = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 
 
@@ -66,8 +71,36 @@ def plugin_names(name: str, description: str = "") -> PluginNames:
     return PluginNames(cleaned, description or f"{camel}: a clhost plugin.")
 
 
+def name_taken(names: PluginNames) -> str | None:
+    """Why ``names`` cannot be a new distribution, or ``None``: a first-party distribution
+    of that name (in this checkout's ``plugins/`` or installed), or a strategy or plugin
+    already registered under the name its entry points would take."""
+    first_party = {
+        registry.normalize_distribution(path.name)
+        for path in CHECKOUT_PLUGINS.glob("clhost-*")
+        if (path / "pyproject.toml").exists()
+    }
+    if names.distribution in first_party:
+        return f"{names.distribution} is a first-party distribution (plugins/{names.distribution})"
+    try:
+        installed = importlib_metadata.distribution(names.distribution)
+    except importlib_metadata.PackageNotFoundError:
+        pass
+    else:
+        return f"{names.distribution} {installed.version} is already installed"
+    for kind in ("strategy", "plugin"):
+        for entry in registry.scan(kind).entries:
+            if entry.name == names.name:
+                return f"{entry.label} is already registered under that name"
+    return None
+
+
 def write_distribution(names: PluginNames, parent: Path) -> Path:
-    """Write the distribution into ``parent / names.distribution``; never overwrite."""
+    """Write the distribution into ``parent / names.distribution``; never overwrite, and
+    never take a name that a first-party or installed distribution already uses."""
+    taken = name_taken(names)
+    if taken is not None:
+        raise ParameterError(f"plugin name {names.name!r} is taken: {taken}; choose another")
     root = parent / names.distribution
     if root.exists():
         raise ParameterError(f"{root} already exists; choose another name or directory")
