@@ -82,7 +82,7 @@ def test_clhost_run_with_early_stopping_needs_and_takes_validation():
 @pytest.mark.parametrize("value", ["0", "1", "x"])
 def test_a_bad_validation_option_is_one_error(value):
     result = CliRunner().invoke(main, ["run", "--validation", value, "--explain"])
-    assert result.exit_code == 2 and "--validation" in result.output
+    assert result.exit_code == 2 and "Invalid value for '--validation'" in result.output
 
 
 def test_validation_is_read_from_a_config_file(tmp_path):
