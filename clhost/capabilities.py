@@ -56,12 +56,17 @@ NONE = Capabilities()
 
 
 def capabilities_of(component: object) -> Capabilities:
-    """The capabilities ``component`` declares; a strategy with ``trains_on_whole_stream``
+    """The capabilities ``component`` declares (see ``declared_by``)."""
+    return declared_by(type(component))
+
+
+def declared_by(cls: type) -> Capabilities:
+    """The capabilities class ``cls`` declares; a strategy with ``trains_on_whole_stream``
     provides ``whole-stream`` (that attribute is the one source of that fact)."""
-    declared = getattr(type(component), "capabilities", NONE)
+    declared = getattr(cls, "capabilities", NONE)
     if not isinstance(declared, Capabilities):
         declared = NONE
-    if getattr(type(component), "trains_on_whole_stream", False) is True:
+    if getattr(cls, "trains_on_whole_stream", False) is True:
         return Capabilities(
             declared.provides | {WHOLE_STREAM}, declared.conflicts, declared.requires
         )
@@ -86,6 +91,14 @@ def check_composition(components: Sequence[tuple[str, object]]) -> None:
                 raise PluginCompositionError(
                     f"{label} needs a component that {_meaning(capability)}: {why}"
                 )
+
+
+def describe(capabilities: Capabilities) -> list[str]:
+    """One line per declaration, as ``clhost info`` prints them."""
+    lines = [f"provides {name}: {_meaning(name)}" for name in sorted(capabilities.provides)]
+    lines += [f"conflicts with {name}: {why}" for name, why in capabilities.conflicts.items()]
+    lines += [f"requires {name}: {why}" for name, why in capabilities.requires.items()]
+    return lines
 
 
 def _meaning(capability: str) -> str:

@@ -153,3 +153,16 @@ def test_the_cli_reports_a_refused_composition_in_one_line():
     )
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and "JointTraining and ReplayPlugin" in result.output
+
+
+def test_info_shows_the_rules_a_component_declares():
+    from click.testing import CliRunner
+
+    from clhost.cli import main
+
+    output = CliRunner().invoke(main, ["info", "gdumb", "--kind", "plugin"]).output
+    rules = output.split("Composition rules (checked when a strategy is built):\n")[1]
+    assert "    provides training-data: replaces the data each experience trains on\n" in rules
+    assert "    conflicts with rehearsal: GDumb's memory is all it trains on" in rules
+    joint = CliRunner().invoke(main, ["info", "joint"]).output
+    assert "provides whole-stream: trains once on the whole stream" in joint

@@ -55,6 +55,7 @@ def describe(entry: registry.Entry, component: Any) -> str:
     if doc:
         lines += ["", *("  " + line if line else "" for line in doc.splitlines())]
     lines += _parameter_lines(component)
+    lines += _capability_lines(component)
     if entry.kind == "strategy" and isinstance(component, type):
         lines += _strategy_hook_lines(component)
     else:
@@ -88,6 +89,18 @@ def _parameter_lines(component: Any) -> list[str]:
         title = "Parameters" if index == 0 else f"Passed on to {owner.split('.')[0]}"
         lines += ["", f"  {title}:", *(f"    {text}" for text in described)]
     return lines
+
+
+def _capability_lines(component: Any) -> list[str]:
+    """The composition rules a class declares (``clhost.capabilities``)."""
+    from clhost.capabilities import declared_by, describe
+
+    rules = describe(declared_by(component)) if isinstance(component, type) else []
+    if not rules:
+        return []
+    return ["", "  Composition rules (checked when a strategy is built):"] + [
+        f"    {rule}" for rule in rules
+    ]
 
 
 def _hook_lines(component: Any) -> list[str]:
