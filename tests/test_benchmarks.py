@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 import torch
@@ -509,3 +512,23 @@ def test_parity_settings_name_only_registered_strategies():
     parity = parity_module()
     known = {entry.name for entry in registry.list_entries("strategy")}
     assert set(parity.STRATEGIES) <= known
+
+
+# --- benchmarks/long_stream.py -----------------------------------------------------------
+
+
+def test_long_stream_script_times_every_experience_on_a_tiny_stream():
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "long_stream.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--strategies", "naive,ewc", "--classes", "10",
+         "--per-class", "6", "--features", "5", "--no-avalanche", "--per-experience"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("|") for line in done.stdout.splitlines() if "| clhost |" in line]
+    assert [row[1].strip() for row in rows] == ["naive", "ewc"]
+    for row in rows:
+        total, first, last, growth = (float(cell) for cell in row[3:7])
+        assert total > 0 and first > 0 and last > 0 and growth == pytest.approx(last / first, 0.05)
+    assert sum(line.startswith("- naive, clhost: ") for line in done.stdout.splitlines()) == 1
+    assert "Avalanche not run" in done.stderr
