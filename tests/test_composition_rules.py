@@ -166,3 +166,19 @@ def test_info_shows_the_rules_a_component_declares():
     assert "    conflicts with rehearsal: GDumb's memory is all it trains on" in rules
     joint = CliRunner().invoke(main, ["info", "joint"]).output
     assert "provides whole-stream: trains once on the whole stream" in joint
+
+
+# Plugins that rehearse stored (or generated) samples of past experiences: a rewrite that
+# drops the declaration silently lets joint training or GDumb be combined with them again.
+REHEARSING = [
+    "agem", "cope", "der", "er-ace", "gdumb", "generative-replay", "gss-greedy", "icarl",
+    "mir", "rar", "replay", "scr",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", REHEARSING)
+def test_every_rehearsal_plugin_declares_it(name):
+    from clhost import registry
+    from clhost.capabilities import declared_by
+
+    assert REHEARSAL in declared_by(registry.load("plugin", name)).provides
