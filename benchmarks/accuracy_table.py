@@ -85,9 +85,6 @@ SCENARIO_SETTINGS: dict[tuple[str, str], dict[str, str]] = {
 # Combinations not run, and why (shown in the table).
 UNSUPPORTED: dict[tuple[str, str | None], str] = {
     ("bic", "task"): "one classifier over all classes: no multi-head models (BiC's own error)",
-    ("bic", "permuted"): "class-incremental only: with no new classes its distillation "
-    "weight n_old/n_seen is 1, the classification loss vanishes and the model never changes "
-    "after the first experience",
     ("cope", "task"): "prototypes of one embedding: a multi-head model has no single output",
     ("icarl", "task"): "one classifier over all classes: a multi-head model is not supported",
     ("generative-replay", "task"): "one solver labels the generated samples: no multi-head "

@@ -9,7 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from clhost import hookimpl
-from clhost.benchmarks import split_digits
+from clhost.benchmarks import permuted_digits, split_digits
 from clhost.checkpoint import load_checkpoint, save_checkpoint
 from clhost.errors import ParameterError, PluginCompositionError
 from clhost.models import MultiHeadMLP, SimpleMLP
@@ -149,6 +149,36 @@ def test_a_fixed_lambda_replaces_the_ratio_of_old_classes():
     assert BiCPlugin(mem_size=40, lamb=0.3).distillation_weight(4, 6) == 0.3
     assert BiCPlugin(mem_size=40).distillation_weight(4, 6) == pytest.approx(4 / 6)
     assert BiCPlugin(mem_size=40).distillation_weight(0, 2) == 0
+
+
+def test_an_experience_of_classes_seen_before_is_learnt_not_only_distilled():
+    """Domain-incremental: every experience brings the same classes, so none is old. Its
+    classes are learnt from their labels: lambda is 0, nothing to correct. (Taking every
+    class seen before as old gave lambda = 1, and the model stopped learning.)"""
+    benchmark = permuted_digits(2, seed=0)
+    recorder = Recorder()
+    strategy = build(mem_size=200, plugins=[recorder])
+    strategy.train(benchmark.train_stream[0])
+    recorder.losses.clear()
+    strategy.train(benchmark.train_stream[1])
+    plugin = strategy.plugins[0]
+    assert plugin._weight == 0 and plugin.old_classes == []
+    assert all(not terms for _, _, terms in recorder.losses), "the loss is the criterion"
+    assert (plugin.bias_layer.alpha.item(), plugin.bias_layer.beta.item()) == (1.0, 0.0)
+    accuracy = strategy.eval(benchmark.test_stream).per_experience
+    assert accuracy[1]["accuracy"] > 0.85, accuracy  # the second permutation is learnt
+    assert accuracy[0]["accuracy"] > 0.7, accuracy  # the first is replayed
+
+
+def test_only_the_classes_an_experience_lacks_are_distilled():
+    benchmark = toy_benchmark(3, 2)
+    strategy = build_toy()
+    plugin = strategy.plugins[0]
+    strategy.train(benchmark.train_stream[:2])
+    repeated = benchmark.train_stream[1]  # classes 2, 3 again: only 0, 1 are old
+    strategy.train(repeated)
+    assert plugin.old_classes == [0, 1] and plugin.new_classes == [2, 3]
+    assert plugin._weight == pytest.approx(2 / 4)
 
 
 def test_the_second_stage_leaves_the_model_frozen():

@@ -36,12 +36,16 @@ class BiCPlugin(SupervisedPlugin):
     ``ReplayPlugin``), with the loss ``(1 - lambda) * criterion + lambda * distillation``:
     the distillation is the KL divergence at temperature ``T`` from the previous model's
     scores on the old classes (bias-corrected, as the previous model predicted) to the
-    current ones, and ``lambda = old / seen classes`` unless ``lamb`` fixes it.
+    current ones, and ``lambda = old / seen classes`` unless ``lamb`` fixes it. The old
+    classes are those seen before and absent from the experience; the experience's own
+    classes are learnt from its labels.
     Stage 2 freezes the model and learns ``alpha``, ``beta`` of a ``BiasLayer`` on the
-    scores of the experience's new classes: cross-entropy over the seen classes on the
+    scores of the experience's classes: cross-entropy over the seen classes on the
     validation memory (old classes' and the new ones' held-out samples, balanced), SGD
     with learning rate ``lr`` (momentum 0.9) for ``stage_2_epochs`` epochs. Evaluation
-    applies the layer; the first experience, having no old classes, has no correction.
+    applies the layer. An experience with no old classes (the first; every experience of
+    a domain-incremental stream) has no distillation (``lambda = 0``) and no correction:
+    it is replay with a held-out validation memory.
     """
 
     name = "bic"
@@ -100,7 +104,14 @@ class BiCPlugin(SupervisedPlugin):
 
     @property
     def new_classes(self) -> list[int]:
+        """The classes of the experience trained last (all new in class-incremental
+        learning): the ones the bias layer corrects."""
         return self.bias_layer.classes.tolist()
+
+    @property
+    def old_classes(self) -> list[int]:
+        """Classes seen before the experience trained last and absent from it."""
+        return self._old_units.tolist() if self._old_units is not None else []
 
     # -- stage 1 ------------------------------------------------------------------------
 
@@ -136,13 +147,16 @@ class BiCPlugin(SupervisedPlugin):
 
     @hookimpl
     def clhost_before_training_exp(self, strategy: Any) -> None:
-        classes = self._train_part.classes if self._train_part is not None else []
-        new = sorted(set(classes) - set(self.seen_classes))
+        current = self._train_part.classes if self._train_part is not None else []
+        # Old classes are those this experience brings no data of: only they are kept by
+        # distillation, and only against them is the experience's classes' bias corrected.
+        # An experience of classes seen before (domain-incremental) has none: lambda is 0.
+        old = sorted(set(self.seen_classes) - set(current))
         self.distilled_bias_layer = self.bias_layer.to(strategy.device)
-        self.bias_layer = BiasLayer(new).to(strategy.device)
-        self._old_units = torch.tensor(self.seen_classes, dtype=torch.long, device=strategy.device)
-        n_seen = len(set(self.seen_classes) | set(new))
-        self._weight = self.distillation_weight(len(self.seen_classes), n_seen)
+        self.bias_layer = BiasLayer(current).to(strategy.device)
+        self._old_units = torch.tensor(old, dtype=torch.long, device=strategy.device)
+        n_seen = len(set(self.seen_classes) | set(current))
+        self._weight = self.distillation_weight(len(old), n_seen)
 
     @hookimpl
     def clhost_train_dataloader(self, strategy: Any) -> Any:
@@ -199,7 +213,7 @@ class BiCPlugin(SupervisedPlugin):
             )
         self.val_buffer.update_from_data(self._held_out)
         self.buffer.update_from_data(self._train_part)
-        if self.seen_classes and self.new_classes and self.stage_2_epochs:
+        if self.old_classes and self.new_classes and self.stage_2_epochs:
             self.bias_correction_step(strategy)
         self.seen_classes = sorted({*self.seen_classes, *self._train_part.classes})
         self.previous_model.remember(strategy.model)
