@@ -124,6 +124,14 @@ def test_joint_training_with_rehearsal_or_replaced_data_is_refused(plugin):
         strategy(JointTraining, plugins=[component])
 
 
+def test_cumulative_with_rehearsal_is_refused():
+    from clhost_cumulative import Cumulative
+    from clhost_replay import ReplayPlugin
+
+    with pytest.raises(PluginCompositionError, match="only reweights them"):
+        strategy(Cumulative, plugins=[ReplayPlugin()])
+
+
 def test_replay_with_gdumb_is_refused_but_replay_alone_is_fine():
     from clhost_gdumb import GDumbPlugin
     from clhost_replay import Replay

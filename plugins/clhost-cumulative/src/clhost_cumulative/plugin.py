@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from clhost import hookimpl
-from clhost.capabilities import TRAINING_DATA, Capabilities
+from clhost.capabilities import REHEARSAL, TRAINING_DATA, Capabilities
 from clhost.data import TensorData
 from clhost.errors import CheckpointError
 from clhost.plugin import SupervisedPlugin
@@ -24,7 +24,11 @@ class CumulativePlugin(SupervisedPlugin):
 
     capabilities = Capabilities(
         provides={TRAINING_DATA},
-        conflicts={TRAINING_DATA: "cumulative training trains on every experience seen so far"},
+        conflicts={
+            TRAINING_DATA: "cumulative training trains on every experience seen so far",
+            REHEARSAL: "cumulative training already trains on every past sample: rehearsing "
+            "some of them again only reweights them",
+        },
     )
 
     def __init__(self) -> None:
