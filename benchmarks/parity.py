@@ -172,11 +172,10 @@ STRATEGIES: dict[str, Pair] = {
     ),
     "ewc": Pair(
         "EWC",
-        (("ewc_lambda", "ewc_lambda", 1000.0), ("mode", "mode", "separate"))
-        + (
-            ("decay_factor", "decay_factor", None),
-            ("keep_importance_data", "keep_importance_data", False),
-        ),
+        (("ewc_lambda", "ewc_lambda", 100.0), ("mode", "mode", "separate"))
+        + (("decay_factor", "decay_factor", None),)
+        + (("keep_importance_data", "keep_importance_data", False),),
+        note="ewc_lambda 100: at 1000 (clhost's default) both sides diverge with SGD lr 0.1",
     ),
     "synaptic-intelligence": Pair(
         "SynapticIntelligence", (("si_lambda", "si_lambda", 0.1), ("eps", "eps", 1e-7))
@@ -200,7 +199,11 @@ STRATEGIES: dict[str, Pair] = {
         note="p_size 10: the MLP's output is the embedding. An online method: Avalanche's "
         "CoPE makes max_it_cnt=1 update per experience (fixed), so compare it online",
     ),
-    "mas": Pair("MAS", (("lambda_reg", "lambda_reg", 1.0), ("alpha", "alpha", 0.5))),
+    "mas": Pair(
+        "MAS",
+        (("lambda_reg", "lambda_reg", 0.1), ("alpha", "alpha", 0.5)),
+        note="lambda_reg 0.1: at 1.0 (both defaults) both sides diverge with SGD lr 0.1",
+    ),
     "rwalk": Pair(
         "Naive+RWalkPlugin",
         (("ewc_lambda", "ewc_lambda", 0.1), ("ewc_alpha", "ewc_alpha", 0.9))
@@ -776,8 +779,9 @@ def table(results: Sequence[Result], scenario: str, optimizer: str, names: Seque
             continue
         notes = []
         for label, side in (("clhost", ours), ("Avalanche", theirs)):
-            errors = sorted({r.error for r in side if r.error})
-            notes += [f"{label} error: {e}" for e in errors]
+            errors = [r.error for r in side if r.error]
+            if errors:
+                notes.append(f"{label} error ({len(errors)} of {len(side)}): {errors[0][:120]}")
             if name not in OWN_PREDICTION:
                 off = [
                     r for r in side if not r.error and abs(r.accuracy - r.argmax_accuracy) > 0.005
@@ -794,8 +798,8 @@ def table(results: Sequence[Result], scenario: str, optimizer: str, names: Seque
         difference = a - b
         ratio = cpu_a / cpu_b if cpu_b else math.nan
         flags = []
-        if math.isnan(a) or any(math.isnan(r.accuracy) for r in ok_ours):
-            flags.append("**clhost NaN/failed**")
+        if ok_theirs and (len(ok_ours) < len(ours) or any(math.isnan(r.accuracy) for r in ok_ours)):
+            flags.append("**clhost failed**")
         if difference < DIFF_FLAG:
             flags.append("**accuracy**")
         if ratio > RATIO_FLAG:

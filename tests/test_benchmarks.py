@@ -491,7 +491,7 @@ def test_parity_table_flags_lower_accuracy_slower_runs_and_errors():
     assert "-0.050" in replay and "2.00" in replay
     assert "**accuracy**" in replay and "**slower**" in replay
     naive = next(line for line in text.splitlines() if line.startswith("| naive"))
-    assert "Avalanche error: TypeError: boom" in naive and "1/0" in naive
+    assert "Avalanche error (1 of 1): TypeError: boom" in naive and "1/0" in naive
 
 
 def test_parity_without_avalanche_exits_with_one_line(monkeypatch):
