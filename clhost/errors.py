@@ -49,6 +49,18 @@ class ParameterError(ClhostError, ValueError):
     """A parameter value that does not fit what the parameter expects."""
 
 
+class NonFiniteError(ClhostError, FloatingPointError):
+    """Training produced a non-finite loss or non-finite weights (a numeric blow-up).
+
+    ``strategy``, ``experience`` and ``iteration`` (within the experience, from 0) say
+    where; the message also says how to avoid it.
+    """
+
+    def __init__(self, message: str, *, strategy: str, experience: int, iteration: int):
+        super().__init__(message)
+        self.strategy, self.experience, self.iteration = strategy, experience, iteration
+
+
 def closest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
     """The known names that look most like ``name``: those it begins (``gss`` finds
     ``gss-greedy``), then those containing it, then the closest spellings."""

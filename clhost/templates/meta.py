@@ -18,7 +18,8 @@ class SupervisedMetaLearningTemplate(SupervisedTemplate):
     HOOK_GROUPS = (BaseTemplateHooks, SGDLoopHooks, MetaLearningHooks)
 
     def training_epoch(self) -> None:
-        hooks = self.hooks
+        hooks, guard = self.hooks, self._finite_guard
+        guard.start_epoch()
         for batch in self.dataloader:
             if self._stop_requested:
                 break
@@ -30,11 +31,13 @@ class SupervisedMetaLearningTemplate(SupervisedTemplate):
             self._fire(hooks.after_inner_updates)
             self._fire(hooks.before_outer_update)
             self.outer_update()
+            guard.watch(self)
             self._fire(hooks.after_outer_update)
             self.mb_output = self.forward()
             self._fire(hooks.after_training_iteration)
             self.clock.tick_iteration()
             self._periodic_eval("iteration", self.clock.train_exp_iterations)
+        guard.end_epoch(self)
 
     def inner_updates(self) -> None:
         """Fast-weight updates on the current minibatch."""

@@ -126,6 +126,7 @@ class OnlineSupervisedTemplate(SupervisedTemplate):
             self.clock.tick_epoch()
             self._periodic_eval("epoch", self.clock.train_epochs)
         if closes:
+            self._finite_guard.check_weights(self)
             self._fire(self.hooks.after_training_exp)
             if self.eval_every == 0:
                 self._eval_streams()

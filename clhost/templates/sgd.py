@@ -13,6 +13,7 @@ from clhost.data import Experience, as_classification_data, make_loader
 from clhost.hookspecs import BaseTemplateHooks, SGDLoopHooks, SGDUpdateHooks
 from clhost.models.optim import refresh_optimizer
 from clhost.templates.base import DEFAULT, BaseTemplate
+from clhost.templates.finite import FiniteGuard
 
 
 class BaseSGDTemplate(BaseTemplate):
@@ -70,6 +71,7 @@ class BaseSGDTemplate(BaseTemplate):
         self._stop_requested = False
         self._params_before_adaptation: dict[str, nn.Parameter] = {}
         super().__init__(model=model, device=device, plugins=plugins, evaluator=evaluator)
+        self._finite_guard = FiniteGuard(deferred=self.device.type != "cpu")
 
     def extra_plugins(self) -> list[object]:
         criterion = self._criterion
@@ -108,6 +110,7 @@ class BaseSGDTemplate(BaseTemplate):
             self._fire(self.hooks.after_training_epoch)
             self.clock.tick_epoch()
             self._periodic_eval("epoch", self.clock.train_exp_epochs)
+        self._finite_guard.check_weights(self)
         self._fire(self.hooks.after_training_exp)
         if self.eval_every == 0:
             self._eval_streams()
@@ -140,7 +143,10 @@ class BaseSGDTemplate(BaseTemplate):
         refresh_optimizer(self.optimizer, self._params_before_adaptation, self.model)
 
     def training_epoch(self) -> None:
-        hooks = self.hooks
+        """One pass over the dataloader; a non-finite loss raises ``NonFiniteError``
+        (``FiniteGuard`` says when it is detected on each device)."""
+        hooks, guard = self.hooks, self._finite_guard
+        guard.start_epoch()
         for batch in self.dataloader:
             if self._stop_requested:
                 break
@@ -154,6 +160,7 @@ class BaseSGDTemplate(BaseTemplate):
             if hooks.loss_terms:
                 self._add_loss_terms()
             self._fire(hooks.before_backward)
+            guard.watch(self)
             self.backward()
             self._fire(hooks.after_backward)
             self._fire(hooks.before_update)
@@ -162,6 +169,7 @@ class BaseSGDTemplate(BaseTemplate):
             self._fire(hooks.after_training_iteration)
             self.clock.tick_iteration()
             self._periodic_eval("iteration", self.clock.train_exp_iterations)
+        guard.end_epoch(self)
 
     def _add_loss_terms(self) -> None:
         self.loss_terms = {}
