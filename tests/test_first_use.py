@@ -160,6 +160,12 @@ def test_plain_drops_restructuredtext_markup():
     assert plain(text) == "Calls strategy.train() on Stream via Foo.bar:"
 
 
+def test_info_shows_documentation_without_restructuredtext_markup():
+    output = invoke("info", "replay", "--kind", "plugin").output
+    assert "``" not in output
+    assert "defaults to an adaptive ExperienceBalancedBuffer(mem_size)" in output
+
+
 # -- the summary of a single training step -----------------------------------------------
 
 

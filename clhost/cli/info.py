@@ -11,6 +11,7 @@ from clhost import registry
 from clhost._params import parameters
 from clhost.cli._errors import user_errors
 from clhost.cli._hooks import call_order_lines, implemented_hooks
+from clhost.cli._text import plain
 from clhost.errors import PluginLoadError, UnknownNameError
 
 
@@ -53,7 +54,7 @@ def describe(entry: registry.Entry, component: Any) -> str:
     ]
     doc = inspect.getdoc(component)
     if doc:
-        lines += ["", *("  " + line if line else "" for line in doc.splitlines())]
+        lines += ["", *("  " + line if line else "" for line in plain(doc).splitlines())]
     lines += _parameter_lines(component)
     lines += _capability_lines(component)
     if entry.kind == "strategy" and isinstance(component, type):
