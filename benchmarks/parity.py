@@ -764,8 +764,8 @@ def table(results: Sequence[Result], scenario: str, optimizer: str, names: Seque
         f"### {scenario}, {OPTIMIZERS[optimizer].label}",
         "",
         "| strategy | clhost | Avalanche | difference | CPU ratio clhost/Avalanche | seeds "
-        "| flag, notes |",
-        "|---|---|---|---|---|---|---|",
+        "| clhost commit | flag, notes |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name in names:
         rows = [
@@ -807,7 +807,8 @@ def table(results: Sequence[Result], scenario: str, optimizer: str, names: Seque
         seeds = f"{len(ok_ours)}/{len(ok_theirs)}"
         lines.append(
             f"| {name} | {_fmt(a)} | {_fmt(b)} | {_fmt(difference, sign=True)} | {_fmt(ratio, 2)} "
-            f"| {seeds} | {'; '.join(flags + notes)} |"
+            f"| {seeds} | {', '.join(sorted({r.commit for r in ours if r.commit}))} "
+            f"| {'; '.join(flags + notes)} |"
         )
     return "\n".join(lines)
 
