@@ -123,8 +123,8 @@ def load_checkpoint(
         set_rng_state(payload["rng"])
     except Exception as error:  # a malformed generator state
         raise CheckpointError(
-            f"{path}: the random generators could not be restored ({type(error).__name__}: "
-            f"{_first_line(error)}); the strategy is partly restored and must be rebuilt"
+            f"{path}: the random generators could not be restored ({_reason(error)}); the "
+            "strategy is partly restored and must be rebuilt"
         ) from None
     return position
 
@@ -246,7 +246,7 @@ def _read(path: Path, device: Any) -> dict[str, Any]:
     except Exception as error:
         raise CheckpointError(
             f"{path} is not a readable checkpoint (corrupt, truncated, or not plain data): "
-            f"{type(error).__name__}: {_first_line(error)}"
+            f"{_reason(error)}"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a clhost checkpoint")
@@ -351,11 +351,12 @@ def _load(component: Any, state: Any, what: str, path: Path) -> None:
         raise CheckpointError(f"{path}: {what}: {error}") from None
     except Exception as error:  # whatever a state of the wrong shape or type makes it raise
         raise CheckpointError(
-            f"{path}: {what} could not be restored ({type(error).__name__}: "
-            f"{_first_line(error)}); the strategy is partly restored and must be rebuilt"
+            f"{path}: {what} could not be restored ({_reason(error)}); the strategy is partly "
+            "restored and must be rebuilt"
         ) from None
 
 
-def _first_line(error: BaseException) -> str:
+def _reason(error: BaseException) -> str:
+    """The error's type and the first line of its message, if it has one."""
     text = str(error).strip()
-    return text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__

@@ -11,119 +11,22 @@ import sys
 
 import pytest
 import torch
-from _fake_distributions import make_distribution
-from click.testing import CliRunner
+from _safety_parts import (
+    BASE,
+    PARTS,
+    assert_one_line_error,
+    contents,
+    fake_site,  # noqa: F401 (autouse: only the fake distribution)
+    invoke,
+)
 
 import clhost._atomic as atomic
-from clhost import registry
 from clhost.benchmarks import split_digits
 from clhost.checkpoint import load_checkpoint
-from clhost.cli import main
 from clhost.errors import CheckpointError, ParameterError
 from clhost.experiment import run_experiment
 from clhost.models import SimpleMLP
 from clhost.templates import SupervisedTemplate
-
-PARTS = "fakesafety_parts"
-SOURCE = '''
-import torch
-
-import clhost
-from clhost.plugin import SupervisedPlugin
-from clhost.templates import SupervisedTemplate
-
-
-class Anchor(SupervisedPlugin):
-    """Pulls the weights towards where the last experience left them."""
-
-    def __init__(self, strength: float = 0.5):
-        self.strength = strength
-        self.anchor = {}
-
-    @clhost.hookimpl
-    def clhost_loss_terms(self, strategy):
-        if not self.anchor:
-            return None
-        params = dict(strategy.model.named_parameters())
-        penalty = sum(((params[n] - a) ** 2).sum() for n, a in self.anchor.items())
-        return ("anchor", self.strength * penalty)
-
-    @clhost.hookimpl
-    def clhost_after_training_exp(self, strategy):
-        self.anchor = {n: p.detach().clone() for n, p in strategy.model.named_parameters()}
-
-    def state_dict(self):
-        return {"anchor": dict(self.anchor)}
-
-    def load_state_dict(self, state):
-        self.anchor = dict(state["anchor"])
-
-
-class Scaled(SupervisedTemplate):
-    """A template with a parameter of its own."""
-
-    def __init__(self, *, alpha: float = 1.0, **kwargs):
-        self.alpha = alpha
-        super().__init__(**kwargs)
-
-
-class Smoothed(torch.nn.Module):
-    def __init__(self, smoothing: float = 0.1):
-        super().__init__()
-        self.loss = torch.nn.CrossEntropyLoss(label_smoothing=smoothing)
-
-    def forward(self, output, target):
-        return self.loss(output, target)
-'''
-BASE = [
-    "--strategy", "scaled", "--plugin", "anchor", "--model", "mlp:hidden_sizes=32",
-    "--benchmark", "split-digits:n_experiences=2", "--epochs", "1", "--device", "cpu",
-]  # fmt: skip
-
-
-@pytest.fixture(scope="module", autouse=True)
-def site(tmp_path_factory):
-    """Only the host and one fake distribution are visible."""
-    site = tmp_path_factory.mktemp("site")
-    make_distribution(
-        site,
-        "fake-safety",
-        {
-            "clhost.strategies": {"scaled": f"{PARTS}:Scaled"},
-            "clhost.plugins": {"anchor": f"{PARTS}:Anchor"},
-            "clhost.losses": {"smoothed": f"{PARTS}:Smoothed"},
-        },
-        {PARTS: SOURCE},
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(site))
-        patch.setenv(registry.ALLOW_LIST_VARIABLE, "fake-safety")
-        yield site
-    for module in [name for name in sys.modules if name.startswith("fakesafety_")]:
-        del sys.modules[module]
-
-
-def invoke(*args, **kwargs):
-    return CliRunner().invoke(main, [str(arg) for arg in args], **kwargs)
-
-
-def contents(directory):
-    """Every file under ``directory`` with its bytes: what "nothing changed" compares."""
-    if not directory.exists():
-        return None
-    return {
-        str(path.relative_to(directory)): path.read_bytes() if path.is_file() else None
-        for path in sorted(directory.rglob("*"))
-    }
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.exit_code == 1, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -328,3 +231,18 @@ def test_a_leftover_temporary_file_neither_confuses_nor_stays(tmp_path, finished
     expected = json.loads((finished / "results.json").read_text())["accuracy_matrix"]
     assert json.loads((output / "results.json").read_text())["accuracy_matrix"] == expected
     assert not stale.exists() and live.exists()
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--seed", str(2**64)], "seed must be between -2**63 and 2**64 - 1"),
+        (["--seed", str(-(2**63) - 1)], "seed must be between"),
+        (["--lr", "nan"], "lr must be a positive number, got nan"),
+        (["--lr", "inf"], "lr must be a positive number, got inf"),
+    ],
+)
+def test_numbers_out_of_range_are_one_line(tmp_path, option, message):
+    output = tmp_path / "run"
+    assert_one_line_error(invoke("run", *BASE, *option, "-o", output), message)
+    assert not output.exists()

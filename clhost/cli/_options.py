@@ -9,6 +9,7 @@ their types when it is built).
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -171,8 +172,10 @@ def _check_positive(options: RunOptions) -> None:
     for name in ("epochs", "batch_size"):
         if getattr(options, name) < 1:
             raise ParameterError(f"{name} must be at least 1, got {getattr(options, name)}")
-    if options.lr is not None and options.lr <= 0:
-        raise ParameterError(f"lr must be positive, got {options.lr}")
+    if options.lr is not None and not 0 < options.lr < math.inf:
+        raise ParameterError(f"lr must be a positive number, got {options.lr}")
+    if not -(2**63) <= options.seed < 2**64:  # what torch.manual_seed takes
+        raise ParameterError(f"seed must be between -2**63 and 2**64 - 1, got {options.seed}")
     if options.validation is not None and not 0 < options.validation < 1:
         raise ParameterError(f"validation must be between 0 and 1, got {options.validation}")
 
