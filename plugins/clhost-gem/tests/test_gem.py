@@ -9,6 +9,7 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from clhost import hookimpl
 from clhost.benchmarks import permuted_digits, split_digits
@@ -105,6 +106,31 @@ def test_margin_is_the_smallest_weight_on_each_memory_gradient():
     assert torch.allclose(exact, torch.tensor([0.0, 1.0]))  # v* = 1
     leaning = project_to_constraints(g, g1.unsqueeze(0), margin=1.5)
     assert torch.allclose(leaning, torch.tensor([0.5, 1.0]))  # v = max(margin, v*)
+
+
+class Float64Sizes(TorchDispatchMode):
+    """Records the size of every float64 tensor an operation returns."""
+
+    def __init__(self):
+        super().__init__()
+        self.sizes = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if isinstance(out, torch.Tensor) and out.dtype == torch.float64:
+            self.sizes.append(out.numel())
+        return out
+
+
+def test_projection_makes_no_float64_copy_of_the_gradients():
+    """Only the small dual (Gram matrix, G g) is widened to float64, never G itself."""
+    generator = torch.Generator().manual_seed(0)
+    G, g = torch.randn(4, 500, generator=generator), torch.randn(500, generator=generator)
+    g -= 2 * G[0]  # violates the first constraint
+    with Float64Sizes() as recorded:
+        z = project_to_constraints(g, G, margin=0.5)
+    assert (G @ z >= -1e-3).all() and z.dtype == torch.float32
+    assert recorded.sizes and max(recorded.sizes) <= 4 * 4
 
 
 class ConstraintCheck:

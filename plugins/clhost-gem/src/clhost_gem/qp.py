@@ -84,10 +84,13 @@ def project_to_constraints(gradient: Tensor, constraints: Tensor, margin: float 
     ``margin`` (GEM's memory strength) is a lower bound on the dual variables: the
     larger it is, the further the result leans towards the past experiences' gradients.
     The dual has one variable per constraint, so it is solved on the CPU in float64:
-    one small transfer instead of many tiny device kernels and synchronisations.
+    one small transfer instead of many tiny device kernels and synchronisations. Its
+    inputs, the Gram matrix ``G G'`` and ``G g``, are computed in the gradients' own
+    precision (no float64 copy of ``G``) and then widened.
     """
-    if not bool((constraints @ gradient < 0).any()):
+    linear = constraints @ gradient
+    if not bool((linear < 0).any()):
         return gradient
-    G, g = constraints.double(), gradient.double()
-    dual = gem_dual((G @ G.T).cpu(), (G @ g).cpu(), margin).to(G.device)
-    return (g + G.T @ dual).to(gradient.dtype)
+    gram = constraints @ constraints.T
+    dual = gem_dual(gram.double().cpu(), linear.double().cpu(), margin)
+    return gradient + constraints.T @ dual.to(constraints.device, constraints.dtype)
