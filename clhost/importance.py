@@ -129,6 +129,9 @@ class QuadraticPenalty:
     so build a new one whenever the model may have grown. Stored tensors are compared on the
     region they share with the parameter; units and heads added after they were stored have
     zero weight.
+
+    Given the strategy's ``optimizer``, a penalty stiffer than its steps can follow is
+    capped: see ``sgd_weight_limits``.
     """
 
     def __init__(
@@ -136,8 +139,11 @@ class QuadraticPenalty:
         params: Mapping[str, Tensor],
         stored: AnchorSums | Iterable[tuple[Mapping[str, Tensor], Mapping[str, Tensor]]],
         scale: float = 1.0,
+        *,
+        optimizer: torch.optim.Optimizer | None = None,
     ):
         sums = stored if isinstance(stored, AnchorSums) else AnchorSums(stored)
+        limits = sgd_weight_limits(optimizer) if optimizer is not None else {}
         self.names: list[str] = []
         self.params: list[Tensor] = []
         self.weights: list[Tensor] = []
@@ -151,11 +157,19 @@ class QuadraticPenalty:
                 for part in (sums.weight, sums.moment, sums.square)
             )
             centre = torch.where(weight != 0, moment / weight.where(weight != 0, 1.0), 0.0)
-            if sums.count > 1:  # one anchor is its own centre: no spread
-                spreads.append((square - moment * centre).sum())
+            spread = square - moment * centre if sums.count > 1 else None  # one anchor: none
+            weight = weight * scale
+            limit = limits.get(id(param))
+            if limit is not None:
+                capped = weight.clamp(max=limit)  # as if every set's weights were scaled down
+                if spread is not None:
+                    spread = spread * capped / weight.where(weight != 0, 1.0)
+                weight = capped
+            if spread is not None:
+                spreads.append(spread.sum())
             self.names.append(name)
             self.params.append(param)
-            self.weights.append(weight.to(param.dtype) * scale)
+            self.weights.append(weight.to(param.dtype))
             self.centres.append(centre.to(param.dtype))
         self.constant: Tensor | None = None  # the value at the centres, kept so it is exact
         if spreads:
@@ -182,6 +196,30 @@ class QuadraticPenalty:
             self.names, self.params, self.weights, self.centres, strict=True
         ):
             into[name].add_(weight * (param - centre), alpha=2 * alpha)
+
+
+def sgd_weight_limits(optimizer: torch.optim.Optimizer) -> dict[int, float]:
+    """The largest penalty weight each parameter's SGD step can follow, by ``id(param)``.
+
+    A step of plain SGD on ``w (theta - c)^2`` multiplies ``theta - c`` by ``1 - 2 lr w``:
+    ``w = 1 / (2 lr)`` lands on the centre in one step, a stiffer weight overshoots it, and
+    beyond ``1 / lr`` every step grows the distance until the weights are inf, then NaN.
+    Importances are not bounded (Synaptic Intelligence's ``omega / (delta^2 + xi)`` is huge
+    for a parameter that wandered but ended where it started; MAS's grows with the scale of
+    the outputs), so with ``torch.optim.SGD`` (momentum included) each weight is capped at
+    ``1 / (2 lr)`` of its parameter's group: where the cap binds, the penalty already holds
+    the parameter at its centre as firmly as a step can. Weights below it are unchanged.
+    Adaptive optimizers (Adam, ...) take steps of about ``lr`` whatever the gradient's scale,
+    so a stiff penalty cannot make them diverge and is left as it is (empty result).
+    """
+    if not isinstance(optimizer, torch.optim.SGD):
+        return {}
+    return {
+        id(param): 1 / (2 * float(group["lr"]))
+        for group in optimizer.param_groups
+        if float(group["lr"]) > 0
+        for param in group["params"]
+    }
 
 
 class _WeightedSquaredDistance(torch.autograd.Function):

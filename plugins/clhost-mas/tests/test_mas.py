@@ -245,3 +245,24 @@ def test_forgets_less_than_finetuning(scenario, lambda_reg):
     naive = accuracy(None, scenario)
     mas = accuracy(MAS, scenario, lambda_reg=lambda_reg)
     assert mas > naive + 0.05, (naive, mas)
+
+
+def test_default_strength_stays_finite_at_plain_sgd_lr_0_1_in_class_incremental_digits():
+    """Was NaN (Avalanche's MAS with the same settings still is): importances of the output
+    layer reach tens, so lambda_reg=1 asked a step of lr 0.1 to follow a curvature above
+    2 / lr. The shared SGD weight limit (``clhost.importance.sgd_weight_limits``) caps it."""
+    torch.manual_seed(0)
+    model = SimpleMLP(10, 64, (256,))
+    plugin = MASPlugin()
+    strategy = SupervisedTemplate(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        train_mb_size=32,
+        train_epochs=5,
+        plugins=[plugin],
+        evaluator=None,
+    )
+    for experience in split_digits(seed=0).train_stream:
+        strategy.train(experience)  # a blow-up raises NonFiniteError
+    assert max(value.max().item() for value in plugin.importance.values()) > 1 / (2 * 0.1)
+    assert all(torch.isfinite(p).all() for p in model.parameters())

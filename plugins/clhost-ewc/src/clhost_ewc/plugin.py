@@ -84,7 +84,9 @@ class EWCPlugin(SupervisedPlugin):
     @hookimpl
     def clhost_before_training_exp(self, strategy: Any) -> None:
         params = named_trainables(strategy.model)
-        penalty = QuadraticPenalty(params, self._sums, scale=self.ewc_lambda / 2)
+        penalty = QuadraticPenalty(
+            params, self._sums, scale=self.ewc_lambda / 2, optimizer=strategy.optimizer
+        )
         self._penalty = penalty if len(penalty) else None
 
     @hookimpl

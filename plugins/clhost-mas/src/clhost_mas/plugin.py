@@ -51,7 +51,12 @@ class MASPlugin(SupervisedPlugin):
     @hookimpl
     def clhost_before_training_exp(self, strategy: Any) -> None:
         params = named_trainables(strategy.model)
-        penalty = QuadraticPenalty(params, [(self.anchors, self.importance)], scale=self.lambda_reg)
+        penalty = QuadraticPenalty(
+            params,
+            [(self.anchors, self.importance)],
+            scale=self.lambda_reg,
+            optimizer=strategy.optimizer,
+        )
         self._penalty = penalty if len(penalty) else None
 
     @hookimpl

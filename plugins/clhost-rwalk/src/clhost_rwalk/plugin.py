@@ -78,7 +78,9 @@ class RWalkPlugin(SupervisedPlugin):
         weights = _normalised(self.fisher)
         for name, score in _normalised(self.scores).items():
             weights[name].add_(score)
-        penalty = QuadraticPenalty(params, [(self.anchors, weights)], scale=self.ewc_lambda)
+        penalty = QuadraticPenalty(
+            params, [(self.anchors, weights)], scale=self.ewc_lambda, optimizer=strategy.optimizer
+        )
         self._penalty = penalty if len(penalty) else None
 
     @hookimpl

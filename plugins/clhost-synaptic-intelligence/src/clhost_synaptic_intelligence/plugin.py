@@ -37,9 +37,17 @@ class SynapticIntelligencePlugin(SupervisedPlugin):
     ``si_lambda * sum_i omega_i (theta_i - theta*_i)^2`` with ``theta*`` the parameters at
     the end of the previous experience.
 
+    ``eps`` is the paper's damping ``xi`` (1e-3, its value for split MNIST): it bounds
+    ``omega`` by ``w / xi`` for a parameter that wandered but ended where it started.
+    ``max_importance`` (off by default, as in the paper) also caps ``omega``, the design
+    of Avalanche's SI (which caps at 1e-3). With ``torch.optim.SGD`` the penalty weight is
+    further limited to what a step can follow (``clhost.importance.sgd_weight_limits``),
+    so a stiff surrogate holds a parameter in place instead of diverging.
+
     One deviation, for safety: a negative contribution (a parameter whose moves raised the
     task loss on balance, e.g. dragged by the surrogate) is counted as zero, since a
-    negative importance would reward drifting away and leave the loss unbounded below.
+    negative importance would reward drifting away and leave the loss unbounded below
+    (the authors' code clamps the accumulated sum at zero instead).
 
     ``excluded_parameters`` are parameter names or module prefixes left out entirely.
     Units and heads a growing model adds get importance from the experience that trains
@@ -49,11 +57,17 @@ class SynapticIntelligencePlugin(SupervisedPlugin):
     def __init__(
         self,
         si_lambda: float = 0.1,
-        eps: float = 1e-7,
+        eps: float = 1e-3,
         excluded_parameters: tuple[str, ...] = (),
+        max_importance: float | None = None,
     ):
         self.si_lambda = check_number("si_lambda", si_lambda, low=0.0)
         self.eps = check_number("eps", eps, low=0.0, low_open=True)
+        self.max_importance = (
+            None
+            if max_importance is None
+            else check_number("max_importance", max_importance, low=0.0, low_open=True)
+        )
         self.excluded_parameters = _names_tuple(excluded_parameters)
         self.anchors: ParamTensors = {}
         self.omega: ParamTensors = {}
@@ -67,7 +81,9 @@ class SynapticIntelligencePlugin(SupervisedPlugin):
         params = named_trainables(strategy.model, self.excluded_parameters)
         self._path = PathIntegral(params)
         self._start = detached_copy(params)
-        penalty = QuadraticPenalty(params, [(self.anchors, self.omega)], scale=self.si_lambda)
+        penalty = QuadraticPenalty(
+            params, [(self.anchors, self.omega)], scale=self.si_lambda, optimizer=strategy.optimizer
+        )
         self._penalty = penalty if len(penalty) else None
 
     @hookimpl
@@ -91,6 +107,8 @@ class SynapticIntelligencePlugin(SupervisedPlugin):
             moved = param - self._start[name]
             contribution = self._path.total[name] / (moved * moved + self.eps)
             omega[name].add_(contribution.clamp_(min=0))
+            if self.max_importance is not None:
+                omega[name].clamp_(max=self.max_importance)
         self.omega, self.anchors = omega, detached_copy(params)
         self._path, self._start, self._penalty = PathIntegral({}), {}, None
 

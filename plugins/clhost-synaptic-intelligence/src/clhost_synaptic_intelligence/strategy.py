@@ -17,11 +17,15 @@ class SynapticIntelligence(SupervisedTemplate):
         self,
         *,
         si_lambda: float = 0.1,
-        eps: float = 1e-7,
+        eps: float = 1e-3,
         excluded_parameters: tuple[str, ...] = (),
+        max_importance: float | None = None,
         **kwargs: Any,
     ):
         plugin = SynapticIntelligencePlugin(
-            si_lambda=si_lambda, eps=eps, excluded_parameters=excluded_parameters
+            si_lambda=si_lambda,
+            eps=eps,
+            excluded_parameters=excluded_parameters,
+            max_importance=max_importance,
         )
         super().__init__(plugins=[plugin, *kwargs.pop("plugins", ())], **kwargs)
