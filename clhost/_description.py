@@ -6,8 +6,10 @@ the components they hold (buffer, selection strategy ...), the optimizer's
 hyperparameters, the model's layers, and the benchmark's streams down to a digest of
 their data. Two runs with equal descriptions train alike; ``differences`` names what two
 descriptions disagree on. A parameter is read back from the attribute of the same name
-(or with a leading underscore), the convention clhost components follow; a tensor counts
-by shape and dtype only, since its values are state that the checkpoint restores.
+(or with a leading underscore), the convention clhost components follow, and the other
+attributes of a plugin or criterion are described with it (what it built from its
+parameters: a buffer, a loss, options; its state is still empty); a tensor counts by
+shape and dtype only, since its values are state that the checkpoint restores.
 
 Left out on purpose, as they do not change what is learnt: ``device`` (a run may
 continue on another machine; results agree up to floating-point rounding),
@@ -44,7 +46,7 @@ def describe_experiment(
     """The plain-data description of a strategy before training; ``settings`` adds facts
     its objects do not show (``clhost run`` adds the seed it built them with)."""
     description: dict[str, Any] = {
-        "strategy": _component(strategy, frozenset(), 0),
+        "strategy": _component(strategy, frozenset(), 0, holdings=False),
         "model": describe_model(strategy.model),
         "optimizer": _optimizer(getattr(strategy, "optimizer", None)),
         "criterion": _value(getattr(strategy, "_criterion", None), frozenset(), 0),
@@ -163,8 +165,12 @@ def _optimizer(optimizer: Any) -> dict[str, Any] | None:
     return head | groups[0] if len(groups) == 1 else head | {"groups": groups}
 
 
-def _component(component: Any, seen: frozenset[int], depth: int) -> dict[str, Any]:
-    """The class and, read back from its attributes, its constructor parameters."""
+def _component(
+    component: Any, seen: frozenset[int], depth: int, *, holdings: bool = True
+) -> dict[str, Any]:
+    """The class and, read back from its attributes, its constructor parameters; with
+    ``holdings``, also its other attributes (a plugin that turns ``mem_size`` into
+    ``self.memory = Buffer(mem_size)`` is described by the buffer's ``max_size``)."""
     described: dict[str, Any] = {"class": _name(type(component))}
     if id(component) in seen or depth > _DEPTH:
         return described
@@ -177,6 +183,10 @@ def _component(component: Any, seen: frozenset[int], depth: int) -> dict[str, An
                 continue
             described[name] = _value(value, seen, depth + 1)
             break
+    if holdings and not isinstance(component, nn.Module):
+        for name, value in sorted(getattr(component, "__dict__", {}).items()):
+            if name not in _IGNORED and name.lstrip("_") not in described:
+                described[name] = _value(value, seen, depth + 1)
     return described
 
 

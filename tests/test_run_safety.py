@@ -21,6 +21,7 @@ from _safety_parts import (
 )
 
 import clhost._atomic as atomic
+from clhost._description import describe_experiment, differences
 from clhost.benchmarks import split_digits
 from clhost.checkpoint import load_checkpoint
 from clhost.errors import CheckpointError, ParameterError
@@ -246,3 +247,30 @@ def test_numbers_out_of_range_are_one_line(tmp_path, option, message):
     output = tmp_path / "run"
     assert_one_line_error(invoke("run", *BASE, *option, "-o", output), message)
     assert not output.exists()
+
+
+class Memory:
+    def __init__(self, max_size: int):
+        self.max_size = max_size
+
+
+class Rehearsal:
+    """Keeps what it is given under other names, as plugins do."""
+
+    def __init__(self, mem_size: int = 10, weights: tuple[float, ...] = (1.0,)):
+        self.memory, self._values = Memory(mem_size), list(weights)
+
+
+def test_what_a_plugin_built_from_its_parameters_is_compared_too():
+    def described(**kwargs):
+        strategy = build()
+        strategy.plugins = [Rehearsal(**kwargs)]
+        return describe_experiment(strategy)
+
+    assert differences(described(), described()) == []
+    assert differences(described(), described(mem_size=20)) == [
+        "plugins[0].memory.max_size 10 in the checkpoint, 20 now"
+    ]
+    assert differences(described(), described(weights=(0.5,))) == [
+        "plugins[0]._values [1.0] in the checkpoint, [0.5] now"
+    ]
