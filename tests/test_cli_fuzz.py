@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import math
 import os
 import re
@@ -317,5 +318,24 @@ def test_damaged_checkpoints(workspace, finished, data):
     def prepare(out):
         shutil.copytree(finished, out)
         (out / "checkpoint.pt").write_bytes(damaged)
+
+    run_in_own_directory(workspace, ["-o", "out", "--resume", "-q"], prepare)
+
+
+# -- damaged saved options ---------------------------------------------------------------
+
+
+@PROPERTY
+@given(
+    saved=st.one_of(
+        VALUES.map(lambda value: json.dumps(value).encode()),
+        PLAUSIBLE_ENTRIES.map(lambda entries: json.dumps(entries).encode()),
+        st.binary(max_size=40),
+    )
+)
+def test_damaged_saved_options(workspace, finished, saved):
+    def prepare(out):
+        shutil.copytree(finished, out)
+        (out / "options.json").write_bytes(saved)
 
     run_in_own_directory(workspace, ["-o", "out", "--resume", "-q"], prepare)

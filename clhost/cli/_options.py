@@ -114,6 +114,8 @@ def read_saved(directory: Path) -> dict[str, Any]:
 
 def options_from_mapping(document: Mapping[str, Any], *, source: str) -> dict[str, Any]:
     """Check and convert a TOML/JSON mapping: specs become ``Spec``, scalars are typed."""
+    if not isinstance(document, Mapping):
+        raise ParameterError(f"{source}: expected a table of options, got {document!r:.60}")
     values: dict[str, Any] = {}
     for raw_key, value in document.items():
         key = raw_key.replace("-", "_")
