@@ -179,8 +179,8 @@ def test_info_shows_the_rules_a_component_declares():
 # Plugins that rehearse stored (or generated) samples of past experiences: a rewrite that
 # drops the declaration silently lets joint training or GDumb be combined with them again.
 REHEARSING = [
-    "agem", "cope", "der", "er-ace", "gdumb", "generative-replay", "gss-greedy", "icarl",
-    "mir", "rar", "replay", "scr",
+    "agem", "bic", "cope", "der", "er-ace", "gdumb", "gem", "generative-replay", "gss-greedy",
+    "icarl", "mir", "rar", "replay", "scr",
 ]  # fmt: skip
 
 

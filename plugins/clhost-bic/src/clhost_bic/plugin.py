@@ -9,6 +9,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from clhost import hookimpl
+from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import ReplayLoader, TensorBatchLoader, TensorData, make_loader
 from clhost.errors import CheckpointError, ParameterError, PluginCompositionError
 from clhost.models import MultiTaskModule
@@ -47,6 +48,8 @@ class BiCPlugin(SupervisedPlugin):
     a domain-incremental stream) has no distillation (``lambda = 0``) and no correction:
     it is replay with a held-out validation memory.
     """
+
+    capabilities = Capabilities(provides={REHEARSAL})
 
     name = "bic"
 

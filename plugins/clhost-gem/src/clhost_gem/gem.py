@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from clhost import hookimpl
+from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError
 from clhost.gradients import (
@@ -33,6 +34,8 @@ class GEMPlugin(SupervisedPlugin):
     ``memory_strength`` is the margin: a lower bound on the dual variables, which leans
     the update towards the memories' gradients (the paper's gamma).
     """
+
+    capabilities = Capabilities(provides={REHEARSAL})
 
     name = "gem"
 
