@@ -8,11 +8,12 @@ gradient compared; a parameter without a gradient contributes zeros.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call, grad, vmap
 
 
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
@@ -62,3 +63,34 @@ def loss_on_batch(strategy: Any, batch: tuple[Tensor, ...]) -> Tensor:
         return strategy.criterion()
     finally:
         strategy.mbatch, strategy.mb_output = saved
+
+
+def stacked_gradients(
+    model: nn.Module,
+    criterion: Callable[[Tensor, Tensor], Tensor],
+    x: Tensor,
+    y: Tensor,
+    task: int | None = None,
+) -> Tensor:
+    """Row ``k``: the gradient of ``criterion(model(x[k]), y[k])`` with respect to the
+    model's trainable parameters, flattened as ``current_gradient`` does, for a stack of
+    equal-size batches ``x`` (``K x n x ...``) and ``y`` (``K x n``).
+
+    All rows come from one vectorised pass (``torch.func``: ``vmap`` of ``grad`` of a
+    ``functional_call``) instead of one backward pass per batch; a parameter a batch
+    does not reach gets zeros. Multi-task models choose a head with Python control flow,
+    which ``vmap`` cannot batch over: give the ``task`` label every batch has. Dropout
+    draws differ between batches. Buffers are read, never written, so batch normalisation
+    must be in eval mode. ``.grad`` is left alone.
+    """
+    params = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
+    buffers = dict(model.named_buffers())
+
+    def loss(parameters: dict[str, Tensor], xk: Tensor, yk: Tensor) -> Tensor:
+        inputs: tuple[Tensor, ...] = (xk,)
+        if task is not None:
+            inputs += (torch.full((len(xk),), task, dtype=torch.long, device=xk.device),)
+        return criterion(functional_call(model, (parameters, buffers), inputs), yk)
+
+    grads = vmap(grad(loss), in_dims=(None, 0, 0), randomness="different")(params, x, y)
+    return torch.cat([g.reshape(len(x), -1) for g in grads.values()], dim=1)

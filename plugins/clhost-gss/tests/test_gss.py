@@ -12,7 +12,7 @@ import clhost
 from clhost.benchmarks import split_digits, split_online
 from clhost.errors import ParameterError
 from clhost.models import MultiHeadMLP, SimpleMLP
-from clhost.templates import OnlineSupervisedTemplate
+from clhost.templates import OnlineSupervisedTemplate, SupervisedTemplate
 from clhost.testing import toy_benchmark
 from clhost_gss import GradientDiverseMemory, GSS_greedy, GSS_greedyPlugin, per_sample_gradients
 
@@ -41,6 +41,20 @@ def test_per_sample_gradients_match_autograd_and_keep_the_mode():
     for task in (0, 1):
         heads.classifier.adaptation(clhost.Experience(None, task, task_labels=(task,)))
     assert torch.allclose(per_sample_gradients(heads, x, y, t), _autograd_rows(heads, x, y, t))
+
+
+def test_per_sample_gradients_take_one_forward_pass_per_task():
+    """Vectorised (``torch.func``), not one sample at a time: the forward hook of the
+    model fires once for a single-head model and once per task for a multi-head one."""
+    x, y, t = torch.randn(6, 8), torch.randint(0, 4, (6,)), torch.tensor([0, 0, 1, 1, 0, 1])
+    heads = MultiHeadMLP(input_size=8, hidden_sizes=(16,), initial_out_features=4)
+    for task in (0, 1):
+        heads.classifier.adaptation(clhost.Experience(None, task, task_labels=(task,)))
+    for model, passes in ((SimpleMLP(num_classes=4, input_size=8), 1), (heads, 2)):
+        calls = []
+        model.register_forward_hook(lambda *_, calls=calls: calls.append(1))
+        per_sample_gradients(model, x, y, t)
+        assert len(calls) == passes
 
 
 def _zero_linear(n_features=4, n_classes=10):
@@ -146,6 +160,56 @@ def test_replay_joins_minibatches_and_each_minibatch_is_offered_once():
     sizes = Batches()
     _online([default, sizes]).train(_toy_stream()[:3])
     assert sizes.sizes == [10, 20, 20] and len(default.memory) == 25
+
+
+def _supervised(plugins, **kwargs):
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    return SupervisedTemplate(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        train_mb_size=10,
+        plugins=plugins,
+        evaluator=None,
+        **kwargs,
+    )
+
+
+class ReplayedClasses(clhost.SupervisedPlugin):
+    """Records, per experience, the classes of the samples GSS appended to minibatches."""
+
+    def __init__(self):
+        self.classes = {}
+
+    @clhost.hookimpl
+    def clhost_before_forward(self, strategy):
+        replayed = strategy.mb_y[10:].tolist()  # minibatches of 10 new samples, then replay
+        self.classes.setdefault(strategy.clock.train_exp_counter, set()).update(replayed)
+
+
+@pytest.mark.parametrize("snapshot", [False, True])
+def test_replay_snapshot_replays_only_what_earlier_experiences_left(snapshot):
+    torch.manual_seed(0)
+    benchmark = toy_benchmark(2, classes_per_experience=2)
+    plugin, seen = GSS_greedyPlugin(mem_size=30, replay_snapshot=snapshot), ReplayedClasses()
+    _supervised([plugin, seen]).train(benchmark.train_stream)
+    first, second = benchmark.train_stream
+    if snapshot:  # nothing to replay in the first experience, then only its classes
+        assert seen.classes.get(0, set()) == set()
+        assert seen.classes[1] == set(first.classes_in_this_experience)
+    else:  # the live memory: the current experience's samples are replayed as they enter
+        assert seen.classes[0] == set(first.classes_in_this_experience)
+        assert seen.classes[1] & set(second.classes_in_this_experience)
+    with pytest.raises(ParameterError, match="replay_snapshot"):
+        GSS_greedyPlugin(replay_snapshot="yes")
+
+
+def test_each_sample_is_offered_once_however_many_epochs():
+    offered = []
+    plugin = GSS_greedyPlugin(mem_size=5)
+    plugin.memory.offer = lambda model, x, y, t: offered.append(len(y))
+    stream = toy_benchmark(2).train_stream
+    _supervised([plugin], train_epochs=3).train(stream)
+    assert sum(offered) == sum(len(experience.dataset) for experience in stream)
 
 
 def test_input_size_allocates_storage_and_refuses_other_shapes():

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from clhost.data import TensorData
@@ -23,7 +22,9 @@ class GradientDiverseMemory:
     picks a stored sample ``i`` with probability proportional to its score and takes
     its place with probability ``C_i / (C_i + c)``: redundant samples (high scores) make
     way for gradient-diverse ones, and a duplicate of a stored sample (``c = 2``) never
-    enters. The samples of one minibatch are scored against the same random subset.
+    enters. The samples of one minibatch are scored against the same random subset, and
+    the stored samples they may replace are drawn together, from the scores as they were
+    before the minibatch (a slot two of them drew is decided in turn).
 
     Storage is allocated once, for ``input_size`` when given (else the first samples'
     shape), on the device of the samples; the admission draws use torch's global CPU
@@ -61,11 +62,21 @@ class GradientDiverseMemory:
         self._allocate_like(x)
         scores = self.score(model, x, y, t).tolist()
         slots: dict[int, int] = {}  # slot -> index of the sample that ends up there
-        for index, score in enumerate(scores):
-            slot = self._slot_for(score)
-            if slot is not None:
-                slots[slot] = index
-                self.scores[slot] = score
+        room = min(self.mem_size - self.filled, len(scores))
+        for index in range(room):
+            slots[self.filled + index] = index
+        self.scores[self.filled : self.filled + room] = torch.tensor(
+            scores[:room], dtype=torch.float64
+        )
+        self.filled += room
+        candidates = [index for index in range(room, len(scores)) if scores[index] < 1]
+        if candidates:
+            held = self.scores.tolist()
+            victims, coins = self._victims(len(candidates)), torch.rand(len(candidates)).tolist()
+            for index, slot, coin in zip(candidates, victims, coins, strict=True):
+                if coin * (held[slot] + scores[index]) < held[slot]:
+                    slots[slot], held[slot] = index, scores[index]
+            self.scores = torch.tensor(held, dtype=torch.float64)
         if slots:
             where = torch.tensor(list(slots), device=x.device)
             which = torch.tensor(list(slots.values()), device=x.device)
@@ -82,23 +93,16 @@ class GradientDiverseMemory:
             model, torch.cat((x, stored.x.to(x.dtype))), *_joined(y, t, stored)
         )
         incoming, reference = grads[: len(y)], grads[len(y) :]
-        cosine = F.cosine_similarity(incoming.unsqueeze(1), reference.unsqueeze(0), dim=2)
+        norms = incoming.norm(dim=1, keepdim=True) * reference.norm(dim=1)
+        cosine = incoming @ reference.T / norms.clamp(min=torch.finfo(norms.dtype).tiny)
         return cosine.max(dim=1).values.double().cpu() + 1
 
-    def _slot_for(self, score: float) -> int | None:
-        if self.filled < self.mem_size:
-            self.filled += 1
-            return self.filled - 1
-        if score >= 1:
-            return None
-        weights = self.scores
-        total = float(weights.sum())
-        if total > 0:
-            slot = int(torch.multinomial(weights, 1))
-        else:
-            slot = int(torch.randint(self.mem_size, ()))
-        held = float(weights[slot])
-        return slot if float(torch.rand(())) * (held + score) < held else None
+    def _victims(self, count: int) -> list[int]:
+        """``count`` stored slots, each drawn with probability proportional to its score
+        (uniformly when every score is zero)."""
+        if float(self.scores.sum()) > 0:
+            return torch.multinomial(self.scores, count, replacement=True).tolist()
+        return torch.randint(self.mem_size, (count,)).tolist()
 
     def _allocate_like(self, x: Tensor) -> None:
         shape = tuple(x.shape[1:])

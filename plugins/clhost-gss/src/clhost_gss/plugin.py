@@ -9,6 +9,7 @@ import torch
 
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
+from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError
 from clhost.plugin import SupervisedPlugin
 from clhost_gss.memory import GradientDiverseMemory
@@ -20,9 +21,14 @@ class GSS_greedyPlugin(SupervisedPlugin):
 
     Each incoming minibatch is offered to a ``GradientDiverseMemory`` of ``mem_size``
     samples, scored against ``mem_strength`` random stored samples, on its first sight
-    (``strategy.train_pass == 0`` in the online template), before the update. It is
+    (``strategy.train_pass == 0`` in the online template, the first epoch of an
+    experience otherwise: as in the paper's stream, each sample has one chance to
+    enter), before the update. It is
     trained together with ``batch_size_mem`` samples drawn uniformly from the memory
-    beforehand (as many as the incoming minibatch when ``None``). ``input_size`` is the
+    beforehand (as many as the incoming minibatch when ``None``): from the live memory, as
+    in the paper, or with ``replay_snapshot=True`` from a copy of the memory taken when the
+    experience began, so that only earlier experiences are replayed (Avalanche's
+    GSS_greedy replays that way). ``input_size`` is the
     shape of one sample: the storage is allocated for it at once (otherwise on the first
     minibatch) and samples of another shape are refused. Minibatches are reduced to
     ``(x, y, t)`` when replayed samples join them.
@@ -36,26 +42,43 @@ class GSS_greedyPlugin(SupervisedPlugin):
         mem_strength: int = 5,
         input_size: tuple[int, ...] | None = None,
         batch_size_mem: int | None = None,
+        replay_snapshot: bool = False,
     ):
         _require_positive(mem_size=mem_size, mem_strength=mem_strength)
+        if not isinstance(replay_snapshot, bool):
+            raise ParameterError(f"replay_snapshot must be a bool, got {replay_snapshot!r}")
         if batch_size_mem is not None:
             _require_positive(batch_size_mem=batch_size_mem)
         self.mem_size, self.mem_strength = mem_size, mem_strength
         self.input_size = _shape(input_size)
         self.batch_size_mem = batch_size_mem
         self.memory = GradientDiverseMemory(mem_size, mem_strength, self.input_size)
+        self.replay_snapshot = replay_snapshot
+        self._snapshot: TensorData | None = None
+
+    @hookimpl
+    def clhost_before_training_exp(self, strategy: Any) -> None:
+        if self.replay_snapshot:
+            data = self.memory.data
+            self._snapshot = data.subset(torch.arange(len(data))) if len(data) else None
 
     @hookimpl
     def clhost_before_training_iteration(self, strategy: Any) -> None:
         x, y, t = strategy.mbatch[:3]
-        replay = self.memory.sample(self.batch_size_mem or len(y)) if len(self.memory) else None
-        if getattr(strategy, "train_pass", 0) == 0:
+        replay = self._replay(self.batch_size_mem or len(y))
+        if _first_sight(strategy):
             self.memory.offer(strategy.model, x, y, t)
         if replay is not None:
             strategy.mbatch = tuple(
                 torch.cat((mine, stored.to(mine.device, mine.dtype)))
                 for mine, stored in zip((x, y, t), replay.tensors, strict=False)
             )
+
+    def _replay(self, size: int) -> TensorData | None:
+        if self.replay_snapshot:
+            source = self._snapshot
+            return None if source is None else source.subset(torch.randperm(len(source))[:size])
+        return self.memory.sample(size) if len(self.memory) else None
 
     def state_dict(self) -> dict[str, Any]:
         return {"memory": self.memory.state_dict()}
@@ -64,6 +87,14 @@ class GSS_greedyPlugin(SupervisedPlugin):
         if not isinstance(state, dict) or "memory" not in state:
             raise CheckpointError("GSS_greedyPlugin state needs its memory")
         self.memory.load_state_dict(state["memory"])
+
+
+def _first_sight(strategy: Any) -> bool:
+    """Whether the current minibatch is seen for the first time: later epochs go over an
+    experience's samples again, later passes of the online template over the minibatch."""
+    if hasattr(strategy, "train_pass"):
+        return bool(strategy.train_pass == 0)
+    return bool(strategy.clock.train_exp_epochs == 0)
 
 
 def _shape(input_size: Any) -> tuple[int, ...] | None:

@@ -19,6 +19,7 @@ class GSS_greedy(SupervisedTemplate):
         mem_strength: int = 5,
         input_size: tuple[int, ...] | None = None,
         batch_size_mem: int | None = None,
+        replay_snapshot: bool = False,
         **kwargs: Any,
     ):
         plugin = GSS_greedyPlugin(
@@ -26,5 +27,6 @@ class GSS_greedy(SupervisedTemplate):
             mem_strength=mem_strength,
             input_size=input_size,
             batch_size_mem=batch_size_mem,
+            replay_snapshot=replay_snapshot,
         )
         super().__init__(plugins=[plugin, *kwargs.pop("plugins", ())], **kwargs)
