@@ -10,7 +10,12 @@ run passes: every call of a hook implementation, and every step of an atomic wri
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -193,3 +198,28 @@ def test_runs_killed_anywhere_resume_to_the_uninterrupted_result(tmp_path):
         f"{len(kills)} kills: {kills.count('hook')} in hooks, {in_checkpoints} in checkpoint writes"
     )
     assert len(kills) >= DIRECTORIES * 2 and in_checkpoints >= 8
+
+
+def test_a_process_killed_by_sigkill_resumes_to_the_uninterrupted_result(tmp_path):
+    """The real thing once: no Python cleanup at all, then a resume in this process."""
+    options = [
+        *("--strategy", "naive", "--benchmark", "split-digits:n_experiences=5"),
+        *("--model", "mlp:hidden_sizes=32", "--epochs", "3", "--device", "cpu", "-q"),
+    ]
+    assert invoke("run", *options, "-o", tmp_path / "whole").exit_code == 0
+    cut = tmp_path / "cut"
+    command = "import sys; from clhost.cli import main; main(sys.argv[1:])"
+    environment = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    process = subprocess.Popen(
+        [sys.executable, "-c", command, "run", *options, "-o", str(cut)], env=environment
+    )
+    deadline = time.monotonic() + 120
+    while not (cut / "checkpoint.pt").exists() and process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (cut / "results.json").exists(), "the run ended before it was killed"
+    resumed = invoke("run", "-o", cut, "--resume", "-q")
+    assert resumed.exit_code == 0, resumed.output
+    assert_same(outcome(cut), outcome(tmp_path / "whole"))
