@@ -19,9 +19,10 @@ ADVICE = (
 class FiniteGuard:
     """Watches the loss of every training iteration and the weights after every experience.
 
-    ``deferred=False`` (the CPU): each loss is read as it is computed (``loss.item()``
-    costs a fraction of a microsecond there), so training stops before the step that
-    would carry a non-finite loss into the weights.
+    ``deferred=False`` (the CPU): each loss is read as it is computed, so training stops
+    before the step that would carry a non-finite loss into the weights. Reading it costs
+    about 2.5 us an iteration in the loop (0.3 us in isolation), under 1% of a split-digits
+    iteration of 350 us (``benchmarks/naive_vs_loop.py``).
 
     ``deferred=True`` (an accelerator): reading a loss back would make the host wait for
     the device at every iteration, so each loss is copied into a buffer on the device and
