@@ -47,13 +47,13 @@ def describe_experiment(
     its objects do not show (``clhost run`` adds the seed it built them with)."""
     description: dict[str, Any] = {
         "strategy": _component(strategy, frozenset(), 0, holdings=False),
-        "model": describe_model(strategy.model),
+        "model": _model(strategy.model),
         "optimizer": _optimizer(getattr(strategy, "optimizer", None)),
         "criterion": _value(getattr(strategy, "_criterion", None), frozenset(), 0),
         "plugins": [_component(plugin, frozenset(), 0) for plugin in strategy.plugins],
     }
     if benchmark is not None:
-        description["benchmark"] = describe_benchmark(benchmark)
+        description["benchmark"] = _benchmark(benchmark)
     if settings:
         description["settings"] = _value(dict(settings), frozenset(), 0)
     return description
@@ -75,7 +75,7 @@ def summary(found: list[str]) -> str:
     return "; ".join(found[:_SHOWN]) + (f"; and {more} more" if more > 0 else "")
 
 
-def describe_model(model: nn.Module) -> dict[str, Any]:
+def _model(model: nn.Module) -> dict[str, Any]:
     """The model's class, the ``repr`` of each leaf layer and the shape of each parameter."""
     return {
         "class": _name(type(model)),
@@ -88,7 +88,7 @@ def describe_model(model: nn.Module) -> dict[str, Any]:
     }
 
 
-def describe_benchmark(benchmark: Any) -> dict[str, Any]:
+def _benchmark(benchmark: Any) -> dict[str, Any]:
     """Name, classes, input shape, and for each experience of each stream its classes,
     tasks, size and a digest of its data (so a reshuffled or permuted stream differs)."""
     streams = getattr(benchmark, "streams", None)

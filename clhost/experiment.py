@@ -206,7 +206,8 @@ def run_experiment(
     if directory is not None:
         require_writable_directory(directory, what="output_dir")
     checkpoint = directory / CHECKPOINT_NAME if directory is not None else None
-    experiment = describe_experiment(strategy, benchmark, settings)
+    # recorded in every checkpoint, so it is taken before anything is trained or loaded
+    experiment = describe_experiment(strategy, benchmark, settings) if checkpoint else None
     active = [*loggers, *([ProgressLogger()] if progress else [])]
     train_stream, test_stream = benchmark.train_stream, benchmark.test_stream
     validation = (list(eval_streams),) if eval_streams else ()  # train()'s eval_streams
