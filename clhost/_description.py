@@ -175,7 +175,8 @@ def _component(
     if id(component) in seen or depth > _DEPTH:
         return described
     seen = seen | {id(component)}
-    for name in _parameters(type(component)):
+    klass: type = type(component)
+    for name in _parameters(klass):
         for attribute in (name, f"_{name}"):
             try:
                 value = getattr(component, attribute)
@@ -237,7 +238,7 @@ def _value(value: Any, seen: frozenset[int], depth: int) -> Any:
 
 def _name(thing: Any) -> str:
     module = getattr(thing, "__module__", None) or ""
-    name = getattr(thing, "__qualname__", None) or getattr(thing, "__name__", repr(thing))
+    name = str(getattr(thing, "__qualname__", None) or getattr(thing, "__name__", repr(thing)))
     return f"{module}.{name}" if module else name
 
 
