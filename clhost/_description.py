@@ -137,7 +137,7 @@ def _feed(digest: Any, value: Any) -> None:
         flat = tensor.cpu().contiguous().reshape(-1)
         digest.update(f"tensor {flat.dtype} {tuple(value.shape)}:".encode())
         try:
-            digest.update(flat.view(torch.uint8).numpy().tobytes())
+            digest.update(flat.view(torch.uint8).numpy())  # the bytes themselves, no copy
         except (RuntimeError, TypeError):  # a dtype without a byte view (quantized ...)
             digest.update(repr(flat.tolist()).encode())
     elif isinstance(value, Mapping):
