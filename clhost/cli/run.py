@@ -9,7 +9,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from clhost._atomic import require_writable_directory
+from clhost._atomic import atomic_write_text, require_writable_directory
 from clhost._params import parse_assignments, parse_spec
 from clhost.cli._errors import user_errors
 from clhost.cli._options import (
@@ -109,8 +109,6 @@ def run(ctx: click.Context, **values: Any) -> None:
         # a checkpoint's options stay as they are: the run keeps what it started with,
         # and a refused resume changes nothing on disk
         if output is not None and not (resume and (output / CHECKPOINT_NAME).exists()):
-            from clhost._atomic import atomic_write_text
-
             atomic_write_text(output / SAVED_OPTIONS, options.to_json())
         results = run_experiment(
             composition.strategy,
@@ -123,7 +121,7 @@ def run(ctx: click.Context, **values: Any) -> None:
             on_resume=None if quiet else _announce_resume(header, output, composition.benchmark),
         )
     click.echo(results.summary())
-    if output is not None and not values["quiet"]:
+    if output is not None and not quiet:
         click.echo(f"Results, checkpoint and options written to {output}/", err=True)
 
 
