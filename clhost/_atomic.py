@@ -8,6 +8,7 @@ file removes it once the process that wrote it is gone.
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import secrets
@@ -93,11 +94,16 @@ def _alive(pid: int) -> bool:
 
 
 def _sync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX; other systems have no directory handles)."""
+    """Make the rename itself durable (POSIX; other systems have no directory handles).
+    A file system that cannot sync a directory (some network ones say EINVAL) keeps the
+    rename as durable as it makes it; that is not an error."""
     if os.name != "posix":
         return
     descriptor = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(descriptor)
+    except OSError as error:
+        if error.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
     finally:
         os.close(descriptor)

@@ -1,5 +1,6 @@
 """Checkpoints: what they hold, atomic writes, and clear errors for bad files."""
 
+import errno
 import os
 import random
 
@@ -317,3 +318,20 @@ def test_fingerprint_names_the_experiment():
 def test_position_must_be_a_count(tmp_path):
     with pytest.raises(ValueError, match="position"):
         save_checkpoint(make_strategy(), tmp_path / "c.pt", -1)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="tells directories by /proc")
+def test_a_directory_that_cannot_be_synced_still_gets_the_file(tmp_path, monkeypatch):
+    import clhost._atomic as atomic
+
+    real_fsync = os.fsync
+
+    def fsync(descriptor):  # as some network file systems answer for a directory
+        if os.path.isdir(f"/proc/self/fd/{descriptor}"):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    save_checkpoint(make_strategy(), tmp_path / "checkpoint.pt", 0)
+    monkeypatch.undo()
+    assert load_checkpoint(make_strategy(), tmp_path / "checkpoint.pt") == 0
