@@ -122,7 +122,12 @@ STRATEGIES: dict[str, Pair] = {
     "joint": Pair("JointTraining", note="trained once on the whole stream"),
     "from-scratch": Pair("FromScratchTraining", (("reset_optimizer", "reset_optimizer", True),)),
     "replay": Pair("Replay", (("mem_size", "mem_size", M),)),
-    "gdumb": Pair("GDumb", (("mem_size", "mem_size", M),)),
+    "gdumb": Pair(
+        "GDumb",
+        (("mem_size", "mem_size", M), ("balancing", "", "reservoir")),
+        note="balancing='reservoir', Avalanche's per-class reservoir (clhost's default is "
+        "the paper's greedy sampler)",
+    ),
     "der": Pair(
         "DER",
         (("mem_size", "mem_size", M), ("batch_size_mem", "batch_size_mem", None))
@@ -159,9 +164,12 @@ STRATEGIES: dict[str, Pair] = {
     "scr": Pair(
         "SCR",
         (("mem_size", "mem_size", M), ("temperature", "temperature", 0.1))
-        + (("batch_size_mem", "batch_size_mem", 100),),
+        + (("batch_size_mem", "batch_size_mem", 100),)
+        + (("normalize_before_projection", "", True),),
         note="same projection head (256-256-128) and weights; augmentation: clhost's "
-        "Gaussian noise (its 'auto' for flat inputs) on both",
+        "Gaussian noise (its 'auto' for flat inputs) on both; the head takes the normalised "
+        "features, as Avalanche's SCRModel (clhost's default, the paper's: the raw ones); "
+        "Avalanche's head ends in L2Normalization, as the paper's embedding (clhost-scr README)",
     ),
     "generative-replay": Pair(
         "GenerativeReplay",
@@ -520,12 +528,15 @@ def _avalanche_strategy(name: str, model: nn.Module, optimizer: Any, common: dic
         )
     if name == "scr":
         from avalanche.models import SCRModel
+        from avalanche.training.plugins.cope import L2Normalization
 
         from clhost_scr.augment import make_augmentations
         from clhost_scr.model import projection_head
 
         head = projection_head(HIDDEN)  # drawn as clhost's: first, right after seeding
-        scr_model = SCRModel(model.features, head)
+        # the paper's embedding is on the unit sphere (SupCon's normalize(head(.))); given
+        # a bare head, Avalanche's SCRModel hands SCRLoss its unnormalised output
+        scr_model = SCRModel(model.features, nn.Sequential(*head, L2Normalization()))
         optimizer = type(optimizer)(scr_model.parameters(), **optimizer.defaults)
         return cls(
             model=scr_model,

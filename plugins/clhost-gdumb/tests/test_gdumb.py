@@ -6,7 +6,7 @@ import torch
 
 import clhost
 from clhost.benchmarks import split_digits
-from clhost.data import TensorData
+from clhost.data import Experience, TensorData
 from clhost.models import IncrementalMLP, SimpleMLP
 from clhost.templates import SupervisedTemplate
 from clhost.testing import average_accuracy
@@ -94,9 +94,43 @@ def test_state_round_trip_restores_memory_and_initial_weights():
     assert all(torch.equal(restored.initial[k], v) for k, v in plugin.initial.items())
 
 
-def test_negative_memory_is_refused():
+def test_negative_memory_and_unknown_balancing_are_refused():
     with pytest.raises(ValueError, match="mem_size"):
         GDumbPlugin(mem_size=-1)
+    with pytest.raises(ValueError, match="balancing"):
+        GDumbPlugin(balancing="fifo")
+
+
+def _fill(plugin, *experiences):
+    model = SimpleMLP(num_classes=2, input_size=1, hidden_sizes=(4,))
+    strategy = SupervisedTemplate(
+        model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), plugins=[plugin]
+    )
+    for index, data in enumerate(experiences):
+        strategy.train(Experience(data, index))
+    return plugin.buffer.buffer
+
+
+def test_the_greedy_sampler_takes_the_experience_in_a_random_order():
+    """A dataset's own order (digits come sorted by writer) must not decide what is kept:
+    in dataset order, the first 20 samples would fill the memory."""
+    torch.manual_seed(0)
+    ordered = TensorData(torch.arange(100.0).unsqueeze(1), torch.zeros(100, dtype=torch.long))
+    held = _fill(GDumbPlugin(mem_size=20), ordered)
+    assert len(held) == 20 and held.x.max() > 19
+
+
+def test_reservoir_balancing_keeps_samples_of_later_experiences_of_the_same_classes():
+    """Domain-incremental: every experience brings classes 0 and 1 again. The paper's
+    greedy sampler keeps the first experience only; Avalanche's per-class reservoir
+    holds a uniform sample of all of them."""
+    torch.manual_seed(0)
+    first = TensorData(torch.zeros(40, 1), torch.arange(40) % 2)
+    second = TensorData(torch.ones(40, 1), torch.arange(40) % 2)
+    greedy = _fill(GDumbPlugin(mem_size=20), first, second)
+    reservoir = _fill(GDumbPlugin(mem_size=20, balancing="reservoir"), first, second)
+    assert greedy.x.sum() == 0
+    assert 0 < reservoir.x.sum() < 20 and torch.bincount(reservoir.y).tolist() == [10, 10]
 
 
 def test_gdumb_beats_naive_on_split_digits():

@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+import torch
 from torch import Tensor
 
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, TRAINING_DATA, Capabilities
+from clhost.errors import ParameterError
 from clhost.models import reinitialise, snapshot_weights
 from clhost.plugin import SupervisedPlugin
+from clhost.rehearsal import experience_data
 from clhost.rehearsal.buffers import check_size
+from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_gdumb.buffer import GreedyClassBalancedBuffer
+
+Balancing = Literal["greedy", "reservoir"]
+BALANCINGS = ("greedy", "reservoir")
 
 
 class GDumbPlugin(SupervisedPlugin):
-    """Before each experience: add its samples to the greedy memory, put the model back
-    to its initial weights, and make the memory the only training data.
+    """Before each experience: add its samples to the class-balanced memory, put the
+    model back to its initial weights, and make the memory the only training data.
 
     The stream is only used to fill the memory, which is why GDumb is the "dumb"
     baseline of Prabhu, Torr & Dokania (ECCV 2020) that many methods fail to beat.
+
+    ``balancing="greedy"`` is the paper's sampler (``GreedyClassBalancedBuffer``): the
+    experience's samples arrive one at a time, in a random order, and a full memory only
+    takes a sample of a class holding less than its share, so once every class has its
+    share (e.g. domain-incremental streams, where every experience brings the same
+    classes) later samples are dropped. ``"reservoir"`` is Avalanche's: one reservoir per
+    class (``ClassBalancedBuffer``), a uniform sample of every sample of that class seen.
     """
 
     capabilities = Capabilities(
@@ -31,13 +45,26 @@ class GDumbPlugin(SupervisedPlugin):
         },
     )
 
-    def __init__(self, mem_size: int = 200):
-        self.buffer = GreedyClassBalancedBuffer(check_size("mem_size", mem_size))
+    def __init__(self, mem_size: int = 200, balancing: Balancing = "greedy"):
+        size = check_size("mem_size", mem_size)
+        if balancing not in BALANCINGS:
+            raise ParameterError(
+                f"balancing must be one of {', '.join(BALANCINGS)}, got {balancing!r}"
+            )
+        self.balancing = balancing
+        self.buffer: GreedyClassBalancedBuffer | ClassBalancedBuffer = (
+            GreedyClassBalancedBuffer(size)
+            if balancing == "greedy"
+            else ClassBalancedBuffer(size, adaptive_size=True)
+        )
         self.initial: dict[str, Tensor] | None = None
 
     @hookimpl
     def clhost_after_train_dataset_adaptation(self, strategy: Any) -> None:
-        self.buffer.update(strategy)
+        data = experience_data(strategy)
+        # A stream's samples come in no particular order: a dataset's own order (e.g.
+        # by writer) must not decide which samples the greedy sampler keeps.
+        self.buffer.update_from_data(data.subset(torch.randperm(len(data))))
         strategy.adapted_dataset = self.buffer.buffer
 
     @hookimpl

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from clhost.templates import SupervisedTemplate
-from clhost_gdumb.plugin import GDumbPlugin
+from clhost_gdumb.plugin import Balancing, GDumbPlugin
 
 
 class GDumb(SupervisedTemplate):
-    """GDumb (Prabhu et al. 2020) with a memory of ``mem_size`` samples."""
+    """GDumb (Prabhu et al. 2020) with a memory of ``mem_size`` samples, balanced as
+    ``balancing`` says (see ``GDumbPlugin``)."""
 
-    def __init__(self, *, mem_size: int = 200, **kwargs: Any):
-        plugin = GDumbPlugin(mem_size=mem_size)
+    def __init__(self, *, mem_size: int = 200, balancing: Balancing = "greedy", **kwargs: Any):
+        plugin = GDumbPlugin(mem_size=mem_size, balancing=balancing)
         super().__init__(plugins=[plugin, *kwargs.pop("plugins", ())], **kwargs)
