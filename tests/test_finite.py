@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
+from _fake_distributions import make_distribution
 from click.testing import CliRunner
 
-from clhost import hookimpl
+from clhost import hookimpl, registry
 from clhost.benchmarks import split_online
 from clhost.checkpoint import load_checkpoint
 from clhost.cli import main
@@ -140,6 +142,15 @@ def test_the_online_template_checks_its_mini_experiences():
         strategy.train(stream)
 
 
+def test_the_online_template_checks_the_weights_once_per_train_call():
+    stream = split_online(toy_benchmark(n_experiences=1).train_stream, experience_size=10)
+    poison = PoisonWeightsAtEnd(experience=len(stream) - 1)
+    strategy = make_strategy([poison], template=OnlineSupervisedTemplate)
+    with pytest.raises(NonFiniteError, match=r"weights \('classifier.bias' first\)"):
+        strategy.train(stream)
+    assert poison.consolidated == list(range(len(stream) - 1))
+
+
 def test_run_experiment_keeps_the_checkpoint_of_the_last_good_experience(tmp_path):
     benchmark = toy_benchmark(n_experiences=3)
     with pytest.raises(NonFiniteError):
@@ -151,13 +162,39 @@ def test_run_experiment_keeps_the_checkpoint_of_the_last_good_experience(tmp_pat
     assert all(torch.isfinite(p).all() for p in restored.model.parameters())
 
 
-def test_cli_prints_one_line_and_keeps_the_last_good_checkpoint(tmp_path):
+POISON_SOURCE = """
+import math
+
+import clhost
+from clhost.plugin import SupervisedPlugin
+
+
+class Poison(SupervisedPlugin):
+    def __init__(self, experience: int = 1):
+        self.experience = experience
+
+    @clhost.hookimpl
+    def clhost_loss_terms(self, strategy):
+        poisoned = strategy.clock.train_exp_counter == self.experience
+        return "poison", strategy.loss.new_tensor(math.nan if poisoned else 0.0)
+"""
+
+
+def test_cli_prints_one_line_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    plugins = {"clhost.plugins": {"poison": "fakefinite_parts:Poison"}}
+    make_distribution(site, "fake-finite", plugins, {"fakefinite_parts": POISON_SOURCE})
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv(registry.ALLOW_LIST_VARIABLE, "fake-finite")
     output = tmp_path / "run"
-    # a penalty far too stiff for the step size: experience 0 trains, experience 1 diverges
-    args = ["run", "--plugin", "ewc:ewc_lambda=1e12", "--epochs", "1", "-q", "-o", str(output)]
-    result = CliRunner().invoke(main, args)
+    args = ["run", "--plugin", "poison:experience=1", "--epochs", "1", "-q", "-o", str(output)]
+    try:
+        result = CliRunner().invoke(main, [*args, "--device", "cpu"])
+    finally:
+        sys.modules.pop("fakefinite_parts", None)
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "became nan" in lines[0] and "of experience 1" in lines[0]
+    assert len(lines) == 1 and "loss became nan at iteration 0" in lines[0], lines
+    assert "of experience 1" in lines[0]
     assert (output / CHECKPOINT_NAME).exists() and not (output / RESULTS_NAME).exists()

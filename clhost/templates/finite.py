@@ -63,7 +63,12 @@ class FiniteGuard:
             self._raise(strategy, f"the training loss became {value}", first)
 
     def check_weights(self, strategy: Any) -> None:
-        """Raise if a parameter or floating-point buffer of the model is not finite."""
+        """Raise if a parameter or floating-point buffer of the model is not finite.
+
+        One sum per tensor and one read: a NaN or inf anywhere makes its tensor's sum
+        non-finite (so would finite weights summing past the float range, a blow-up all
+        the same).
+        """
         tensors = [
             (name, tensor)
             for name, tensor in (
@@ -74,7 +79,8 @@ class FiniteGuard:
         ]
         if not tensors:
             return
-        finite = torch.stack([torch.isfinite(tensor).all() for _, tensor in tensors])
+        sums = torch.stack([tensor.detach().sum(dtype=torch.float32) for _, tensor in tensors])
+        finite = torch.isfinite(sums)
         if bool(finite.all()):
             return
         name = tensors[int((~finite).nonzero()[0])][0]

@@ -25,6 +25,10 @@ Hooks, for one ``train(mini_experiences)`` call:
 - Iteration hooks: ``train_passes`` times per minibatch; ``strategy.train_pass`` is the
   index of the current update on it (0 on its first sight: the moment to store it).
 
+Numeric blow-ups stop training as in ``BaseSGDTemplate``, except that the weights are
+checked once per ``train()`` call, after its last mini-experience (a check per
+mini-experience would cost a fifth of the training time; every loss is still checked).
+
 ``stop_training()`` ends the current experience as the hooks see it: the current
 mini-experience when boundaries are known, the rest of the stream otherwise.
 ``eval_every`` counts over the whole stream: every ``n`` mini-experiences
@@ -126,7 +130,8 @@ class OnlineSupervisedTemplate(SupervisedTemplate):
             self.clock.tick_epoch()
             self._periodic_eval("epoch", self.clock.train_epochs)
         if closes:
-            self._finite_guard.check_weights(self)
+            if last:  # every loss before was checked; the last step's weights are not yet
+                self._finite_guard.check_weights(self)
             self._fire(self.hooks.after_training_exp)
             if self.eval_every == 0:
                 self._eval_streams()
