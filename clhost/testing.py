@@ -118,3 +118,23 @@ def average_accuracy(
     for experience in benchmark.train_stream:
         strategy.train(experience)
     return strategy.eval(benchmark.test_stream).accuracy
+
+
+class Killed(BaseException):
+    """Raised by a run that ``kill_before`` stops; a ``BaseException``, like the end of a
+    killed process, so no ``except Exception`` in the code under test catches it."""
+
+
+def kill_before(strategy: Any, experience_index: int) -> None:
+    """Make ``strategy.train`` raise ``Killed`` when it reaches train experience
+    ``experience_index``: ``run_experiment`` then stops after the checkpoint of the
+    experience before, as a killed process would, and a resumed run must end as one
+    that was never stopped."""
+    train = strategy.train
+
+    def dying_train(experience: Any, **kwargs: Any) -> Any:
+        if experience.current_experience >= experience_index:
+            raise Killed(f"killed before train experience {experience_index}")
+        return train(experience, **kwargs)
+
+    strategy.train = dying_train

@@ -11,12 +11,12 @@ import torch.nn.functional as F
 
 from clhost import hookimpl
 from clhost.benchmarks import permuted_digits, split_digits
-from clhost.data import Benchmark, TensorData
+from clhost.data import TensorData
 from clhost.errors import ParameterError
 from clhost.experiment import run_experiment
 from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
 from clhost.templates import SupervisedTemplate
-from clhost.testing import toy_benchmark
+from clhost.testing import Killed, kill_before, toy_benchmark
 from clhost_agem import AGEM, AGEMPlugin, project_away
 
 
@@ -146,6 +146,23 @@ def test_memory_keeps_the_asked_samples_of_each_experience():
     assert len(small.memories[0]) == len(bench.train_stream[0].dataset)
 
 
+def test_reference_sample_takes_the_same_number_from_each_past_experience():
+    """Experiences weigh the same in the reference gradient whatever their memory sizes:
+    sample_size // experiences from each (at least one), never a pooled draw."""
+    plugin = AGEMPlugin(patterns_per_experience=50, sample_size=12)
+    plugin.memories = [
+        TensorData(torch.zeros(50, 2), torch.full((50,), 0)),
+        TensorData(torch.zeros(5, 2), torch.full((5,), 1)),
+        TensorData(torch.zeros(20, 2), torch.full((20,), 2)),
+    ]
+    for _ in range(5):
+        _, y, _ = plugin._sample(torch.device("cpu"))
+        assert torch.bincount(y).tolist() == [4, 4, 4]
+    plugin.memories = plugin.memories * 5  # 15 experiences, sample_size 12: one each
+    plugin._pool = None
+    assert len(plugin._sample(torch.device("cpu"))[1]) == 15
+
+
 @pytest.mark.parametrize(
     "kwargs, name",
     [
@@ -162,9 +179,8 @@ def test_bad_parameters_are_named(kwargs, name):
 def test_state_round_trip_restores_the_memories_and_the_run(tmp_path):
     torch.manual_seed(0)
     bench = toy_benchmark(3, 2)
-    first_two = Benchmark(bench.name, bench.train_stream[:2], bench.test_stream, 6, (8,))
 
-    def run(benchmark, **options):
+    def run(benchmark, killed_before=None, **options):
         torch.manual_seed(0)
         model = IncrementalMLP(8, (16,))
         strategy = AGEM(
@@ -174,11 +190,16 @@ def test_state_round_trip_restores_the_memories_and_the_run(tmp_path):
             patterns_per_experience=20,
             sample_size=10,
         )
-        run_experiment(strategy, benchmark, eval_before_training=False, **options)
+        if killed_before is None:
+            run_experiment(strategy, benchmark, eval_before_training=False, **options)
+            return strategy
+        kill_before(strategy, killed_before)
+        with pytest.raises(Killed):
+            run_experiment(strategy, benchmark, eval_before_training=False, **options)
         return strategy
 
     uninterrupted = run(bench)
-    interrupted = run(first_two, output_dir=tmp_path)
+    interrupted = run(bench, killed_before=2, output_dir=tmp_path)
     buffer = io.BytesIO()
     torch.save(interrupted.plugins[0].state_dict(), buffer)
     buffer.seek(0)

@@ -18,7 +18,7 @@ from clhost.errors import ParameterError
 from clhost.experiment import run_experiment
 from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
 from clhost.templates import SupervisedTemplate
-from clhost.testing import toy_benchmark
+from clhost.testing import Killed, kill_before, toy_benchmark
 from clhost_gem import GEM, GEMPlugin, gem_dual, nonnegative_qp, project_to_constraints
 
 
@@ -196,10 +196,9 @@ def test_every_memory_constraint_holds_after_the_projection_on_a_growing_model()
 
 def test_memory_keeps_the_asked_samples_of_each_experience_and_round_trips(tmp_path):
     bench = toy_benchmark(3, 2, task_labels=True)
-    first_two = Benchmark(bench.name, bench.train_stream[:2], bench.test_stream[:1], 6, (8,))
     only_task_0 = Benchmark(bench.name, bench.train_stream, bench.test_stream[:1], 6, (8,))
 
-    def run(benchmark, **options):
+    def run(benchmark, killed_before=None, **options):
         torch.manual_seed(0)
         model = MultiHeadMLP(8, (16,))
         strategy = GEM(
@@ -208,14 +207,19 @@ def test_memory_keeps_the_asked_samples_of_each_experience_and_round_trips(tmp_p
             train_epochs=2,
             patterns_per_experience=15,
         )
-        run_experiment(strategy, benchmark, eval_before_training=False, **options)
+        if killed_before is None:
+            run_experiment(strategy, benchmark, eval_before_training=False, **options)
+            return strategy
+        kill_before(strategy, killed_before)
+        with pytest.raises(Killed):
+            run_experiment(strategy, benchmark, eval_before_training=False, **options)
         return strategy
 
     uninterrupted = run(only_task_0)
     gem = uninterrupted.plugins[0]
     assert [len(memory) for memory in gem.memories] == [15, 15, 15]
     assert [memory.task_set for memory in gem.memories] == [[0], [1], [2]]
-    interrupted = run(first_two, output_dir=tmp_path)
+    interrupted = run(only_task_0, killed_before=2, output_dir=tmp_path)
     buffer = io.BytesIO()
     torch.save(interrupted.plugins[0].state_dict(), buffer)
     buffer.seek(0)

@@ -9,12 +9,11 @@ from torch import nn
 
 from clhost import hookimpl
 from clhost.benchmarks import permuted_digits, split_digits
-from clhost.data import Benchmark
 from clhost.errors import ParameterError, PluginCompositionError
 from clhost.experiment import run_experiment
 from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
 from clhost.templates import SupervisedTemplate
-from clhost.testing import toy_benchmark
+from clhost.testing import Killed, kill_before, toy_benchmark
 from clhost_lfl import LFL, LFLPlugin
 
 
@@ -140,9 +139,8 @@ def test_bad_lambda_is_named():
 
 def test_checkpointed_run_resumes_to_the_same_weights(tmp_path):
     bench = toy_benchmark(3, 2)
-    first_two = Benchmark(bench.name, bench.train_stream[:2], bench.test_stream, 6, (8,))
 
-    def run(benchmark, **options):
+    def run(benchmark, killed_before=None, **options):
         torch.manual_seed(0)
         model = IncrementalMLP(8, (16,))
         strategy = LFL(
@@ -151,11 +149,14 @@ def test_checkpointed_run_resumes_to_the_same_weights(tmp_path):
             train_epochs=2,
             lambda_e=0.5,
         )
+        if killed_before is not None:
+            kill_before(strategy, killed_before)
         run_experiment(strategy, benchmark, eval_before_training=False, **options)
         return strategy
 
     uninterrupted = run(bench)
-    run(first_two, output_dir=tmp_path)
+    with pytest.raises(Killed):
+        run(bench, killed_before=2, output_dir=tmp_path)
     resumed = run(bench, output_dir=tmp_path, resume=True)
     assert resumed.plugins[0].learnt_units == uninterrupted.plugins[0].learnt_units
     for a, b in zip(uninterrupted.model.parameters(), resumed.model.parameters(), strict=True):

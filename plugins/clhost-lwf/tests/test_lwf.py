@@ -11,7 +11,7 @@ from clhost.errors import ParameterError
 from clhost.experiment import run_experiment
 from clhost.models import MultiHeadMLP, SimpleMLP
 from clhost.templates import SupervisedTemplate
-from clhost.testing import toy_benchmark
+from clhost.testing import Killed, kill_before, toy_benchmark
 from clhost_lwf import LwF, LwFPlugin
 
 
@@ -48,7 +48,6 @@ def test_checkpointed_run_resumes_to_the_same_weights(tmp_path):
     toy = toy_benchmark(3, 2, task_labels=True)
     # Task-incremental: evaluate only task 0, the one head that exists from the start.
     bench = Benchmark(toy.name, toy.train_stream, toy.test_stream[:1], toy.n_classes, (8,))
-    first_two = Benchmark(toy.name, toy.train_stream[:2], toy.test_stream[:1], 6, (8,))
 
     def run(benchmark, **options):
         torch.manual_seed(0)
@@ -57,7 +56,11 @@ def test_checkpointed_run_resumes_to_the_same_weights(tmp_path):
         return strategy
 
     uninterrupted = run(bench)
-    run(first_two, output_dir=tmp_path)
+    torch.manual_seed(0)
+    killed = _strategy(MultiHeadMLP(8, (16,)), alpha=[0.0, 1.0, 2.0], epochs=2)
+    kill_before(killed, 2)
+    with pytest.raises(Killed):
+        run_experiment(killed, bench, eval_before_training=False, output_dir=tmp_path)
     resumed = run(bench, output_dir=tmp_path, resume=True)
     assert resumed.plugins[0].lwf.experiences_seen == 3
     for a, b in zip(uninterrupted.model.parameters(), resumed.model.parameters(), strict=True):

@@ -36,7 +36,8 @@ class AGEMPlugin(SupervisedPlugin):
 
     After each experience ``patterns_per_experience`` of its samples, chosen at random, are
     kept in an episodic memory. At every iteration the gradient of the loss on
-    ``sample_size`` samples drawn from the whole memory is the reference ``g_ref``; when
+    ``sample_size`` samples drawn from the memory, the same number from each past
+    experience, is the reference ``g_ref``; when
     the minibatch gradient ``g`` would increase that loss (``g . g_ref < 0``) it is
     replaced by ``g - (g . g_ref / g_ref . g_ref) g_ref``, the closest gradient that does
     not. The memory holds tensors on the strategy's device.
@@ -63,11 +64,17 @@ class AGEMPlugin(SupervisedPlugin):
         assign_gradient(params, project_away(current_gradient(params), reference))
 
     def _sample(self, device: torch.device) -> tuple[Tensor, ...]:
+        """``sample_size // experiences`` memories of each past experience (at least
+        one), so every past experience weighs the same in the reference gradient."""
         if self._pool is None:  # after the memory changed (or was loaded)
             self._pool = TensorData.concat(self.memories).to(device)
-        chosen = torch.randperm(len(self._pool), device=self._pool.y.device)
-        chosen = chosen[: self.sample_size]
-        return tuple(tensor[chosen] for tensor in self._pool.tensors)
+        share = max(self.sample_size // len(self.memories), 1)
+        chosen, start = [], 0
+        for memory in self.memories:
+            chosen.append(start + torch.randperm(len(memory), device=device)[:share])
+            start += len(memory)
+        index = torch.cat(chosen)
+        return tuple(tensor[index] for tensor in self._pool.tensors)
 
     @hookimpl
     def clhost_after_training_exp(self, strategy: Any) -> None:
