@@ -837,12 +837,19 @@ def settings_table(names: Sequence[str]) -> str:
     ]
     for name in names:
         pair = STRATEGIES[name]
-        params = ", ".join(
-            f"{ours}={value!r}" if ours == theirs else f"{ours} = {theirs}: {value!r}"
-            for ours, theirs, value in pair.params
-        )
+        params = ", ".join(_setting(ours, theirs, value) for ours, theirs, value in pair.params)
         lines.append(f"| {name} | {pair.avalanche} | {params} | {pair.note} |")
     return "\n".join(lines)
+
+
+def _setting(ours: str, theirs: str, value: Any) -> str:
+    if ours == theirs:
+        return f"{ours}={value!r}"
+    if not theirs:
+        return f"{ours}={value!r} (clhost only)"
+    if not ours:
+        return f"{theirs}={value!r} (Avalanche only)"
+    return f"{ours} = {theirs}: {value!r}"
 
 
 def parse_list(text: str, allowed: Sequence[str], what: str) -> list[str]:
