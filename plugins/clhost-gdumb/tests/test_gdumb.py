@@ -42,6 +42,22 @@ def test_class_incremental_stream_ends_exactly_balanced():
     assert _counts(buffer) == [20] * 10
 
 
+def test_classes_of_different_tasks_are_balanced_apart():
+    """Task-incremental streams restart class ids in each task: class 0 of task 1 is a
+    class of its own, so a later task's samples still get their share."""
+    buffer = GreedyClassBalancedBuffer(20)
+    labels = torch.arange(40) % 2
+    buffer.update_from_data(TensorData(torch.zeros(40, 1), labels, torch.zeros(40).long()))
+    buffer.update_from_data(TensorData(torch.ones(40, 1), labels, torch.ones(40).long()))
+    pairs = list(zip(buffer.buffer.t.tolist(), buffer.buffer.y.tolist(), strict=True))
+    assert sorted({pair: pairs.count(pair) for pair in pairs}.items()) == [
+        ((0, 0), 5),
+        ((0, 1), 5),
+        ((1, 0), 5),
+        ((1, 1), 5),
+    ]
+
+
 def test_resize_drops_from_the_largest_classes():
     buffer = GreedyClassBalancedBuffer(6)
     buffer.update_from_data(_data([0, 0, 0, 0, 1, 2]))

@@ -12,7 +12,8 @@ from clhost.rehearsal.buffers import check_size
 
 
 class GreedyClassBalancedBuffer(ExemplarsBuffer):
-    """Stores samples one at a time, keeping the classes as balanced as possible.
+    """Stores samples one at a time, keeping the classes (``(task, class)`` pairs) as
+    balanced as possible.
 
     A sample is added while the memory has room. When it is full, a sample of a class
     holding fewer than ``max_size / classes seen`` items replaces a random sample of the
@@ -28,22 +29,22 @@ class GreedyClassBalancedBuffer(ExemplarsBuffer):
             return
         # Each memory slot points at its sample: ("old", i) in the buffer or ("new", i) in data.
         sources: list[tuple[str, int]] = [("old", i) for i in range(len(self.buffer))]
-        slots_of: dict[int, list[int]] = {}
-        for slot, label in enumerate(self.buffer.y.tolist() if len(self.buffer) else []):
-            slots_of.setdefault(label, []).append(slot)
-        for index, label in enumerate(data.y.tolist()):
+        slots_of: dict[tuple[int, int], list[int]] = {}
+        for slot, key in enumerate(_classes(self.buffer)):
+            slots_of.setdefault(key, []).append(slot)
+        for index, key in enumerate(_classes(data)):
             if len(sources) < self.max_size:
-                slots_of.setdefault(label, []).append(len(sources))
+                slots_of.setdefault(key, []).append(len(sources))
                 sources.append(("new", index))
                 continue
-            classes_seen = len(slots_of) + (label not in slots_of)
-            if len(slots_of.get(label, ())) >= self.max_size / classes_seen:
+            classes_seen = len(slots_of) + (key not in slots_of)
+            if len(slots_of.get(key, ())) >= self.max_size / classes_seen:
                 continue
-            largest = max(slots_of, key=lambda c: (len(slots_of[c]), -c))
+            largest = max(slots_of, key=lambda c: (len(slots_of[c]), -c[0], -c[1]))
             victims = slots_of[largest]
             slot = victims.pop(int(torch.randint(len(victims), ())))
             sources[slot] = ("new", index)
-            slots_of.setdefault(label, []).append(slot)
+            slots_of.setdefault(key, []).append(slot)
         self.buffer = self._gather(data, sources)
 
     def _gather(self, data: TensorData, sources: list[tuple[str, int]]) -> TensorData:
@@ -61,12 +62,19 @@ class GreedyClassBalancedBuffer(ExemplarsBuffer):
         self.max_size = check_size("new_size", new_size)
         if len(self.buffer) <= new_size:
             return
-        labels = self.buffer.y.tolist()
-        counts: dict[int, list[int]] = {}
-        for slot, label in enumerate(labels):
-            counts.setdefault(label, []).append(slot)
+        counts: dict[tuple[int, int], list[int]] = {}
+        for slot, key in enumerate(_classes(self.buffer)):
+            counts.setdefault(key, []).append(slot)
         while sum(len(slots) for slots in counts.values()) > new_size:
-            largest = max(counts, key=lambda c: (len(counts[c]), -c))
+            largest = max(counts, key=lambda c: (len(counts[c]), -c[0], -c[1]))
             counts[largest].pop()
         kept = sorted(slot for slots in counts.values() for slot in slots)
         self.buffer = self.buffer.subset(kept)
+
+
+def _classes(data: TensorData) -> list[tuple[int, int]]:
+    """Each sample's class as ``(task label, class id)``: in task-incremental streams
+    whose class ids restart in each task, class 0 of task 1 is not class 0 of task 0."""
+    if len(data) == 0:
+        return []
+    return list(zip(data.t.tolist(), data.y.tolist(), strict=True))
