@@ -492,6 +492,8 @@ def test_parity_table_flags_lower_accuracy_slower_runs_and_errors():
     assert "**accuracy**" in replay and "**slower**" in replay
     naive = next(line for line in text.splitlines() if line.startswith("| naive"))
     assert "Avalanche error (1 of 1): TypeError: boom" in naive and "1/0" in naive
+    # CoPE is compared online only: Avalanche's makes one update per experience
+    assert "not compared here" in parity.table(results, "class-il", "sgd", ["cope"])
 
 
 def test_parity_without_avalanche_exits_with_one_line(monkeypatch):
