@@ -16,17 +16,33 @@ class SCRModel(nn.Module):
     (what the contrastive loss compares); in eval mode the L2-normalised features
     themselves (what the nearest-class-mean classifier compares). ``embed`` gives the
     normalised features in either mode.
+
+    The projection head takes the raw features, as in the paper's code (SupCon's
+    ``normalize(head(encoder(x)))``); with ``normalize_before_projection`` it takes the
+    normalised ones, the very vectors the classifier compares (Avalanche's ``SCRModel``).
     """
 
     capabilities = Capabilities(provides={PROJECTION_HEAD})
 
-    def __init__(self, feature_extractor: nn.Module, projection: nn.Module):
+    def __init__(
+        self,
+        feature_extractor: nn.Module,
+        projection: nn.Module,
+        normalize_before_projection: bool = False,
+    ):
         super().__init__()
+        if not isinstance(normalize_before_projection, bool):
+            raise ParameterError(
+                f"normalize_before_projection must be a bool, got {normalize_before_projection!r}"
+            )
         self.feature_extractor = feature_extractor
         self.projection = projection
+        self.normalize_before_projection = normalize_before_projection
 
     @classmethod
-    def from_model(cls, model: nn.Module, projection_size: int = 128) -> SCRModel:
+    def from_model(
+        cls, model: nn.Module, projection_size: int = 128, normalize_before_projection: bool = False
+    ) -> SCRModel:
         """Wrap ``model.features`` (or ``model.feature_extractor``) with a two-layer
         projection head to ``projection_size`` units, as in SCR. The feature width is read
         from ``model.classifier.in_features``; ``model``'s classifier is not used."""
@@ -48,7 +64,8 @@ class SCRModel(nn.Module):
                 "`features` (or `feature_extractor`) and a `classifier` with `in_features`, "
                 "or build SCRModel(feature_extractor, projection) yourself"
             )
-        return cls(extractor, projection_head(width, projection_size))
+        head = projection_head(width, projection_size)
+        return cls(extractor, head, normalize_before_projection)
 
     def embed(self, x: Tensor) -> Tensor:
         """The L2-normalised features of ``x``."""
@@ -56,9 +73,11 @@ class SCRModel(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         features = self.feature_extractor(x).flatten(1)
-        if self.training:
-            return F.normalize(self.projection(features), dim=1)
-        return F.normalize(features, dim=1)
+        normalized = F.normalize(features, dim=1)
+        if not self.training:
+            return normalized
+        head_input = normalized if self.normalize_before_projection else features
+        return F.normalize(self.projection(head_input), dim=1)
 
 
 def projection_head(width: int, size: int = 128) -> nn.Sequential:

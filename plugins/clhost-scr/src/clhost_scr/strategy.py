@@ -21,7 +21,9 @@ class SCR(SupervisedTemplate):
 
     ``model`` is an ``SCRModel`` or a model with ``features`` and a ``classifier``: its
     features are then wrapped with a projection head of ``projection_size`` units
-    (default 128), whose parameters join ``optimizer`` as a new parameter group. Training
+    (default 128), whose parameters join ``optimizer`` as a new parameter group, and which
+    takes the normalised features with ``normalize_before_projection`` (see
+    ``SCRModel``; default: the raw ones, as in the paper). Training
     uses ``SCRPlugin(augmentations, mem_size, batch_size_mem, temperature)`` and its loss;
     prediction is by the nearest class mean of the memory's features. For online
     continual learning train on ``split_online`` mini-experiences, one epoch each.
@@ -37,16 +39,23 @@ class SCR(SupervisedTemplate):
         temperature: float = 0.1,
         batch_size_mem: int = 100,
         projection_size: int | None = None,
+        normalize_before_projection: bool | None = None,
         train_mb_size: int = 10,
         **kwargs: Any,
     ):
         if "criterion" in kwargs:
             raise ParameterError("SCR trains with its own SCRLoss; do not pass a criterion")
         if isinstance(model, SCRModel):
-            if projection_size is not None:
-                raise ParameterError("projection_size is for wrapping a model; SCRModel has one")
+            for name, value in (
+                ("projection_size", projection_size),
+                ("normalize_before_projection", normalize_before_projection),
+            ):
+                if value is not None:
+                    raise ParameterError(f"{name} is for wrapping a model; SCRModel has its own")
         else:
-            model = SCRModel.from_model(model, projection_size or DEFAULT_PROJECTION_SIZE)
+            model = SCRModel.from_model(
+                model, projection_size or DEFAULT_PROJECTION_SIZE, bool(normalize_before_projection)
+            )
         add_missing_parameters(optimizer, model)
         plugin = SCRPlugin(
             augmentations=augmentations,
