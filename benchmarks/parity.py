@@ -186,7 +186,10 @@ STRATEGIES: dict[str, Pair] = {
         note="ewc_lambda 100: at 1000 (clhost's default) both sides diverge with SGD lr 0.1",
     ),
     "synaptic-intelligence": Pair(
-        "SynapticIntelligence", (("si_lambda", "si_lambda", 0.1), ("eps", "eps", 1e-7))
+        "SynapticIntelligence",
+        (("si_lambda", "si_lambda", 0.1), ("eps", "eps", 1e-3)),
+        note="eps: the paper's damping, clhost's default (Avalanche's default 1e-7 gives "
+        "importances of ~8e3 that Avalanche hides behind a cap of 0.001)",
     ),
     "lwf": Pair("LwF", (("alpha", "alpha", 1.0), ("temperature", "temperature", 2.0))),
     "lfl": Pair("LFL", (("lambda_e", "lambda_e", 0.1),)),
