@@ -27,6 +27,7 @@ Run: ``OMP_NUM_THREADS=1 python benchmarks/long_stream.py [--strategies naive,ew
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -84,7 +85,8 @@ class Run:
 
     @property
     def growth(self) -> float:
-        return self.window(False) / self.window(True)
+        first = self.window(True)
+        return self.window(False) / first if first > 0 else math.nan
 
 
 def initial_model(benchmark: Benchmark, seed: int) -> SimpleMLP:
