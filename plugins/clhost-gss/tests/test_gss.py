@@ -270,3 +270,24 @@ def test_gss_beats_online_naive_on_split_digits():
     gss = accuracy([GSS_greedyPlugin(mem_size=200, mem_strength=5, input_size=(64,))])
     assert naive < 0.25
     assert gss > naive + 0.35
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("multi_head", [False, True])
+def test_runs_on_cuda(multi_head):
+    torch.manual_seed(0)
+    benchmark = toy_benchmark(2, task_labels=multi_head)
+    model = MultiHeadMLP(input_size=8, hidden_sizes=(16,)) if multi_head else SimpleMLP(4, 8)
+    plugin = GSS_greedyPlugin(mem_size=15, mem_strength=3)
+    strategy = SupervisedTemplate(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        train_mb_size=10,
+        plugins=[plugin],
+        device="cuda",
+        evaluator=None,
+    )
+    strategy.train(benchmark.train_stream)
+    assert len(plugin.memory) == 15 and plugin.memory.data.x.is_cuda
+    x, y, t = (part.cuda() for part in benchmark.train_stream[1].dataset.tensors[:3])
+    assert per_sample_gradients(model, x[:4], y[:4], t[:4]).is_cuda
