@@ -175,8 +175,10 @@ STRATEGIES: dict[str, Pair] = {
         "GenerativeReplay",
         (("replay_size", "replay_size", None),)
         + (("increasing_replay_size", "increasing_replay_size", True),),
-        note="generator: each library's MLP VAE, latent 8, Adam lr 0.003, 30 epochs per "
-        "experience (clhost: hidden 128; Avalanche MlpVAE: hidden 400-128)",
+        note="generator: one VAE on both sides (clhost's default: 64-128-8, sigmoid output, "
+        "BCE + KL; same initial weights), trained by each library's generator strategy with "
+        "clhost's defaults (Adam lr 0.003, 30 epochs per experience); each library's own "
+        "default VAE: clhost-generative-replay README",
     ),
     "ewc": Pair(
         "EWC",
@@ -240,9 +242,6 @@ ONLY_WHY = {
 # BiC's bias correction applied in evaluation hooks)
 OWN_PREDICTION = {"icarl", "scr", "cope", "bic"}
 AVALANCHE_LAYER = {"features": "features.2"}
-# Avalanche's MlpVAE decodes images (C, H, W): its generative replay sees the digits as
-# 1x8x8 images (the MLP flattens them, so the solver computes the same)
-GENERATOR_IMAGE = (1, 8, 8)
 
 
 # --- data: one set of tensors, two libraries -------------------------------------------
@@ -415,6 +414,22 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def generator_default(parameter: str) -> Any:
+    """A default of clhost's ``GenerativeReplay`` (one source for both sides)."""
+    from clhost_generative_replay import GenerativeReplay
+
+    return inspect.signature(GenerativeReplay.__init__).parameters[parameter].default
+
+
+def generator_vae() -> nn.Module:
+    """The VAE clhost's ``GenerativeReplay`` builds by default for the digits (inputs in
+    [0, 1]); both libraries train one built right after seeding, so the same weights."""
+    from clhost_generative_replay import VAE
+
+    latent, hidden = generator_default("latent_dim"), generator_default("generator_hidden_sizes")
+    return VAE((INPUT,), latent, hidden, bounded_inputs=True)
+
+
 def run_clhost(
     name: str, scenario: Scenario, model: nn.Module, optimizer: str, seed: int
 ) -> tuple[float, float, float]:
@@ -430,6 +445,8 @@ def run_clhost(
         kwargs["augmentations"] = make_augmentations("noise")
     online = scenario.name == "online"
     seed_everything(seed)
+    if name == "generative-replay":
+        kwargs["generator"] = generator_vae()  # drawn first after seeding, as Avalanche's
     strategy = cls(
         model=model,
         optimizer=OPTIMIZERS[optimizer].make(model.parameters()),
@@ -483,18 +500,14 @@ def import_avalanche() -> Any:
     return avalanche
 
 
-def avalanche_benchmark(scenario: Scenario, shape: tuple[int, ...] | None = None) -> Any:
-    """Avalanche's benchmark of the same tensors (inputs viewed as ``shape`` if given),
-    with the class bookkeeping its iCaRL reads (``n_classes_per_exp``, ``classes_order``)."""
+def avalanche_benchmark(scenario: Scenario) -> Any:
+    """Avalanche's benchmark of the same tensors, with the class bookkeeping its iCaRL
+    reads (``n_classes_per_exp``, ``classes_order``)."""
     from avalanche.benchmarks.scenarios.deprecated.generators import tensors_benchmark
 
-    def lists(parts: Sequence[TensorData]) -> list[list[Tensor]]:
-        pairs = tensor_lists(parts)
-        return [[x.reshape(len(x), *shape), y] for x, y in pairs] if shape else pairs
-
     benchmark = tensors_benchmark(
-        train_tensors=lists(scenario.train),
-        test_tensors=lists(scenario.test),
+        train_tensors=tensor_lists(scenario.train),
+        test_tensors=tensor_lists(scenario.test),
         task_labels=scenario.task_labels,
     )
     classes = [e.classes_in_this_experience for e in scenario.benchmark.train_stream]
@@ -555,18 +568,16 @@ def _avalanche_strategy(name: str, model: nn.Module, optimizer: Any, common: dic
             **common,
         )
     if name == "generative-replay":
-        from avalanche.models import MlpVAE
-        from avalanche.models.generator import VAE_loss
         from avalanche.training import VAETraining
         from avalanche.training.plugins import GenerativeReplayPlugin
 
-        vae = MlpVAE(GENERATOR_IMAGE, nhid=8, device="cpu")
+        vae = generator_vae()
         generator = VAETraining(
             model=vae,
-            optimizer=torch.optim.Adam(vae.parameters(), lr=0.003),
-            criterion=VAE_loss,
+            optimizer=torch.optim.Adam(vae.parameters(), lr=generator_default("generator_lr")),
+            criterion=lambda x, output: vae.loss(output, x),
             train_mb_size=common["train_mb_size"],
-            train_epochs=30,
+            train_epochs=generator_default("generator_epochs"),
             device="cpu",
             evaluator=common["evaluator"].__class__(loggers=[]),
             plugins=[GenerativeReplayPlugin(**kwargs)],
@@ -587,8 +598,7 @@ def run_avalanche(
     from avalanche.training import JointTraining
     from avalanche.training.plugins import EvaluationPlugin
 
-    shape = GENERATOR_IMAGE if name == "generative-replay" else None
-    benchmark = avalanche_benchmark(scenario, shape)
+    benchmark = avalanche_benchmark(scenario)
     model = avalanche_model(model, benchmark)
     online = scenario.name == "online"
     common: dict[str, Any] = dict(

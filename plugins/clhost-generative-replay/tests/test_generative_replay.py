@@ -127,6 +127,31 @@ def test_generator_trains_after_each_experience_and_state_round_trips():
     assert other.generator_strategy.plugins[0].experiences_seen == 1
 
 
+def test_the_generator_replays_in_the_solvers_ratio():
+    """Shin et al. mix current and replayed data in one ratio for solver and generator;
+    the generator used to replay len(minibatch) x past experiences whatever was asked."""
+    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2)
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    generator = VAE((8,), latent_dim=2, hidden_sizes=(16,), bounded_inputs=False)
+    generator_sizes, solver_sizes = [], BatchSizes()
+    generator.register_forward_pre_hook(lambda _, inputs: generator_sizes.append(len(inputs[0])))
+    strategy = GenerativeReplay(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
+        generator=generator,
+        generator_epochs=1,
+        train_mb_size=20,
+        replay_size=5,
+        increasing_replay_size=False,
+        plugins=[solver_sizes],
+    )
+    strategy.train(benchmark.train_stream[0])
+    solver_sizes.sizes.clear()
+    generator_sizes.clear()
+    strategy.train(benchmark.train_stream[1])
+    assert set(solver_sizes.sizes) == {25} and set(generator_sizes) == {25}
+
+
 def test_multi_task_models_are_rejected():
     model = MultiHeadMLP(input_size=8, hidden_sizes=(8,))
     strategy = GenerativeReplay(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1))

@@ -17,12 +17,21 @@ from clhost_generative_replay.vae import VAE
 class VAETraining(SupervisedTemplate):
     """Trains a ``VAE`` on the inputs of each experience (labels are ignored).
 
-    It replays its own generated samples by default, so one generator covers the stream.
+    It replays its own generated samples (``replay_size``, ``increasing_replay_size`` as
+    in ``GenerativeReplayPlugin``), so one generator covers the stream.
     """
 
-    def __init__(self, *, replay_size: int | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        replay_size: int | None = None,
+        increasing_replay_size: bool = True,
+        **kwargs: Any,
+    ):
         kwargs.setdefault("evaluator", None)
-        replay = GenerativeReplayPlugin(replay_size=replay_size, increasing_replay_size=True)
+        replay = GenerativeReplayPlugin(
+            replay_size=replay_size, increasing_replay_size=increasing_replay_size
+        )
         super().__init__(plugins=[replay, *kwargs.pop("plugins", ())], **kwargs)
 
     def forward(self) -> Any:
@@ -36,7 +45,10 @@ class GenerativeReplay(SupervisedTemplate):
     """Deep Generative Replay: a solver trained with samples of a VAE trained alongside.
 
     The VAE is built at the first experience from its input shape unless ``generator``
-    is given; it trains ``generator_epochs`` epochs per experience with Adam.
+    is given; it trains ``generator_epochs`` epochs per experience with Adam. Solver and
+    generator mix current and replayed data in one ratio (Shin et al.: the importance of
+    the new task): both replay ``replay_size`` samples per minibatch, or as many as the
+    minibatch, times the past experiences with ``increasing_replay_size``.
     """
 
     def __init__(
@@ -78,6 +90,8 @@ class GenerativeReplay(SupervisedTemplate):
 
     def _attach_generator(self, generator: VAE) -> None:
         generator_strategy = VAETraining(
+            replay_size=self.replay.replay_size,
+            increasing_replay_size=self.replay.increasing_replay_size,
             model=generator,
             optimizer=torch.optim.Adam(generator.parameters(), lr=self.generator_lr),
             train_mb_size=self.train_mb_size,
