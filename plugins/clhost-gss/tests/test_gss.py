@@ -203,13 +203,17 @@ def test_replay_snapshot_replays_only_what_earlier_experiences_left(snapshot):
         GSS_greedyPlugin(replay_snapshot="yes")
 
 
-def test_each_sample_is_offered_once_however_many_epochs():
+@pytest.mark.parametrize("each_epoch", [False, True])
+def test_each_sample_is_offered_once_however_many_epochs(each_epoch):
     offered = []
-    plugin = GSS_greedyPlugin(mem_size=5)
+    plugin = GSS_greedyPlugin(mem_size=5, offer_each_epoch=each_epoch)
     plugin.memory.offer = lambda model, x, y, t: offered.append(len(y))
     stream = toy_benchmark(2).train_stream
     _supervised([plugin], train_epochs=3).train(stream)
-    assert sum(offered) == sum(len(experience.dataset) for experience in stream)
+    samples = sum(len(experience.dataset) for experience in stream)
+    assert sum(offered) == (3 * samples if each_epoch else samples)
+    with pytest.raises(ParameterError, match="offer_each_epoch"):
+        GSS_greedyPlugin(offer_each_epoch=1)
 
 
 def test_input_size_allocates_storage_and_refuses_other_shapes():

@@ -23,7 +23,8 @@ class GSS_greedyPlugin(SupervisedPlugin):
     samples, scored against ``mem_strength`` random stored samples, on its first sight
     (``strategy.train_pass == 0`` in the online template, the first epoch of an
     experience otherwise: as in the paper's stream, each sample has one chance to
-    enter), before the update. It is
+    enter; ``offer_each_epoch=True`` offers it again in every epoch, as Avalanche's
+    GSS_greedy does), before the update. It is
     trained together with ``batch_size_mem`` samples drawn uniformly from the memory
     beforehand (as many as the incoming minibatch when ``None``): from the live memory, as
     in the paper, or with ``replay_snapshot=True`` from a copy of the memory taken when the
@@ -43,17 +44,22 @@ class GSS_greedyPlugin(SupervisedPlugin):
         input_size: tuple[int, ...] | None = None,
         batch_size_mem: int | None = None,
         replay_snapshot: bool = False,
+        offer_each_epoch: bool = False,
     ):
         _require_positive(mem_size=mem_size, mem_strength=mem_strength)
-        if not isinstance(replay_snapshot, bool):
-            raise ParameterError(f"replay_snapshot must be a bool, got {replay_snapshot!r}")
+        for name, flag in (
+            ("replay_snapshot", replay_snapshot),
+            ("offer_each_epoch", offer_each_epoch),
+        ):
+            if not isinstance(flag, bool):
+                raise ParameterError(f"{name} must be a bool, got {flag!r}")
         if batch_size_mem is not None:
             _require_positive(batch_size_mem=batch_size_mem)
         self.mem_size, self.mem_strength = mem_size, mem_strength
         self.input_size = _shape(input_size)
         self.batch_size_mem = batch_size_mem
         self.memory = GradientDiverseMemory(mem_size, mem_strength, self.input_size)
-        self.replay_snapshot = replay_snapshot
+        self.replay_snapshot, self.offer_each_epoch = replay_snapshot, offer_each_epoch
         self._snapshot: TensorData | None = None
 
     @hookimpl
@@ -66,7 +72,7 @@ class GSS_greedyPlugin(SupervisedPlugin):
     def clhost_before_training_iteration(self, strategy: Any) -> None:
         x, y, t = strategy.mbatch[:3]
         replay = self._replay(self.batch_size_mem or len(y))
-        if _first_sight(strategy):
+        if _first_sight(strategy, self.offer_each_epoch):
             self.memory.offer(strategy.model, x, y, t)
         if replay is not None:
             strategy.mbatch = tuple(
@@ -89,12 +95,13 @@ class GSS_greedyPlugin(SupervisedPlugin):
         self.memory.load_state_dict(state["memory"])
 
 
-def _first_sight(strategy: Any) -> bool:
+def _first_sight(strategy: Any, each_epoch: bool) -> bool:
     """Whether the current minibatch is seen for the first time: later epochs go over an
-    experience's samples again, later passes of the online template over the minibatch."""
+    experience's samples again (unless ``each_epoch`` counts every epoch as new), later
+    passes of the online template over the minibatch."""
     if hasattr(strategy, "train_pass"):
         return bool(strategy.train_pass == 0)
-    return bool(strategy.clock.train_exp_epochs == 0)
+    return each_epoch or bool(strategy.clock.train_exp_epochs == 0)
 
 
 def _shape(input_size: Any) -> tuple[int, ...] | None:

@@ -20,6 +20,7 @@ class GSS_greedy(SupervisedTemplate):
         input_size: tuple[int, ...] | None = None,
         batch_size_mem: int | None = None,
         replay_snapshot: bool = False,
+        offer_each_epoch: bool = False,
         **kwargs: Any,
     ):
         plugin = GSS_greedyPlugin(
@@ -28,5 +29,6 @@ class GSS_greedy(SupervisedTemplate):
             input_size=input_size,
             batch_size_mem=batch_size_mem,
             replay_snapshot=replay_snapshot,
+            offer_each_epoch=offer_each_epoch,
         )
         super().__init__(plugins=[plugin, *kwargs.pop("plugins", ())], **kwargs)
