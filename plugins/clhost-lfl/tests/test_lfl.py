@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from clhost import hookimpl
-from clhost.benchmarks import permuted_digits, split_digits
+from clhost.benchmarks import permuted_digits, split_digits, split_online
 from clhost.errors import ParameterError, PluginCompositionError
 from clhost.experiment import run_experiment
 from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
@@ -82,6 +82,27 @@ def test_units_of_learnt_classes_stay_frozen_new_units_train():
     assert not torch.equal(layer.weight[2:], before[0][2:])  # the new classes were learnt
     assert not torch.equal(model.features[1].weight, features_before)
     assert lfl.learnt_units == {"classifier.classifier": (0, 1, 2, 3)}
+
+
+def test_online_pieces_are_consolidated_when_their_experience_ends():
+    """Pieces of one experience train with the same previous model and freeze nothing
+    between them; the units are frozen and the model remembered after the last piece."""
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    lfl = LFLPlugin(lambda_e=0.1)
+    strategy = _strategy(model, lfl, epochs=1)
+    pieces = split_online(toy_benchmark(2, 2).train_stream, 20)  # 5 pieces per experience
+    for piece in pieces[:4]:
+        strategy.train(piece)
+    assert lfl.learnt_units == {} and lfl.previous_model.module(model) is None
+    assert lfl.units_in_progress == {"classifier": (0, 1)}
+    strategy.train(pieces[4])
+    assert lfl.learnt_units == {"classifier": (0, 1)} and lfl.experiences_seen == 1
+    remembered = lfl.previous_model.module(model).classifier.weight.clone()
+    for piece in pieces[5:9]:
+        strategy.train(piece)
+    assert torch.equal(lfl.previous_model.module(model).classifier.weight, remembered)
+    assert lfl.experiences_seen == 1
 
 
 def test_domain_incremental_freezes_the_whole_last_layer_as_in_the_paper():

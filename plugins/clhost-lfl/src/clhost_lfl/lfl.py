@@ -37,6 +37,9 @@ class LFLPlugin(SupervisedPlugin):
     its samples are passed through the model and the classifier layers they reach are
     noted, so each head of a multi-head model freezes only the units of its own tasks.
     ``lambda_e`` is one number or one per experience; the term is zero on the first.
+    The pieces of an online stream (``split_online``) are consolidated together when the
+    last piece of the experience they were cut from ends: freezing the units a 10-sample
+    piece touched would stop its classes from being learnt.
     """
 
     name = "lfl"
@@ -45,6 +48,7 @@ class LFLPlugin(SupervisedPlugin):
         self.lambda_e = ExperienceWeights("lambda_e", lambda_e)
         self.previous_model = PreviousModel()
         self.learnt_units: dict[str, tuple[int, ...]] = {}
+        self.units_in_progress: dict[str, tuple[int, ...]] = {}
         self.experiences_seen = 0
         self._site: FeatureSite | None = None
         self._frozen: list[tuple[Tensor, Tensor, Tensor]] = []
@@ -116,7 +120,13 @@ class LFLPlugin(SupervisedPlugin):
         data = experience_data(strategy)
         classes = data.classes
         for name in self._layers_reached(strategy, data):
-            self.learnt_units[name] = tuple(sorted({*self.learnt_units.get(name, ()), *classes}))
+            learning = self.units_in_progress.get(name, ())
+            self.units_in_progress[name] = tuple(sorted({*learning, *classes}))
+        if not strategy.experience.is_last_subexp:
+            return  # an online piece: consolidate once the experience it came from ends
+        for name, units in self.units_in_progress.items():
+            self.learnt_units[name] = tuple(sorted({*self.learnt_units.get(name, ()), *units}))
+        self.units_in_progress = {}
         self.previous_model.remember(strategy.model)
         self.experiences_seen += 1
         self._frozen = []
@@ -146,20 +156,33 @@ class LFLPlugin(SupervisedPlugin):
     def state_dict(self) -> dict[str, Any]:
         return {
             "previous_model": self.previous_model.state_dict(),
-            "learnt_units": {name: list(units) for name, units in self.learnt_units.items()},
+            "learnt_units": _lists(self.learnt_units),
+            "units_in_progress": _lists(self.units_in_progress),
             "experiences_seen": self.experiences_seen,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        missing = {"previous_model", "learnt_units", "experiences_seen"} - set(state)
+        missing = {
+            "previous_model",
+            "learnt_units",
+            "units_in_progress",
+            "experiences_seen",
+        } - set(state)
         if missing:
             raise CheckpointError(f"LFL state lacks {sorted(missing)}")
         self.previous_model.load_state_dict(state["previous_model"])
-        self.learnt_units = {
-            name: tuple(int(u) for u in units) for name, units in state["learnt_units"].items()
-        }
+        self.learnt_units = _tuples(state["learnt_units"])
+        self.units_in_progress = _tuples(state["units_in_progress"])
         self.experiences_seen = int(state["experiences_seen"])
         self._frozen = []
+
+
+def _lists(units: dict[str, tuple[int, ...]]) -> dict[str, list[int]]:
+    return {name: list(values) for name, values in units.items()}
+
+
+def _tuples(units: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(int(value) for value in values) for name, values in units.items()}
 
 
 class LFL(SupervisedTemplate):
