@@ -203,6 +203,12 @@ def test_replay_snapshot_replays_only_what_earlier_experiences_left(snapshot):
         GSS_greedyPlugin(replay_snapshot="yes")
 
 
+def test_replay_snapshot_refuses_a_stream_without_boundaries():
+    plugin = GSS_greedyPlugin(mem_size=10, replay_snapshot=True)
+    with pytest.raises(ParameterError, match="boundaries_known=False"):
+        _online([plugin], boundaries_known=False).train(_toy_stream()[:2])
+
+
 @pytest.mark.parametrize("each_epoch", [False, True])
 def test_each_sample_is_offered_once_however_many_epochs(each_epoch):
     offered = []

@@ -64,6 +64,12 @@ class GSS_greedyPlugin(SupervisedPlugin):
 
     @hookimpl
     def clhost_before_training_exp(self, strategy: Any) -> None:
+        if self.replay_snapshot and getattr(strategy, "boundaries_known", True) is False:
+            raise ParameterError(
+                "replay_snapshot replays the memory as each experience began, but with "
+                "boundaries_known=False the whole stream is one experience and nothing "
+                "would ever be replayed; use replay_snapshot=False"
+            )
         if self.replay_snapshot:
             data = self.memory.data
             self._snapshot = data.subset(torch.arange(len(data))) if len(data) else None
