@@ -49,9 +49,9 @@ from clhost.models import SimpleMLP
 HIDDEN, LR, MB_SIZE, WINDOW = 256, 0.1, 32, 5
 NAIVE = "naive"
 # clhost settings that differ from accuracy_table's; Avalanche gets the same values.
-# accuracy_table's ewc_lambda (1000, for Adam at lr 0.001) makes plain SGD at lr 0.1
-# diverge (a step multiplies theta - theta* by 1 - lr * ewc_lambda * F), so a cost
-# measured there would be the cost of NaN arithmetic.
+# accuracy_table's ewc_lambda (1000, for Adam at lr 0.001) makes Avalanche's EWC diverge
+# at plain SGD lr 0.1 (a step multiplies theta - theta* by 1 - lr * ewc_lambda * F; clhost
+# caps the weights under SGD), so its cost would be the cost of NaN arithmetic.
 SETTINGS: dict[str, dict[str, str]] = {
     "ewc": {"ewc_lambda": "10"},
     "gss-greedy": {"mem_strength": "5"},
