@@ -13,7 +13,7 @@ import clhost
 from clhost.benchmarks import permuted_digits, split_digits, split_online
 from clhost.data import Experience, TensorData
 from clhost.errors import ParameterError, PluginCompositionError
-from clhost.models import SimpleMLP
+from clhost.models import MultiHeadMLP, SimpleMLP
 from clhost.templates import OnlineSupervisedTemplate
 from clhost.testing import toy_benchmark
 from clhost_loss_scr import SCRLoss
@@ -135,6 +135,8 @@ def test_model_projects_in_training_and_gives_features_in_eval():
     assert torch.allclose(features, F.normalize(model.feature_extractor(x), dim=1))
     with pytest.raises(ParameterError, match="features"):
         SCRModel.from_model(nn.Linear(5, 3))
+    with pytest.raises(ParameterError, match="single-head"):  # was accepted, heads unused
+        SCRModel.from_model(MultiHeadMLP(input_size=5, hidden_sizes=(7,)))
 
 
 def test_the_head_can_take_the_normalised_features_the_classifier_compares():

@@ -7,6 +7,7 @@ from torch.nn import functional as F
 
 from clhost.capabilities import PROJECTION_HEAD, Capabilities
 from clhost.errors import ParameterError
+from clhost.models import MultiTaskModule
 
 
 class SCRModel(nn.Module):
@@ -53,6 +54,12 @@ class SCRModel(nn.Module):
         ):
             raise ParameterError(
                 f"projection_size must be a positive integer, got {projection_size!r}"
+            )
+        if isinstance(model, MultiTaskModule):
+            raise ParameterError(
+                f"SCR predicts by the nearest class mean in one feature space and ignores task "
+                f"labels: the heads of {type(model).__name__} would never be used, and classes "
+                "numbered from zero in each task would share a mean; give a single-head model"
             )
         extractor = getattr(model, "feature_extractor", None)
         if extractor is None:
