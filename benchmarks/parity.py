@@ -309,8 +309,11 @@ def pooled_accuracy(correct: Sequence[float], sizes: Sequence[int]) -> float:
 
 @torch.no_grad()
 def argmax_accuracy(model: nn.Module, test: Sequence[TensorData], multi_task: bool) -> float:
-    """Pooled accuracy of ``argmax model(x)`` (``model(x, t)`` when ``multi_task``) over
-    the test experiences, in eval mode: the same loop for both libraries' final models."""
+    """Pooled accuracy of ``argmax model(x)`` (``model(x, t)`` when ``multi_task`` and the
+    model takes task labels) over the test experiences, in eval mode: the same loop for
+    both libraries' final models."""
+    # a model that takes no task labels (SCR's, iCaRL's) predicts from x alone
+    by_task = multi_task and len(inspect.signature(model.forward).parameters) > 1
     was_training = model.training
     model.eval()
     correct = []
@@ -318,7 +321,7 @@ def argmax_accuracy(model: nn.Module, test: Sequence[TensorData], multi_task: bo
         hits = 0
         for start in range(0, len(part), EVAL_BATCH):
             x, y, t = (tensor[start : start + EVAL_BATCH] for tensor in (part.x, part.y, part.t))
-            output = model(x, t) if multi_task else model(x)
+            output = model(x, t) if by_task else model(x)
             hits += int((output.argmax(dim=1) == y).sum())
         correct.append(hits)
     model.train(was_training)

@@ -419,6 +419,8 @@ def test_parity_argmax_loop_counts_every_test_sample_and_uses_task_labels():
         2 / 3
     )
     assert parity.argmax_accuracy(Identity(), [part], multi_task=True) == pytest.approx(2 / 3)
+    # a model without task labels (an NCM model trained on a multi-head stream) gets x only
+    assert parity.argmax_accuracy(torch.nn.Identity(), [part], multi_task=True) == 2 / 3
 
 
 def test_parity_scenarios_give_both_libraries_the_same_tensors():
