@@ -751,11 +751,21 @@ def run_matrix(
     seeds: Sequence[int],
     *,
     fresh: bool,
+    cached_only: bool = False,
     cache: Path = CACHE,
 ) -> list[Result]:
     """Every result, from the cache where its key is there, else run and appended to it:
-    interleaved per strategy and seed (clhost, then Avalanche)."""
+    interleaved per strategy and seed (clhost, then Avalanche). ``cached_only`` runs
+    nothing: a cell whose sources changed since gets its latest cached result under the
+    same settings (its commit says which), a cell never run is left out."""
     cached = {} if fresh else read_cache(cache)
+    latest = {
+        (r.library, r.strategy, r.scenario, r.optimizer, r.seed): r
+        for r in cached.values()
+        if r.strategy in STRATEGIES
+        and r.optimizer in OPTIMIZERS
+        and r.key == cache_key(r.library, r.strategy, r.scenario, r.optimizer, r.seed, r.source)
+    }
     hashes = {name: source_hash(name) for name in names}
     commits: dict[str, str] = {}
     results = []
@@ -769,6 +779,11 @@ def run_matrix(
                     for library in ("clhost", "avalanche"):
                         source = hashes[name] if library == "clhost" else AVALANCHE_VERSION
                         key = cache_key(library, name, scenario_name, optimizer, seed, source)
+                        if cached_only:
+                            cell = (library, name, scenario_name, optimizer, seed)
+                            found = cached.get(key) or latest.get(cell)
+                            results.extend([found] if found else [])
+                            continue
                         if key in cached and not cached[key].error:  # errors run again
                             results.append(cached[key])
                             continue
@@ -900,6 +915,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--fresh", action="store_true", help="ignore the cache (results are still added)"
     )
+    parser.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="run nothing: tables from the cache (a changed strategy's latest results)",
+    )
     parser.add_argument("--cache", type=Path, default=CACHE)
     args = parser.parse_args(argv)
     names = parse_list(args.strategies, list(STRATEGIES), "strategy")
@@ -921,7 +941,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         ) from None
     import_avalanche()
     torch.set_num_threads(1)
-    results = run_matrix(names, scenarios, optimizers, seeds, fresh=args.fresh, cache=args.cache)
+    results = run_matrix(
+        names,
+        scenarios,
+        optimizers,
+        seeds,
+        fresh=args.fresh,
+        cached_only=args.cached_only,
+        cache=args.cache,
+    )
     parts = [
         f"Seeds {seeds}; mean final accuracy on the whole test stream (pooled); flagged: "
         f"difference < {DIFF_FLAG} or CPU ratio > {RATIO_FLAG}. Seeds column: runs without "

@@ -538,3 +538,21 @@ def test_long_stream_script_times_every_experience_on_a_tiny_stream():
     times = [line for line in done.stdout.splitlines() if line.startswith("- naive, clhost: ")]
     assert len(times) == 1 and len(times[0].split(": ")[1].split()) == 5  # one per experience
     assert "Avalanche not run" in done.stderr
+
+
+def test_parity_cached_only_reports_latest_result_under_the_same_settings(tmp_path):
+    parity = parity_module()
+    path = tmp_path / "cache.jsonl"
+
+    def record(source: str, accuracy: float, key: str | None = None):
+        key = key or parity.cache_key("clhost", "naive", "class-il", "sgd", 0, source)
+        return parity.Result(
+            "clhost", "naive", "class-il", "sgd", 0, accuracy=accuracy, key=key, source=source
+        )
+
+    parity.append_cache(path, record("older-sources", 0.4))
+    parity.append_cache(path, record("other-settings", 0.9, key="stale"))  # settings changed
+    results = parity.run_matrix(
+        ["naive"], ["class-il"], ["sgd"], [0], fresh=False, cached_only=True, cache=path
+    )
+    assert [r.accuracy for r in results] == [0.4]  # nothing ran; Avalanche's cell is missing
