@@ -232,6 +232,29 @@ def test_memory_keeps_the_asked_samples_of_each_experience_and_round_trips(tmp_p
         assert torch.equal(a, b)
 
 
+def test_a_cycling_float32_dual_is_solved_again_in_float64(monkeypatch):
+    """Rounding in a float32 Gram matrix of many nearly dependent constraints can make the
+    active-set solver cycle: the dual is then rebuilt from float64 products, not raised."""
+    from clhost_gem import qp
+
+    torch.manual_seed(0)
+    constraints, gradient = torch.randn(6, 40), torch.randn(40)
+    gradient = gradient - 3 * constraints[0]  # violates at least one constraint
+    solve, calls = qp.gem_dual, []
+
+    def cycling_once(gram, linear, margin=0.0):
+        calls.append(gram.clone())
+        if len(calls) == 1:
+            raise qp.QPNotConverged("cycled")
+        return solve(gram, linear, margin)
+
+    monkeypatch.setattr(qp, "gem_dual", cycling_once)
+    projected = project_to_constraints(gradient, constraints)
+    wide = constraints.double()
+    assert len(calls) == 2 and torch.equal(calls[1], wide @ wide.T)
+    assert (constraints @ projected >= -1e-5).all()
+
+
 @pytest.mark.parametrize(
     "kwargs, name",
     [

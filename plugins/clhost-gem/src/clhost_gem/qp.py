@@ -18,6 +18,10 @@ from torch import Tensor
 TOLERANCE = 1e-10  # relative to the scale of P and c
 
 
+class QPNotConverged(RuntimeError):
+    """The active-set method ran out of iterations (rounding made it cycle)."""
+
+
 def nonnegative_qp(matrix: Tensor, linear: Tensor, max_iterations: int | None = None) -> Tensor:
     """``argmin_{u >= 0} 1/2 u' P u + c' u`` for a symmetric positive semi-definite ``P``.
 
@@ -44,7 +48,7 @@ def nonnegative_qp(matrix: Tensor, linear: Tensor, max_iterations: int | None = 
             return u
         free[best] = True
         u = _solve_on_free_set(P, c, u, free)
-    raise RuntimeError(f"nonnegative_qp did not converge in {iterations} iterations")
+    raise QPNotConverged(f"nonnegative_qp did not converge in {iterations} iterations")
 
 
 def _solve_on_free_set(P: Tensor, c: Tensor, u: Tensor, free: Tensor) -> Tensor:
@@ -86,11 +90,17 @@ def project_to_constraints(gradient: Tensor, constraints: Tensor, margin: float 
     The dual has one variable per constraint, so it is solved on the CPU in float64:
     one small transfer instead of many tiny device kernels and synchronisations. Its
     inputs, the Gram matrix ``G G'`` and ``G g``, are computed in the gradients' own
-    precision (no float64 copy of ``G``) and then widened.
+    precision (no float64 copy of ``G``) and then widened; when that rounding makes the
+    solver cycle (many nearly dependent constraints, e.g. one per online piece), they
+    are computed again in float64.
     """
     linear = constraints @ gradient
     if not bool((linear < 0).any()):
         return gradient
     gram = constraints @ constraints.T
-    dual = gem_dual(gram.double().cpu(), linear.double().cpu(), margin)
+    try:
+        dual = gem_dual(gram.double().cpu(), linear.double().cpu(), margin)
+    except QPNotConverged:
+        wide = constraints.double()
+        dual = gem_dual((wide @ wide.T).cpu(), (wide @ gradient.double()).cpu(), margin)
     return gradient + constraints.T @ dual.to(constraints.device, constraints.dtype)
