@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 TOLERANCE = 1e-10  # relative to the scale of P and c
+RIDGE = 1e-3  # added to the Gram matrix's diagonal by GEM's reference code (quadprog needs it)
 
 
 class QPNotConverged(RuntimeError):
@@ -90,9 +91,10 @@ def project_to_constraints(gradient: Tensor, constraints: Tensor, margin: float 
     The dual has one variable per constraint, so it is solved on the CPU in float64:
     one small transfer instead of many tiny device kernels and synchronisations. Its
     inputs, the Gram matrix ``G G'`` and ``G g``, are computed in the gradients' own
-    precision (no float64 copy of ``G``) and then widened; when that rounding makes the
-    solver cycle (many nearly dependent constraints, e.g. one per online piece), they
-    are computed again in float64.
+    precision (no float64 copy of ``G``) and then widened. Many nearly dependent
+    constraints (e.g. one per online piece) make that Gram matrix close to singular and
+    the exact solver may cycle: the dual is then solved as GEM's reference code solves
+    every one, from float64 products with ``RIDGE`` added to the diagonal.
     """
     linear = constraints @ gradient
     if not bool((linear < 0).any()):
@@ -102,5 +104,7 @@ def project_to_constraints(gradient: Tensor, constraints: Tensor, margin: float 
         dual = gem_dual(gram.double().cpu(), linear.double().cpu(), margin)
     except QPNotConverged:
         wide = constraints.double()
-        dual = gem_dual((wide @ wide.T).cpu(), (wide @ gradient.double()).cpu(), margin)
+        ridge = RIDGE * torch.eye(len(wide), dtype=wide.dtype, device=wide.device)
+        ridged = wide @ wide.T + ridge
+        dual = gem_dual(ridged.cpu(), (wide @ gradient.double()).cpu(), margin)
     return gradient + constraints.T @ dual.to(constraints.device, constraints.dtype)
