@@ -3,11 +3,12 @@
 For every strategy both libraries have, both train side by side on identical data (the
 tensors of clhost's digit benchmarks, handed per experience to Avalanche's
 ``tensors_benchmark``), the same architecture with the same initial weights (one
-``state_dict``), the same optimizer and training settings (the reference configuration
-of issue 9: MLP 64-256-10, minibatches of 32, 5 epochs per experience, memory 200) and
-the strategy parameters of ``STRATEGIES``, one table that maps each clhost parameter to
-its Avalanche name and gives both sides one value. Runs are interleaved: for each
-strategy and seed, clhost, then Avalanche.
+seeded clhost model built for each side, copied for Avalanche), the same optimizer and
+training settings (the reference configuration of issue 9: MLP 64-256-10, minibatches
+of 32, 5 epochs per experience, memory 200) and the strategy parameters of
+``STRATEGIES``, one table that maps each clhost parameter to its Avalanche name and gives
+both sides one value. Runs are interleaved: for each strategy and seed, clhost, then
+Avalanche.
 
 Scenarios: ``class-il`` (Split Digits, 5 experiences of 2 classes, one 10-way head),
 ``task-il`` (the same split with task labels and class ids from zero in each task, one
@@ -30,8 +31,8 @@ Results are cached in ``benchmarks/.parity-cache.jsonl``, one line per (library,
 strategy, scenario, optimizer, seed), keyed also by the strategy's settings and, for
 clhost, by a hash of the sources of the strategy's distribution and of the clhost-*
 distributions it depends on: a changed strategy is run again, unchanged ones are read
-back (``--fresh`` ignores the cache). Needs Avalanche: run it with the Avalanche
-environment of ``benchmarks/README.md``::
+back (``--fresh`` ignores the cache, ``--cached-only`` only prints it). Needs Avalanche:
+run it with the Avalanche environment of ``benchmarks/README.md``::
 
     /work/avl-venv/bin/python benchmarks/parity.py --quick
     /work/avl-venv/bin/python benchmarks/parity.py --strategies mir,der --scenarios class-il
