@@ -195,7 +195,15 @@ STRATEGIES: dict[str, Pair] = {
         "importances of ~8e3 that Avalanche hides behind a cap of 0.001)",
     ),
     "lwf": Pair("LwF", (("alpha", "alpha", 1.0), ("temperature", "temperature", 2.0))),
-    "lfl": Pair("LFL", (("lambda_e", "lambda_e", 0.1),)),
+    "lfl": Pair(
+        "LFL",
+        (("lambda_e", "", 0.1 * 2 / HIDDEN), ("", "lambda_e", 0.1))
+        + (("freeze", "", "last_layer"),),
+        note="the same weight: Avalanche's lambda_e 0.1 multiplies the mean squared feature "
+        "distance, clhost's the paper's half sum over the 256 features, so clhost's is "
+        "0.1 * 2 / 256; freeze='last_layer', Avalanche's (clhost's default freezes only the "
+        "units of classes learnt)",
+    ),
     "agem": Pair(
         "AGEM",
         (("patterns_per_experience", "patterns_per_exp", M), ("sample_size", "sample_size", 64)),

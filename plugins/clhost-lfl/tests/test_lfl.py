@@ -84,6 +84,23 @@ def test_units_of_learnt_classes_stay_frozen_new_units_train():
     assert lfl.learnt_units == {"classifier.classifier": (0, 1, 2, 3)}
 
 
+def test_last_layer_freeze_keeps_every_unit_after_the_first_experience():
+    """The paper's and Avalanche's choice: the whole classifier is frozen, the units of
+    classes not seen yet included; only the features learn afterwards."""
+    torch.manual_seed(0)
+    bench = toy_benchmark(2, 2)
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    strategy = _strategy(model, LFLPlugin(lambda_e=0.1, freeze="last_layer"))
+    strategy.train(bench.train_stream[0])
+    weight, bias = model.classifier.weight.detach().clone(), model.classifier.bias.detach().clone()
+    features = model.features[1].weight.detach().clone()
+    strategy.train(bench.train_stream[1])
+    assert torch.equal(model.classifier.weight, weight) and torch.equal(model.classifier.bias, bias)
+    assert not torch.equal(model.features[1].weight, features)
+    with pytest.raises(ParameterError, match="freeze"):
+        LFLPlugin(freeze="everything")
+
+
 def test_online_pieces_are_consolidated_when_their_experience_ends():
     """Pieces of one experience train with the same previous model and freeze nothing
     between them; the units are frozen and the model remembered after the last piece."""

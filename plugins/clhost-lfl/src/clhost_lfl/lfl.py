@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -10,7 +10,7 @@ from torch.utils.hooks import RemovableHandle
 
 from clhost import hookimpl
 from clhost.data import TensorData
-from clhost.errors import CheckpointError
+from clhost.errors import CheckpointError, ParameterError
 from clhost.plugin import SupervisedPlugin
 from clhost.regularization import ExperienceWeights, PreviousModel, forward_with_tasks
 from clhost.rehearsal import experience_data
@@ -18,6 +18,9 @@ from clhost.templates import SupervisedTemplate
 from clhost_lfl.features import FeatureSite
 
 PROBE_SIZE = 64
+
+Freeze = Literal["learnt_units", "last_layer"]
+FREEZES = ("learnt_units", "last_layer")
 
 
 class LFLPlugin(SupervisedPlugin):
@@ -37,6 +40,10 @@ class LFLPlugin(SupervisedPlugin):
     its samples are passed through the model and the classifier layers they reach are
     noted, so each head of a multi-head model freezes only the units of its own tasks.
     ``lambda_e`` is one number or one per experience; the term is zero on the first.
+    With ``freeze="last_layer"`` every unit of the classifier layers is frozen once the
+    first experience is learnt, as the paper (new domains, no new classes) and
+    Avalanche do: in a class-incremental stream the units of classes not seen yet then
+    keep their initial weights and only the features learn to reach them.
     The pieces of an online stream (``split_online``) are consolidated together when the
     last piece of the experience they were cut from ends: freezing the units a 10-sample
     piece touched would stop its classes from being learnt.
@@ -44,7 +51,10 @@ class LFLPlugin(SupervisedPlugin):
 
     name = "lfl"
 
-    def __init__(self, lambda_e: float | list[float] = 0.1):
+    def __init__(self, lambda_e: float | list[float] = 0.1, freeze: Freeze = "learnt_units"):
+        if freeze not in FREEZES:
+            raise ParameterError(f"freeze must be one of {', '.join(FREEZES)}, got {freeze!r}")
+        self.freeze = freeze
         self.lambda_e = ExperienceWeights("lambda_e", lambda_e)
         self.previous_model = PreviousModel()
         self.learnt_units: dict[str, tuple[int, ...]] = {}
@@ -75,6 +85,8 @@ class LFLPlugin(SupervisedPlugin):
         for name, classes in self.learnt_units.items():
             layer, old = model.get_submodule(name), previous.get_submodule(name)
             assert isinstance(layer, nn.Linear) and isinstance(old, nn.Linear)
+            if self.freeze == "last_layer":
+                classes = tuple(range(old.out_features))
             learnt = [c for c in classes if c < old.out_features]
             units = torch.tensor(learnt, dtype=torch.long, device=layer.weight.device)
             pairs = [(layer.weight, old.weight), (layer.bias, old.bias)]
@@ -188,6 +200,8 @@ def _tuples(units: dict[str, Any]) -> dict[str, tuple[int, ...]]:
 class LFL(SupervisedTemplate):
     """Supervised training with Less-Forgetful Learning (``LFLPlugin``)."""
 
-    def __init__(self, *, lambda_e: float | list[float] = 0.1, **kwargs: Any):
-        plugin = LFLPlugin(lambda_e=lambda_e)
+    def __init__(
+        self, *, lambda_e: float | list[float] = 0.1, freeze: Freeze = "learnt_units", **kwargs: Any
+    ):
+        plugin = LFLPlugin(lambda_e=lambda_e, freeze=freeze)
         super().__init__(plugins=[plugin, *kwargs.pop("plugins", ())], **kwargs)
