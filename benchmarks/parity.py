@@ -237,8 +237,11 @@ STRATEGIES: dict[str, Pair] = {
         + (("layer_name", "name_ext_layer", "features"),)
         + (("use_adversarial_replay", "use_adversarial_replay", True),)
         + (("beta_coef", "beta_coef", 0.4), ("decay_factor_fgsm", "decay_factor_fgsm", 1.0))
-        + (("epsilon_fgsm", "epsilon_fgsm", 0.0314), ("iter_fgsm", "iter_fgsm", 2)),
-        note="latent layer: the MLP's features (Avalanche: `features.2`, their output)",
+        + (("epsilon_fgsm", "epsilon_fgsm", 0.0314), ("iter_fgsm", "iter_fgsm", 2))
+        + (("train_mb_size", "", 10),),
+        note="latent layer: the MLP's features (Avalanche: `features.2`, their output); "
+        "clhost's minibatch 10: Avalanche's RARPlugin trains on minibatches of "
+        "batch_size_mem incoming samples whatever train_mb_size says",
     ),
 }
 # Scenarios where a strategy is compared, when not all, and why
@@ -459,14 +462,16 @@ def run_clhost(
     seed_everything(seed)
     if name == "generative-replay":
         kwargs["generator"] = generator_vae()  # drawn first after seeding, as Avalanche's
+    settings = {
+        "train_mb_size": ONLINE_SIZE if online else BATCH,
+        "train_epochs": 1 if online else EPOCHS,
+        "eval_mb_size": EVAL_BATCH,
+        "device": "cpu",
+    }
     strategy = cls(
         model=model,
         optimizer=OPTIMIZERS[optimizer].make(model.parameters()),
-        train_mb_size=ONLINE_SIZE if online else BATCH,
-        train_epochs=1 if online else EPOCHS,
-        eval_mb_size=EVAL_BATCH,
-        device="cpu",
-        **kwargs,
+        **{**settings, **kwargs},  # a pair may match a setting Avalanche overrides
     )
     stream = scenario.train_stream
     steps = [stream] if getattr(strategy, "trains_on_whole_stream", False) else list(stream)
