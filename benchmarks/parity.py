@@ -244,6 +244,8 @@ STRATEGIES: dict[str, Pair] = {
         "batch_size_mem incoming samples whatever train_mb_size says",
     ),
 }
+# clhost errors that refuse a combination on purpose, with a reason (not failures)
+REFUSALS = ("ParameterError:", "PluginCompositionError:")
 # Scenarios where a strategy is compared, when not all, and why
 ONLY_IN = {"cope": ("online",)}
 ONLY_WHY = {
@@ -848,7 +850,10 @@ def table(results: Sequence[Result], scenario: str, optimizer: str, names: Seque
         for label, side in (("clhost", ours), ("Avalanche", theirs)):
             errors = [r.error for r in side if r.error]
             if errors:
-                notes.append(f"{label} error ({len(errors)} of {len(side)}): {errors[0][:120]}")
+                kind = (
+                    "refuses" if label == "clhost" and errors[0].startswith(REFUSALS) else "error"
+                )
+                notes.append(f"{label} {kind} ({len(errors)} of {len(side)}): {errors[0][:120]}")
             if name not in OWN_PREDICTION:
                 off = [
                     r for r in side if not r.error and abs(r.accuracy - r.argmax_accuracy) > 0.005
@@ -865,7 +870,8 @@ def table(results: Sequence[Result], scenario: str, optimizer: str, names: Seque
         difference = a - b
         ratio = cpu_a / cpu_b if cpu_b else math.nan
         flags = []
-        if ok_theirs and (len(ok_ours) < len(ours) or any(math.isnan(r.accuracy) for r in ok_ours)):
+        failed = [r for r in ours if r.error and not r.error.startswith(REFUSALS)]
+        if ok_theirs and (failed or any(math.isnan(r.accuracy) for r in ok_ours)):
             flags.append("**clhost failed**")
         if difference < DIFF_FLAG:
             flags.append("**accuracy**")

@@ -494,6 +494,13 @@ def test_parity_table_flags_lower_accuracy_slower_runs_and_errors():
     assert "**accuracy**" in replay and "**slower**" in replay
     naive = next(line for line in text.splitlines() if line.startswith("| naive"))
     assert "Avalanche error (1 of 1): TypeError: boom" in naive and "1/0" in naive
+    # a clhost refusal with a reason (a combination it does not support) is no failure
+    refused = [
+        R("clhost", "scr", "task-il", "sgd", 0, error="ParameterError: no task labels"),
+        R("avalanche", "scr", "task-il", "sgd", 0, accuracy=0.9, argmax_accuracy=0.1),
+    ]
+    row = parity.table(refused, "task-il", "sgd", ["scr"]).splitlines()[-1]
+    assert "clhost refuses (1 of 1): ParameterError" in row and "failed" not in row
     # CoPE is compared online only: Avalanche's makes one update per experience
     assert "not compared here" in parity.table(results, "class-il", "sgd", ["cope"])
 
