@@ -49,7 +49,6 @@ import io
 import json
 import math
 import os
-import random
 import re
 import statistics
 import subprocess
@@ -63,11 +62,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from clhost.benchmarks import permuted_digits, split_digits, split_online
+from clhost.cli._compose import seed_everything  # what clhost run seeds
 from clhost.data import Benchmark, Stream, TensorData
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -423,12 +422,6 @@ class Result:
 
 
 FIELDS = set(Result.__dataclass_fields__)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def generator_default(parameter: str) -> Any:
