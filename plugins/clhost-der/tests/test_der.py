@@ -7,7 +7,7 @@ import torch
 import clhost
 from clhost.benchmarks import split_digits
 from clhost.errors import ParameterError
-from clhost.models import IncrementalMLP, SimpleMLP
+from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
 from clhost.templates import SupervisedTemplate
 from clhost.testing import average_accuracy
 from clhost_der import DER, DERPlugin
@@ -84,6 +84,18 @@ def test_logits_from_before_growth_are_compared_on_old_units_only():
         torch.manual_seed(1)
         terms.append(plugin.clhost_loss_terms(strategy)[0][1])
     assert torch.allclose(terms[0], terms[1])
+
+
+def test_memory_rows_of_narrower_heads_keep_the_term_finite():
+    """A multi-head output fills the units a row's head lacks with the lowest float:
+    masked out of the distance, they must not turn it into inf * 0 = NaN."""
+    torch.manual_seed(0)
+    model = MultiHeadMLP(64, (16,))
+    strategy = _strategy(model, DERPlugin(mem_size=100), train_mb_size=32, evaluator=None)
+    stream = split_digits(task_labels=True).train_stream
+    strategy.train(stream[0])
+    strategy.train(stream[1])  # heads of different widths: memory batches mix them
+    assert torch.isfinite(strategy.loss_terms["der"]) and strategy.loss_terms["der"] > 0
 
 
 def test_state_round_trip_restores_samples_and_logits():

@@ -77,7 +77,10 @@ class DERPlugin(SupervisedPlugin):
         output = _forward(strategy.model, x, t)
         shared = min(output.shape[1], logits.shape[1])
         mask = torch.arange(shared, device=width.device) < width.unsqueeze(1)
-        squared = (output[:, :shared] - logits[:, :shared]).pow(2) * mask
+        # where, not a product: a multi-head output fills the units a row's head lacks
+        # with the dtype's lowest value, whose square is inf, and inf * 0 is NaN
+        difference = output[:, :shared] - logits[:, :shared]
+        squared = torch.where(mask, difference, 0.0).pow(2)
         terms = [("der", self.alpha * squared.sum() / mask.sum().clamp(min=1))]
         if self.beta > 0:
             x, y, t, _, _ = _sample(held, size)
