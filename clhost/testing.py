@@ -129,12 +129,16 @@ def kill_before(strategy: Any, experience_index: int) -> None:
     """Make ``strategy.train`` raise ``Killed`` when it reaches train experience
     ``experience_index``: ``run_experiment`` then stops after the checkpoint of the
     experience before, as a killed process would, and a resumed run must end as one
-    that was never stopped."""
+    that was never stopped. A strategy that trains once on the whole stream dies in that
+    call, before any checkpoint."""
     train = strategy.train
 
-    def dying_train(experience: Any, **kwargs: Any) -> Any:
-        if experience.current_experience >= experience_index:
+    def dying_train(experiences: Any, **kwargs: Any) -> Any:
+        if (
+            not isinstance(experiences, Experience)
+            or experiences.current_experience >= experience_index
+        ):
             raise Killed(f"killed before train experience {experience_index}")
-        return train(experience, **kwargs)
+        return train(experiences, **kwargs)
 
     strategy.train = dying_train

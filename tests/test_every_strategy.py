@@ -20,8 +20,9 @@ from clhost import registry
 from clhost.cli import main
 from clhost.cli._compose import build
 from clhost.cli._options import RunOptions, Spec
-from clhost.data import Benchmark, Experience
+from clhost.data import Benchmark
 from clhost.experiment import run_experiment
+from clhost.testing import Killed, kill_before
 
 STRATEGIES = [entry.name for entry in registry.list_entries("strategy")]
 
@@ -64,10 +65,6 @@ def test_clhost_run_trains_and_prints_the_accuracy_matrix(name):
     assert re.search(rf"^Average accuracy\s+{NUMBER}", result.output, re.M), result.output
 
 
-class Killed(Exception):
-    """Stands for the process being killed."""
-
-
 def compose(name: str) -> tuple:
     """The strategy ``clhost run`` would build (seeded by ``--seed 0``), on the first three
     experiences of Split Digits (six classes)."""
@@ -90,26 +87,13 @@ def compose(name: str) -> tuple:
     return composition.strategy, benchmark
 
 
-def kill_after_first_experience(strategy) -> None:
-    """Make ``train`` die when it reaches experience 1, as a killed process would; a
-    strategy that trains once on the whole stream dies in that call, before any checkpoint."""
-    train = strategy.train
-
-    def dying_train(experiences, **kwargs):
-        if not isinstance(experiences, Experience) or experiences.current_experience >= 1:
-            raise Killed
-        return train(experiences, **kwargs)
-
-    strategy.train = dying_train
-
-
 @pytest.mark.parametrize("name", STRATEGIES)
 def test_a_run_killed_after_the_first_experience_resumes_exactly(name, tmp_path):
     strategy, benchmark = compose(name)
     uninterrupted = run_experiment(strategy, benchmark)
 
     killed, benchmark = compose(name)
-    kill_after_first_experience(killed)
+    kill_before(killed, 1)
     with pytest.raises(Killed):
         run_experiment(killed, benchmark, output_dir=tmp_path)
 

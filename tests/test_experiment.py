@@ -20,6 +20,7 @@ from clhost.experiment import RunResults, run_experiment
 from clhost.models import IncrementalMLP
 from clhost.plugin import SupervisedPlugin
 from clhost.templates import SupervisedTemplate
+from clhost.testing import Killed, kill_before
 
 _DIGITS = split_digits(n_experiences=5, seed=0)
 DIGITS3 = Benchmark(
@@ -29,10 +30,6 @@ DIGITS3 = Benchmark(
     n_classes=6,
     input_shape=(64,),
 )
-
-
-class Killed(Exception):
-    """Stands for the process being killed."""
 
 
 class Anchor(SupervisedPlugin):
@@ -96,18 +93,6 @@ def build(plugins=(), dropout=0.1):
     )
 
 
-def kill_at(strategy, experience_index):
-    """Make ``train`` die when it reaches ``experience_index``, as a killed process would."""
-    train = strategy.train
-
-    def dying_train(experience, **kwargs):
-        if experience.current_experience >= experience_index:
-            raise Killed
-        return train(experience, **kwargs)
-
-    strategy.train = dying_train
-
-
 def without_seconds(history):
     return [{k: v for k, v in entry.items() if k != "seconds"} for entry in history]
 
@@ -135,7 +120,7 @@ def uninterrupted(tmp_path_factory):
 def test_a_killed_run_resumes_to_the_same_weights_and_metrics(uninterrupted, tmp_path, killed_at):
     strategy, results = uninterrupted
     first = build(plugins=[Anchor()])
-    kill_at(first, killed_at)
+    kill_before(first, killed_at)
     with pytest.raises(Killed):
         run_experiment(first, DIGITS3, output_dir=tmp_path)
     # A new process: other seeds, a brand-new model, optimizer and plugin.
@@ -164,7 +149,7 @@ def test_resuming_without_restoring_the_generators_would_differ(
     """The comparison above can fail: lose one piece of state and the weights differ."""
     strategy, _ = uninterrupted
     first = build(plugins=[Anchor()])
-    kill_at(first, 1)
+    kill_before(first, 1)
     with pytest.raises(Killed):
         run_experiment(first, DIGITS3, output_dir=tmp_path)
     monkeypatch.setattr("clhost.checkpoint.set_rng_state", lambda state: None)
@@ -227,7 +212,7 @@ def test_a_single_experience_has_undefined_forgetting_written_as_null(tmp_path):
 def test_resuming_a_finished_run_trains_no_more(tmp_path):
     first = run_experiment(build(), DIGITS3, output_dir=tmp_path)
     again = build()
-    kill_at(again, 0)  # any training would raise
+    kill_before(again, 0)  # any training would raise
     results = run_experiment(again, DIGITS3, output_dir=tmp_path, resume=True)
     assert again.clock.train_exp_counter == 3
     assert results.accuracy_matrix == first.accuracy_matrix

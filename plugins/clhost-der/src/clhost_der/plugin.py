@@ -10,10 +10,10 @@ from torch.nn import functional as F
 
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
-from clhost.data import TensorData
+from clhost.data import TensorBatchLoader, TensorData
 from clhost.errors import ParameterError
-from clhost.models import MultiTaskModule
 from clhost.plugin import SupervisedPlugin
+from clhost.regularization import forward_with_tasks
 from clhost.rehearsal import experience_data
 from clhost.rehearsal.buffers import check_size
 from clhost_buffer_class_balanced import ClassBalancedBuffer
@@ -74,7 +74,7 @@ class DERPlugin(SupervisedPlugin):
             return None
         size = self.batch_size_mem or strategy.train_mb_size
         x, _, t, logits, width = _sample(held, size)
-        output = _forward(strategy.model, x, t)
+        output = forward_with_tasks(strategy.model, x, t)
         shared = min(output.shape[1], logits.shape[1])
         mask = torch.arange(shared, device=width.device) < width.unsqueeze(1)
         # where, not a product: a multi-head output fills the units a row's head lacks
@@ -84,7 +84,8 @@ class DERPlugin(SupervisedPlugin):
         terms = [("der", self.alpha * squared.sum() / mask.sum().clamp(min=1))]
         if self.beta > 0:
             x, y, t, _, _ = _sample(held, size)
-            terms.append(("der++", self.beta * F.cross_entropy(_forward(strategy.model, x, t), y)))
+            replayed = forward_with_tasks(strategy.model, x, t)
+            terms.append(("der++", self.beta * F.cross_entropy(replayed, y)))
         return terms
 
     @hookimpl
@@ -157,12 +158,7 @@ def _eval_logits(model: torch.nn.Module, data: TensorData, batch_size: int) -> T
     was_training = model.training
     model.eval()
     try:
-        starts = range(0, len(data), batch_size)
-        parts = [data.subset(torch.arange(i, min(i + batch_size, len(data)))) for i in starts]
-        return torch.cat([_forward(model, part.x, part.t) for part in parts])
+        batches = TensorBatchLoader(data, batch_size)
+        return torch.cat([forward_with_tasks(model, x, t) for x, _, t, *_ in batches])
     finally:
         model.train(was_training)
-
-
-def _forward(model: torch.nn.Module, x: Tensor, t: Tensor) -> Tensor:
-    return model(x, t) if isinstance(model, MultiTaskModule) else model(x)

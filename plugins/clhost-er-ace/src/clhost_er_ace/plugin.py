@@ -6,14 +6,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError
-from clhost.models import MultiTaskModule
 from clhost.plugin import SupervisedPlugin
+from clhost.regularization import forward_with_tasks
 from clhost.rehearsal import first_sight
 from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_loss_ace import present_units, restrict_logits
@@ -69,7 +69,7 @@ class ERACEPlugin(SupervisedPlugin):
             return None
         replay = memory.subset(torch.randperm(len(memory))[: self.batch_size_mem])
         replay = self.replayed = replay.to(strategy.device)
-        output = _forward(strategy.model, replay.x, replay.t)
+        output = forward_with_tasks(strategy.model, replay.x, replay.t)
         seen = self._seen_on(output)[: output.shape[1]]
         return "ace_replay", F.cross_entropy(restrict_logits(output, seen), replay.y)
 
@@ -103,7 +103,3 @@ def _require_positive(**values: int) -> None:
     for name, value in values.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ParameterError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _forward(model: nn.Module, x: Tensor, t: Tensor) -> Tensor:
-    return model(x, t) if isinstance(model, MultiTaskModule) else model(x)

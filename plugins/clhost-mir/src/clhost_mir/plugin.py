@@ -15,6 +15,7 @@ from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError
 from clhost.models import MultiTaskModule
 from clhost.plugin import SupervisedPlugin
+from clhost.regularization import forward_with_tasks
 from clhost.rehearsal import first_sight
 from clhost_buffer_reservoir import ReservoirSamplingBuffer
 
@@ -66,7 +67,7 @@ class MIRPlugin(SupervisedPlugin):
         )
         chosen = candidates.subset(scores.topk(min(self.batch_size_mem, len(scores))).indices)
         self.replayed = chosen
-        output = _forward(strategy.model, chosen.x, chosen.t)
+        output = forward_with_tasks(strategy.model, chosen.x, chosen.t)
         return "mir_replay", F.cross_entropy(output, chosen.y)
 
     @hookimpl
@@ -115,10 +116,6 @@ def interference_scores(
             for (name, p), g in zip(params.items(), grads, strict=True)
         }
         return candidate_losses(virtual) - candidate_losses({})
-
-
-def _forward(model: nn.Module, x: Tensor, t: Tensor) -> Tensor:
-    return model(x, t) if isinstance(model, MultiTaskModule) else model(x)
 
 
 def _require_positive(**values: int) -> None:
