@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from clhost._dispatch import plugin_label
 from clhost.errors import NonFiniteError
 
 ADVICE = (
@@ -32,6 +33,12 @@ class FiniteGuard:
     The weights (parameters and floating-point buffers) are checked once per experience,
     before ``after_training_exp``: plugins never consolidate, and ``run_experiment`` never
     checkpoints, a non-finite model.
+
+    Known limits: the online template checks the weights once per ``train()`` call, so
+    with ``boundaries_known`` plugins may consolidate earlier pieces unchecked, and each
+    of its mini-experiences is an "epoch" here (one read-back per piece on an
+    accelerator); the meta-learning template watches the loss after its outer update, so
+    on the CPU too the error comes one step late.
     """
 
     def __init__(self, deferred: bool):
@@ -115,7 +122,7 @@ class FiniteGuard:
 
 def strategy_label(strategy: Any) -> str:
     """The strategy's class, with the plugins the user gave it."""
-    plugins = [type(plugin).__name__ for plugin in getattr(strategy, "plugins", ())]
+    plugins = [plugin_label(plugin) for plugin in getattr(strategy, "plugins", ())]
     name = type(strategy).__name__
     return f"{name} (plugins: {', '.join(plugins)})" if plugins else name
 

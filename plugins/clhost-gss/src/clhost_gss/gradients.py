@@ -28,7 +28,8 @@ def per_sample_gradients(model: nn.Module, x: Tensor, y: Tensor, t: Tensor) -> T
         if not isinstance(model, MultiTaskModule):
             return _vectorised(model, x, y, None)
         size = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        rows = x.new_zeros(len(x), size)
+        dtype = next(p.dtype for p in model.parameters() if p.requires_grad)
+        rows = torch.zeros(len(x), size, dtype=dtype, device=x.device)
         for task in torch.unique(t).tolist():
             mask = t == task
             rows[mask] = _vectorised(model, x[mask], y[mask], task)

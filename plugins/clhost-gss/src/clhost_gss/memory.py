@@ -60,23 +60,22 @@ class GradientDiverseMemory:
     def offer(self, model: nn.Module, x: Tensor, y: Tensor, t: Tensor) -> None:
         """Score the samples ``(x, y, t)`` with ``model`` and admit them greedily."""
         self._allocate_like(x)
-        scores = self.score(model, x, y, t).tolist()
+        scored = self.score(model, x, y, t)
+        scores = scored.tolist()
         slots: dict[int, int] = {}  # slot -> index of the sample that ends up there
         room = min(self.mem_size - self.filled, len(scores))
         for index in range(room):
             slots[self.filled + index] = index
-        self.scores[self.filled : self.filled + room] = torch.tensor(
-            scores[:room], dtype=torch.float64
-        )
+        self.scores[self.filled : self.filled + room] = scored[:room]
         self.filled += room
         candidates = [index for index in range(room, len(scores)) if scores[index] < 1]
         if candidates:
-            held = self.scores.tolist()
             victims, coins = self._victims(len(candidates)), torch.rand(len(candidates)).tolist()
+            held = dict(zip(victims, self.scores[victims].tolist(), strict=True))
             for index, slot, coin in zip(candidates, victims, coins, strict=True):
                 if coin * (held[slot] + scores[index]) < held[slot]:
                     slots[slot], held[slot] = index, scores[index]
-            self.scores = torch.tensor(held, dtype=torch.float64)
+            self.scores[list(held)] = torch.tensor(list(held.values()), dtype=torch.float64)
         if slots:
             where = torch.tensor(list(slots), device=x.device)
             which = torch.tensor(list(slots.values()), device=x.device)

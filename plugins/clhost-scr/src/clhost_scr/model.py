@@ -80,11 +80,11 @@ class SCRModel(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         features = self.feature_extractor(x).flatten(1)
-        normalized = F.normalize(features, dim=1)
         if not self.training:
-            return normalized
-        head_input = normalized if self.normalize_before_projection else features
-        return F.normalize(self.projection(head_input), dim=1)
+            return F.normalize(features, dim=1)
+        if self.normalize_before_projection:
+            features = F.normalize(features, dim=1)
+        return F.normalize(self.projection(features), dim=1)
 
 
 def projection_head(width: int, size: int = 128) -> nn.Sequential:
