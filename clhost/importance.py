@@ -9,16 +9,15 @@ handle these cases the same way.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from clhost.data import as_classification_data, make_loader
-from clhost.errors import CheckpointError, ParameterError, UnknownNameError
-from clhost.models.dynamic import MultiTaskModule
+from clhost.data import make_loader
+from clhost.errors import CheckpointError, UnknownNameError
+from clhost.models.dynamic import forward_with_tasks
 
 ParamTensors = dict[str, Tensor]
 Index = tuple[slice, ...]
@@ -290,17 +289,6 @@ class PathIntegral:
         torch._foreach_zero_(self._lists[2])
 
 
-def model_output(model: nn.Module, x: Tensor, task_labels: Tensor) -> Tensor:
-    """The model's scores for ``x``, passing task labels to multi-task models."""
-    return model(x, task_labels) if isinstance(model, MultiTaskModule) else model(x)
-
-
-def experience_data(experience: Any) -> Any:
-    """An experience's own samples as ``(x, y, t)`` data, without replayed memories."""
-    task = experience.task_labels[0] if experience.task_labels else 0
-    return as_classification_data(experience.dataset, task)
-
-
 def gradient_importance(
     model: nn.Module,
     params: Mapping[str, nn.Parameter],
@@ -326,7 +314,7 @@ def gradient_importance(
         for batch in make_loader(data, batch_size, shuffle=False):
             x, y, t = (part.to(device, non_blocking=True) for part in batch[:3])
             with torch.enable_grad():
-                loss = objective(model_output(model, x, t), y)
+                loss = objective(forward_with_tasks(model, x, t), y)
                 grads = torch.autograd.grad(loss, tensors, allow_unused=True)
             for total, grad in zip(totals, grads, strict=True):
                 if grad is not None:
@@ -353,24 +341,3 @@ def require_keys(state: Mapping[str, Any], keys: Iterable[str], owner: str) -> N
     missing = sorted(set(keys) - set(state))
     if missing:
         raise CheckpointError(f"{owner} state lacks {', '.join(missing)}")
-
-
-def check_number(
-    name: str,
-    value: object,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-) -> float:
-    """``value`` as a float, or a ``ParameterError`` naming ``name`` and the range expected."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ParameterError(f"{name} must be a finite number, got {value!r}")
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and value > high
-    if too_low or too_high:
-        lower = "-inf" if low is None else f"{low:g}"
-        upper = "inf)" if high is None else f"{high:g}]"
-        interval = f"{'(' if low_open else '['}{lower}, {upper}"
-        raise ParameterError(f"{name} must be in {interval}, got {value!r}")
-    return float(value)

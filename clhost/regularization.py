@@ -25,7 +25,6 @@ from torch import Tensor, nn
 
 from clhost._markers import hookimpl
 from clhost.errors import CheckpointError, ParameterError
-from clhost.models.dynamic import MultiTaskModule
 from clhost.plugin import SupervisedPlugin
 
 
@@ -119,13 +118,6 @@ def frozen_copy(model: nn.Module) -> nn.Module:
     copy.eval()
     copy.requires_grad_(False)
     return copy
-
-
-def forward_with_tasks(model: nn.Module, x: Tensor, task_labels: Tensor) -> Tensor:
-    """``model``'s output, passing the task labels to multi-task models."""
-    if isinstance(model, MultiTaskModule):
-        return model(x, task_labels)
-    return model(x)
 
 
 class ExperienceWeights:

@@ -16,7 +16,7 @@ from clhost.rehearsal import (
     ExemplarsBuffer,
     ExemplarsSelectionStrategy,
     FeatureBasedExemplarsSelectionStrategy,
-    experience_data,
+    experience_tensors,
 )
 
 
@@ -24,7 +24,7 @@ class FirstSeenBuffer(ExemplarsBuffer):
     """Keeps the first ``max_size`` samples it is offered; drops the newest when shrunk."""
 
     def update(self, strategy) -> None:
-        self.update_from_data(experience_data(strategy))
+        self.update_from_data(experience_tensors(strategy.experience))
 
     def update_from_data(self, data: TensorData) -> None:
         room = self.max_size - len(self)
@@ -37,7 +37,7 @@ class FirstSeenBuffer(ExemplarsBuffer):
 
 class StrategyOnlyBuffer(ExemplarsBuffer):
     def update(self, strategy) -> None:
-        self.buffer = experience_data(strategy)
+        self.buffer = experience_tensors(strategy.experience)
 
     def resize(self, strategy, new_size: int) -> None:
         self.max_size = new_size
@@ -50,7 +50,7 @@ class TaskGroupedBuffer(BalancedExemplarsBuffer):
         return FirstSeenBuffer(max_size)
 
     def update(self, strategy) -> None:
-        self.update_from_data(experience_data(strategy))
+        self.update_from_data(experience_tensors(strategy.experience))
 
     def update_from_data(self, data: TensorData) -> None:
         tasks = data.task_set
@@ -92,7 +92,7 @@ def test_buffer_holds_tensor_copies_not_views_of_the_experience():
     assert buffer.buffer.x[:, 0].tolist() == [0, 1, 2, 3]
 
 
-def test_experience_data_reads_plain_datasets_into_tensors():
+def test_experience_tensors_reads_plain_datasets_into_tensors():
     class Pairs(torch.utils.data.Dataset):
         def __len__(self):
             return 3
@@ -100,7 +100,7 @@ def test_experience_data_reads_plain_datasets_into_tensors():
         def __getitem__(self, i):
             return torch.full((2,), float(i)), i
 
-    data = experience_data(strategy_on(Pairs(), task=4))
+    data = experience_tensors(strategy_on(Pairs(), task=4).experience)
     assert isinstance(data, TensorData)
     assert data.x.tolist() == [[0, 0], [1, 1], [2, 2]]
     assert data.y.tolist() == [0, 1, 2] and data.t.tolist() == [4, 4, 4]

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from clhost import registry
-from clhost._params import accepts, bind, missing_required
+from clhost._convert import bind
+from clhost._params import accepts, missing_required
 from clhost.benchmarks.validation import VALID_STREAM, with_validation_stream
 from clhost.cli._options import RunOptions, Spec
 from clhost.errors import ClhostError, ParameterError, PluginCompositionError, UnknownNameError

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from clhost._params import parse_spec
+from clhost._parsing import parse_spec
 from clhost.errors import ParameterError, UnknownNameError
 
 if sys.version_info >= (3, 11):

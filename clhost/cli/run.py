@@ -10,7 +10,7 @@ import click
 from click.core import ParameterSource
 
 from clhost._atomic import atomic_write_text, require_writable_directory
-from clhost._params import parse_assignments, parse_spec
+from clhost._parsing import parse_assignments, parse_spec
 from clhost.cli._errors import user_errors
 from clhost.cli._options import (
     DEFAULT_BATCH_SIZE,

@@ -1,6 +1,6 @@
 """The data model: experiences, streams, benchmarks and fast loaders."""
 
-from clhost.data.experience import Benchmark, Experience, Stream
+from clhost.data.experience import Benchmark, Experience, Stream, experience_data
 from clhost.data.loaders import CyclingLoader, ReplayLoader, TensorBatchLoader, make_loader
 from clhost.data.tensors import TaskLabelled, TensorData, as_classification_data
 
@@ -14,5 +14,6 @@ __all__ = [
     "TensorBatchLoader",
     "TensorData",
     "as_classification_data",
+    "experience_data",
     "make_loader",
 ]

@@ -6,6 +6,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
+from clhost.data.tensors import as_classification_data
+
 
 @dataclass(eq=False)
 class Experience:
@@ -31,12 +33,15 @@ class Experience:
 
     @property
     def task_label(self) -> int:
-        """The single task label of this experience (an error when it has several)."""
-        if len(self.task_labels) != 1:
+        """The task label of this experience: its only one, 0 when it names none. An
+        experience of several tasks has no single label (its samples carry their own):
+        asking is an error."""
+        if len(self.task_labels) > 1:
             raise ValueError(
-                f"experience {self.current_experience} has task labels {self.task_labels}"
+                f"experience {self.current_experience} has several task labels "
+                f"{self.task_labels}; read each sample's label instead"
             )
-        return self.task_labels[0]
+        return self.task_labels[0] if self.task_labels else 0
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -96,3 +101,12 @@ class Benchmark:
     @property
     def n_tasks(self) -> int:
         return len({t for exp in self.train_stream for t in exp.task_labels})
+
+
+def experience_data(experience: Experience) -> Any:
+    """The experience's own samples as a dataset yielding ``(x, y, t)`` (``TensorData``
+    when they are tensors): what plugins read, whatever another plugin made the strategy
+    train on (``strategy.adapted_dataset``). Samples without a task label get the
+    experience's (the first one of a multi-task experience, whose samples carry theirs)."""
+    labels = experience.task_labels
+    return as_classification_data(experience.dataset, labels[0] if labels else 0)

@@ -6,6 +6,7 @@ from clhost.models.dynamic import (
     MultiHeadClassifier,
     MultiTaskModule,
     adapt_model,
+    forward_with_tasks,
 )
 from clhost.models.ncm import NCMClassifier
 from clhost.models.optim import refresh_optimizer
@@ -24,6 +25,7 @@ __all__ = [
     "SimpleMLP",
     "SlimResNet18",
     "adapt_model",
+    "forward_with_tasks",
     "refresh_optimizer",
     "reinitialise",
     "snapshot_weights",

@@ -25,6 +25,13 @@ class MultiTaskModule(nn.Module):
         raise NotImplementedError
 
 
+def forward_with_tasks(model: nn.Module, x: Tensor, task_labels: Tensor) -> Tensor:
+    """``model``'s output for ``x``, passing the task labels only to multi-task models."""
+    if isinstance(model, MultiTaskModule):
+        return model(x, task_labels)
+    return model(x)
+
+
 def adapt_model(model: nn.Module, experience: Experience) -> None:
     """Adapt every dynamic submodule of ``model`` to ``experience`` (parents first)."""
     for module in list(model.modules()):

@@ -6,7 +6,7 @@ herding, ...) ship as their own distributions under the ``clhost.buffers`` and
 """
 
 from clhost.rehearsal.buffers import BalancedExemplarsBuffer, ExemplarsBuffer
-from clhost.rehearsal.data import experience_data, tensor_data_from_state, tensor_data_state
+from clhost.rehearsal.data import experience_tensors, tensor_data_from_state, tensor_data_state
 from clhost.rehearsal.selection import (
     ExemplarsSelectionStrategy,
     FeatureBasedExemplarsSelectionStrategy,
@@ -18,7 +18,7 @@ __all__ = [
     "ExemplarsBuffer",
     "ExemplarsSelectionStrategy",
     "FeatureBasedExemplarsSelectionStrategy",
-    "experience_data",
+    "experience_tensors",
     "first_sight",
     "tensor_data_from_state",
     "tensor_data_state",

@@ -8,13 +8,7 @@ from typing import Any
 from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError
 from clhost.rehearsal.data import empty_tensor_data, tensor_data_from_state, tensor_data_state
-
-
-def check_size(name: str, value: int) -> int:
-    """``value`` if it is a non-negative integer, else a ``ParameterError`` naming ``name``."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ParameterError(f"{name} must be a non-negative integer, got {value!r}")
-    return value
+from clhost.validate import non_negative_int, positive_int
 
 
 class ExemplarsBuffer(ABC):
@@ -26,7 +20,7 @@ class ExemplarsBuffer(ABC):
     """
 
     def __init__(self, max_size: int):
-        self.max_size = check_size("max_size", max_size)
+        self.max_size = non_negative_int("max_size", max_size)
         self._buffer = empty_tensor_data()
 
     @property
@@ -82,8 +76,8 @@ class BalancedExemplarsBuffer(ExemplarsBuffer):
         total_num_groups: int | None = None,
     ):
         super().__init__(max_size)
-        if total_num_groups is not None and check_size("total_num_groups", total_num_groups) < 1:
-            raise ParameterError("total_num_groups must be positive, got 0")
+        if total_num_groups is not None:
+            positive_int("total_num_groups", total_num_groups)
         if not adaptive_size and total_num_groups is None:
             raise ParameterError("total_num_groups is required when adaptive_size=False")
         self.adaptive_size = adaptive_size
@@ -128,7 +122,7 @@ class BalancedExemplarsBuffer(ExemplarsBuffer):
             self.buffer_groups[gid].resize(strategy, size)
 
     def resize(self, strategy: Any, new_size: int) -> None:
-        self.max_size = check_size("new_size", new_size)
+        self.max_size = non_negative_int("new_size", new_size)
         self.rebalance(strategy)
 
     @abstractmethod

@@ -7,23 +7,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from clhost.data import TensorData, as_classification_data
+from clhost.data import Experience, TensorData, experience_data
 from clhost.errors import CheckpointError
 
 
-def experience_data(strategy: Any) -> TensorData:
-    """The samples of ``strategy.experience`` as ``TensorData``.
+def experience_tensors(experience: Experience) -> TensorData:
+    """The samples of ``experience`` as ``TensorData``, for memories to hold.
 
-    Buffers read the experience's own dataset rather than ``strategy.adapted_dataset``,
-    which other plugins may have replaced (GDumb trains on its buffer). Tensor data is
-    returned as is; any other dataset is read once into tensors, because buffers hold
-    tensors and never chains of dataset views.
+    Tensor data is returned as is; any other dataset is read once into tensors, because
+    buffers hold tensors and never chains of dataset views.
     """
-    experience = getattr(strategy, "experience", None)
-    if experience is None:
-        raise ValueError("the strategy has no current experience to take exemplars from")
-    task = experience.task_labels[0] if experience.task_labels else 0
-    return to_tensor_data(as_classification_data(experience.dataset, task))
+    return to_tensor_data(experience_data(experience))
 
 
 def to_tensor_data(dataset: Any) -> TensorData:

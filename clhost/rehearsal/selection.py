@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from clhost.data import TensorBatchLoader, TensorData
 from clhost.errors import ParameterError, UnknownNameError
-from clhost.models.dynamic import MultiTaskModule
+from clhost.models.dynamic import forward_with_tasks
 
 
 class ExemplarsSelectionStrategy(ABC):
@@ -67,7 +67,7 @@ class FeatureBasedExemplarsSelectionStrategy(ExemplarsSelectionStrategy):
         try:
             for batch in TensorBatchLoader(data, self.batch_size):
                 x, t = batch[0].to(device), batch[2].to(device)
-                model(x, t) if isinstance(model, MultiTaskModule) else model(x)
+                forward_with_tasks(model, x, t)
         finally:
             handle.remove()
             model.train(was_training)

@@ -47,8 +47,8 @@ from torch.utils.data import default_collate
 from clhost.data import Experience, TensorData
 from clhost.errors import ParameterError
 from clhost.templates.base import DEFAULT, TrainResult
-from clhost.templates.sgd import _require_positive
 from clhost.templates.supervised import SupervisedTemplate
+from clhost.validate import positive_int
 
 Minibatch = Sequence[Any]
 
@@ -78,7 +78,7 @@ class OnlineSupervisedTemplate(SupervisedTemplate):
         peval_mode: Literal["epoch", "iteration"] = "epoch",
         num_workers: int = 0,
     ):
-        _require_positive(train_passes=train_passes)
+        positive_int("train_passes", train_passes)
         if not isinstance(boundaries_known, bool):
             raise ParameterError(f"boundaries_known must be a bool, got {boundaries_known!r}")
         self.train_passes = train_passes

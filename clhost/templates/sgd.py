@@ -9,11 +9,12 @@ import torch
 from torch import Tensor, nn
 
 from clhost._markers import HOOK_PREFIX
-from clhost.data import Experience, as_classification_data, make_loader
+from clhost.data import Experience, experience_data, make_loader
 from clhost.hookspecs import BaseTemplateHooks, SGDLoopHooks, SGDUpdateHooks
 from clhost.models.optim import refresh_optimizer
 from clhost.templates.base import DEFAULT, BaseTemplate
 from clhost.templates.finite import FiniteGuard
+from clhost.validate import positive_int
 
 
 class BaseSGDTemplate(BaseTemplate):
@@ -50,9 +51,10 @@ class BaseSGDTemplate(BaseTemplate):
         peval_mode: Literal["epoch", "iteration"] = "epoch",
         num_workers: int = 0,
     ):
-        _require_positive(train_mb_size=train_mb_size, train_epochs=train_epochs)
+        positive_int("train_mb_size", train_mb_size)
+        positive_int("train_epochs", train_epochs)
         if eval_mb_size is not None:
-            _require_positive(eval_mb_size=eval_mb_size)
+            positive_int("eval_mb_size", eval_mb_size)
         if peval_mode not in ("epoch", "iteration"):
             raise ValueError(f"peval_mode must be 'epoch' or 'iteration', got {peval_mode!r}")
         if not isinstance(optimizer, torch.optim.Optimizer):
@@ -117,7 +119,7 @@ class BaseSGDTemplate(BaseTemplate):
 
     def train_dataset_adaptation(self, experience: Experience) -> Any:
         """The dataset trained on; plugins may replace it after this."""
-        return as_classification_data(experience.dataset, _first_task(experience))
+        return experience_data(experience)
 
     def make_train_dataloader(self) -> Any:
         """A plugin's dataloader (``clhost_train_dataloader``) or shuffled minibatches."""
@@ -200,7 +202,7 @@ class BaseSGDTemplate(BaseTemplate):
 
     def eval_experience(self, experience: Experience) -> None:
         self._fire(self.hooks.before_eval_dataset_adaptation)
-        self.adapted_dataset = as_classification_data(experience.dataset, _first_task(experience))
+        self.adapted_dataset = experience_data(experience)
         self._fire(self.hooks.after_eval_dataset_adaptation)
         self.dataloader = make_loader(
             self.adapted_dataset, self.eval_mb_size, shuffle=False, num_workers=self.num_workers
@@ -231,13 +233,3 @@ class BaseSGDTemplate(BaseTemplate):
             item.to(device, non_blocking=True) if isinstance(item, Tensor) else item
             for item in batch
         )
-
-
-def _first_task(experience: Experience) -> int:
-    return experience.task_labels[0] if experience.task_labels else 0
-
-
-def _require_positive(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")

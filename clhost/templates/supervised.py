@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from clhost.models.dynamic import MultiTaskModule
+from clhost.models.dynamic import forward_with_tasks
 from clhost.templates.sgd import BaseSGDTemplate
 
 
@@ -30,10 +30,7 @@ class SupervisedTemplate(BaseSGDTemplate):
         return self.mbatch[2]
 
     def forward(self) -> Any:
-        if isinstance(self.model, MultiTaskModule):
-            output = self.model(self.mb_x, self.mb_task_id)
-        else:
-            output = self.model(self.mb_x)
+        output = forward_with_tasks(self.model, self.mb_x, self.mb_task_id)
         if not self.is_training:
             output = _cover_classes(output, self.experience)
         return output

@@ -19,7 +19,7 @@ from clhost.gradients import (
     trainable_parameters,
 )
 from clhost.plugin import SupervisedPlugin
-from clhost.rehearsal import experience_data, tensor_data_from_state, tensor_data_state
+from clhost.rehearsal import experience_tensors, tensor_data_from_state, tensor_data_state
 from clhost.templates import SupervisedTemplate
 
 
@@ -78,7 +78,7 @@ class AGEMPlugin(SupervisedPlugin):
 
     @hookimpl
     def clhost_after_training_exp(self, strategy: Any) -> None:
-        data = experience_data(strategy)
+        data = experience_tensors(strategy.experience)
         chosen = torch.randperm(len(data))[: self.patterns_per_experience]
         self.memories.append(data.subset(chosen).to(strategy.device))
         self._pool = None

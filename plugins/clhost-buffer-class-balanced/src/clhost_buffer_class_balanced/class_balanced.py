@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from clhost.data import TensorData
-from clhost.rehearsal import BalancedExemplarsBuffer, experience_data
+from clhost.rehearsal import BalancedExemplarsBuffer, experience_tensors
 from clhost_buffer_reservoir import ReservoirSamplingBuffer
 
 
@@ -39,7 +39,7 @@ class ClassBalancedBuffer(BalancedExemplarsBuffer):
         return ReservoirSamplingBuffer(max_size)
 
     def update(self, strategy: Any) -> None:
-        self._add(strategy, experience_data(strategy))
+        self._add(strategy, experience_tensors(strategy.experience))
 
     def update_from_data(self, data: TensorData) -> None:
         self._add(None, data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from clhost.data import TensorData
-from clhost.rehearsal import BalancedExemplarsBuffer, experience_data
+from clhost.rehearsal import BalancedExemplarsBuffer, experience_tensors
 from clhost_buffer_reservoir import ReservoirSamplingBuffer
 
 
@@ -34,7 +34,7 @@ class ExperienceBalancedBuffer(BalancedExemplarsBuffer):
         return ReservoirSamplingBuffer(max_size)
 
     def update(self, strategy: Any) -> None:
-        self._add(strategy, experience_data(strategy))
+        self._add(strategy, experience_tensors(strategy.experience))
 
     def update_from_data(self, data: TensorData) -> None:
         self._add(None, data)

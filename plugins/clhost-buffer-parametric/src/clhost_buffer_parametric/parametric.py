@@ -13,9 +13,9 @@ from clhost.rehearsal import (
     BalancedExemplarsBuffer,
     ExemplarsBuffer,
     ExemplarsSelectionStrategy,
-    experience_data,
+    experience_tensors,
 )
-from clhost.rehearsal.buffers import check_size
+from clhost.validate import non_negative_int
 from clhost_selection_random import RandomExemplarsSelectionStrategy
 
 GroupBy = Literal["class", "task", "experience"]
@@ -34,7 +34,7 @@ class SelectionBuffer(ExemplarsBuffer):
         self.selection_strategy = selection_strategy
 
     def update(self, strategy: Any) -> None:
-        self.add(strategy, experience_data(strategy))
+        self.add(strategy, experience_tensors(strategy.experience))
 
     def update_from_data(self, data: TensorData) -> None:
         self.add(None, data)
@@ -48,7 +48,7 @@ class SelectionBuffer(ExemplarsBuffer):
         self.buffer = pool.subset(order[: self.max_size])
 
     def resize(self, strategy: Any, new_size: int) -> None:
-        self.max_size = check_size("new_size", new_size)
+        self.max_size = non_negative_int("new_size", new_size)
         if len(self.buffer) > new_size:
             self.buffer = self.buffer.subset(torch.arange(new_size))
 
@@ -86,7 +86,7 @@ class ParametricBuffer(BalancedExemplarsBuffer):
         return SelectionBuffer(max_size, self.selection_strategy)
 
     def update(self, strategy: Any) -> None:
-        self._add(strategy, experience_data(strategy))
+        self._add(strategy, experience_tensors(strategy.experience))
 
     def update_from_data(self, data: TensorData) -> None:
         self._add(None, data)

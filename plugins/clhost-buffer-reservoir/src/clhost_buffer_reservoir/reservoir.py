@@ -9,8 +9,8 @@ from torch import Tensor
 
 from clhost.data import TensorData
 from clhost.errors import CheckpointError
-from clhost.rehearsal import ExemplarsBuffer, experience_data
-from clhost.rehearsal.buffers import check_size
+from clhost.rehearsal import ExemplarsBuffer, experience_tensors
+from clhost.validate import non_negative_int
 
 
 class ReservoirSamplingBuffer(ExemplarsBuffer):
@@ -43,7 +43,7 @@ class ReservoirSamplingBuffer(ExemplarsBuffer):
         self._buffer = data
 
     def update(self, strategy: Any) -> None:
-        self.update_from_data(experience_data(strategy))
+        self.update_from_data(experience_tensors(strategy.experience))
 
     def update_from_data(self, data: TensorData) -> None:
         if len(data) == 0 or self.max_size == 0:
@@ -80,7 +80,7 @@ class ReservoirSamplingBuffer(ExemplarsBuffer):
             stored[slots] = new[entering]
 
     def resize(self, strategy: Any, new_size: int) -> None:
-        self.max_size = check_size("new_size", new_size)
+        self.max_size = non_negative_int("new_size", new_size)
         if len(self._keys) > new_size:
             kept = self._keys.topk(new_size).indices
             self._keys = self._keys[kept]

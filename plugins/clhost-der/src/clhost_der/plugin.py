@@ -12,10 +12,10 @@ from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorBatchLoader, TensorData
 from clhost.errors import ParameterError
+from clhost.models import forward_with_tasks
 from clhost.plugin import SupervisedPlugin
-from clhost.regularization import forward_with_tasks
-from clhost.rehearsal import experience_data
-from clhost.rehearsal.buffers import check_size
+from clhost.rehearsal import experience_tensors
+from clhost.validate import non_negative_int
 from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_buffer_reservoir import ReservoirSamplingBuffer
 
@@ -57,7 +57,7 @@ class DERPlugin(SupervisedPlugin):
             raise ParameterError(
                 f"memory_update must be one of {', '.join(MEMORY_UPDATES)}, got {memory_update!r}"
             )
-        size = check_size("mem_size", mem_size)
+        size = non_negative_int("mem_size", mem_size)
         self.memory: ReservoirSamplingBuffer | ClassBalancedBuffer = (
             ReservoirSamplingBuffer(size)
             if memory_update == "minibatch"
@@ -97,7 +97,7 @@ class DERPlugin(SupervisedPlugin):
     @hookimpl
     def clhost_after_training_exp(self, strategy: Any) -> None:
         if self.memory_update == "experience":
-            data = experience_data(strategy).to(strategy.device)
+            data = experience_tensors(strategy.experience).to(strategy.device)
             self._store(data, _eval_logits(strategy.model, data, strategy.eval_mb_size))
 
     def _store(self, data: TensorData, logits: Tensor) -> None:

@@ -12,8 +12,8 @@ from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError
+from clhost.models import forward_with_tasks
 from clhost.plugin import SupervisedPlugin
-from clhost.regularization import forward_with_tasks
 from clhost.rehearsal import first_sight
 from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_loss_ace import present_units, restrict_logits

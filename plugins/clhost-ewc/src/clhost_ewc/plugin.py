@@ -8,15 +8,14 @@ import torch
 from torch import Tensor
 from torch.nn import functional
 
-from clhost import hookimpl
+from clhost import hookimpl, validate
+from clhost.data import experience_data
 from clhost.errors import CheckpointError, ParameterError
 from clhost.importance import (
     AnchorSums,
     ParamTensors,
     QuadraticPenalty,
-    check_number,
     detached_copy,
-    experience_data,
     fit_all,
     gradient_importance,
     named_trainables,
@@ -56,13 +55,13 @@ class EWCPlugin(SupervisedPlugin):
         decay_factor: float | None = None,
         keep_importance_data: bool = False,
     ):
-        self.ewc_lambda = check_number("ewc_lambda", ewc_lambda, low=0.0)
+        self.ewc_lambda = validate.number("ewc_lambda", ewc_lambda, low=0.0)
         if mode not in MODES:
             raise ParameterError(f"mode must be 'separate' or 'online', got {mode!r}")
         if mode == "online":
             if decay_factor is None:
                 raise ParameterError("decay_factor is required with mode='online'")
-            decay_factor = check_number("decay_factor", decay_factor, low=0.0, high=1.0)
+            decay_factor = validate.number("decay_factor", decay_factor, low=0.0, high=1.0)
         elif decay_factor is not None:
             raise ParameterError("decay_factor applies only to mode='online'")
         if not isinstance(keep_importance_data, bool):

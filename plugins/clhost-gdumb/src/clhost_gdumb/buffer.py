@@ -7,8 +7,8 @@ from typing import Any
 import torch
 
 from clhost.data import TensorData
-from clhost.rehearsal import ExemplarsBuffer, experience_data
-from clhost.rehearsal.buffers import check_size
+from clhost.rehearsal import ExemplarsBuffer, experience_tensors
+from clhost.validate import non_negative_int
 
 
 class GreedyClassBalancedBuffer(ExemplarsBuffer):
@@ -22,7 +22,7 @@ class GreedyClassBalancedBuffer(ExemplarsBuffer):
     """
 
     def update(self, strategy: Any) -> None:
-        self.update_from_data(experience_data(strategy))
+        self.update_from_data(experience_tensors(strategy.experience))
 
     def update_from_data(self, data: TensorData) -> None:
         if len(data) == 0 or self.max_size == 0:
@@ -59,7 +59,7 @@ class GreedyClassBalancedBuffer(ExemplarsBuffer):
 
     def resize(self, strategy: Any, new_size: int) -> None:
         """Shrink by dropping samples of the largest classes first, keeping balance."""
-        self.max_size = check_size("new_size", new_size)
+        self.max_size = non_negative_int("new_size", new_size)
         if len(self.buffer) <= new_size:
             return
         counts: dict[tuple[int, int], list[int]] = {}

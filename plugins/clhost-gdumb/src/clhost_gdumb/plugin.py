@@ -12,10 +12,11 @@ from clhost.capabilities import REHEARSAL, TRAINING_DATA, Capabilities
 from clhost.errors import ParameterError
 from clhost.models import reinitialise, snapshot_weights
 from clhost.plugin import SupervisedPlugin
-from clhost.rehearsal import experience_data
-from clhost.rehearsal.buffers import check_size
+from clhost.rehearsal import experience_tensors
+from clhost.validate import non_negative_int
 from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_gdumb.buffer import GreedyClassBalancedBuffer
+from clhost_gdumb.loader import TaskBalancedLoader
 
 Balancing = Literal["greedy", "reservoir"]
 BALANCINGS = ("greedy", "reservoir")
@@ -34,6 +35,11 @@ class GDumbPlugin(SupervisedPlugin):
     share (e.g. domain-incremental streams, where every experience brings the same
     classes) later samples are dropped. ``"reservoir"`` is Avalanche's: one reservoir per
     class (``ClassBalancedBuffer``), a uniform sample of every sample of that class seen.
+
+    The memory is trained on in plain shuffled minibatches (the paper's), or with
+    ``task_balanced_dataloader`` in minibatches that give each task of the memory an
+    equal share, smaller tasks oversampled (``TaskBalancedLoader``, Avalanche's loader
+    for every task-aware stream); with one task the two are the same.
     """
 
     capabilities = Capabilities(
@@ -45,13 +51,23 @@ class GDumbPlugin(SupervisedPlugin):
         },
     )
 
-    def __init__(self, mem_size: int = 200, balancing: Balancing = "greedy"):
-        size = check_size("mem_size", mem_size)
+    def __init__(
+        self,
+        mem_size: int = 200,
+        balancing: Balancing = "greedy",
+        task_balanced_dataloader: bool = False,
+    ):
+        size = non_negative_int("mem_size", mem_size)
         if balancing not in BALANCINGS:
             raise ParameterError(
                 f"balancing must be one of {', '.join(BALANCINGS)}, got {balancing!r}"
             )
+        if not isinstance(task_balanced_dataloader, bool):
+            raise ParameterError(
+                f"task_balanced_dataloader must be a bool, got {task_balanced_dataloader!r}"
+            )
         self.balancing = balancing
+        self.task_balanced_dataloader = task_balanced_dataloader
         self.buffer: GreedyClassBalancedBuffer | ClassBalancedBuffer = (
             GreedyClassBalancedBuffer(size)
             if balancing == "greedy"
@@ -61,11 +77,17 @@ class GDumbPlugin(SupervisedPlugin):
 
     @hookimpl
     def clhost_after_train_dataset_adaptation(self, strategy: Any) -> None:
-        data = experience_data(strategy)
+        data = experience_tensors(strategy.experience)
         # A stream's samples come in no particular order: a dataset's own order (e.g.
         # by writer) must not decide which samples the greedy sampler keeps.
         self.buffer.update_from_data(data.subset(torch.randperm(len(data))))
         strategy.adapted_dataset = self.buffer.buffer
+
+    @hookimpl
+    def clhost_train_dataloader(self, strategy: Any) -> TaskBalancedLoader | None:
+        if not self.task_balanced_dataloader:
+            return None
+        return TaskBalancedLoader(strategy.adapted_dataset, strategy.train_mb_size)
 
     @hookimpl
     def clhost_before_training_exp(self, strategy: Any) -> None:

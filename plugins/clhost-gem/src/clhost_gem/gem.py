@@ -18,7 +18,7 @@ from clhost.gradients import (
     trainable_parameters,
 )
 from clhost.plugin import SupervisedPlugin
-from clhost.rehearsal import experience_data, tensor_data_from_state, tensor_data_state
+from clhost.rehearsal import experience_tensors, tensor_data_from_state, tensor_data_state
 from clhost.templates import SupervisedTemplate
 from clhost_gem.qp import project_to_constraints
 
@@ -84,7 +84,7 @@ class GEMPlugin(SupervisedPlugin):
 
     @hookimpl
     def clhost_after_training_exp(self, strategy: Any) -> None:
-        data = experience_data(strategy)
+        data = experience_tensors(strategy.experience)
         chosen = torch.randperm(len(data))[: self.patterns_per_experience]
         self.memories.append(data.subset(chosen).to(strategy.device))
 

@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from clhost.data import TensorData
 from clhost.errors import ParameterError
-from clhost.rehearsal.buffers import check_size
+from clhost.validate import non_negative_int
 from clhost_buffer_parametric import ParametricBuffer
 from clhost_selection_herding import HerdingSelectionStrategy
 
@@ -50,7 +50,7 @@ class ICaRLMemory(ParametricBuffer):
     """
 
     def __init__(self, memory_size: int, fixed_memory: bool = True, layer_name: str = "features"):
-        if check_size("memory_size", memory_size) < 1:
+        if non_negative_int("memory_size", memory_size) < 1:
             raise ParameterError("memory_size must be positive: iCaRL classifies by exemplars")
         if not isinstance(fixed_memory, bool):
             raise ParameterError(f"fixed_memory must be a bool, got {fixed_memory!r}")

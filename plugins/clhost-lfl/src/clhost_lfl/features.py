@@ -6,7 +6,7 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from clhost.errors import PluginCompositionError
-from clhost.regularization import forward_with_tasks
+from clhost.models import forward_with_tasks
 
 
 class FeatureSite:

@@ -11,9 +11,10 @@ from torch.utils.hooks import RemovableHandle
 from clhost import hookimpl
 from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError
+from clhost.models import forward_with_tasks
 from clhost.plugin import SupervisedPlugin
-from clhost.regularization import ExperienceWeights, PreviousModel, forward_with_tasks
-from clhost.rehearsal import experience_data
+from clhost.regularization import ExperienceWeights, PreviousModel
+from clhost.rehearsal import experience_tensors
 from clhost.templates import SupervisedTemplate
 from clhost_lfl.features import FeatureSite
 
@@ -129,7 +130,7 @@ class LFLPlugin(SupervisedPlugin):
 
     @hookimpl
     def clhost_after_training_exp(self, strategy: Any) -> None:
-        data = experience_data(strategy)
+        data = experience_tensors(strategy.experience)
         classes = data.classes
         for name in self._layers_reached(strategy, data):
             learning = self.units_in_progress.get(name, ())

@@ -11,8 +11,9 @@ from torch.nn import functional as F
 from clhost import hookimpl
 from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError
+from clhost.models import forward_with_tasks
 from clhost.plugin import SupervisedPlugin
-from clhost.regularization import PreviousModel, forward_with_tasks
+from clhost.regularization import PreviousModel
 
 
 def icarl_targets(

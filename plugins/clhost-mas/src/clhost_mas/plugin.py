@@ -7,13 +7,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from clhost import hookimpl
+from clhost import hookimpl, validate
+from clhost.data import experience_data
 from clhost.importance import (
     ParamTensors,
     QuadraticPenalty,
-    check_number,
     detached_copy,
-    experience_data,
     fit_all,
     gradient_importance,
     named_trainables,
@@ -42,8 +41,8 @@ class MASPlugin(SupervisedPlugin):
     """
 
     def __init__(self, lambda_reg: float = 1.0, alpha: float = 0.5):
-        self.lambda_reg = check_number("lambda_reg", lambda_reg, low=0.0)
-        self.alpha = check_number("alpha", alpha, low=0.0, high=1.0)
+        self.lambda_reg = validate.number("lambda_reg", lambda_reg, low=0.0)
+        self.alpha = validate.number("alpha", alpha, low=0.0, high=1.0)
         self.anchors: ParamTensors = {}
         self.importance: ParamTensors = {}
         self._penalty: QuadraticPenalty | None = None

@@ -13,9 +13,8 @@ from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError
-from clhost.models import MultiTaskModule
+from clhost.models import MultiTaskModule, forward_with_tasks
 from clhost.plugin import SupervisedPlugin
-from clhost.regularization import forward_with_tasks
 from clhost.rehearsal import first_sight
 from clhost_buffer_reservoir import ReservoirSamplingBuffer
 

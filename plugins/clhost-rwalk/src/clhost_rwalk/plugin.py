@@ -7,13 +7,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from clhost import hookimpl
+from clhost import hookimpl, validate
 from clhost.errors import ParameterError
 from clhost.importance import (
     ParamTensors,
     PathIntegral,
     QuadraticPenalty,
-    check_number,
     detached_copy,
     fit_all,
     named_trainables,
@@ -47,8 +46,8 @@ class RWalkPlugin(SupervisedPlugin):
     """
 
     def __init__(self, ewc_lambda: float = 0.1, ewc_alpha: float = 0.9, delta_t: int = 10):
-        self.ewc_lambda = check_number("ewc_lambda", ewc_lambda, low=0.0)
-        self.ewc_alpha = check_number("ewc_alpha", ewc_alpha, low=0.0, high=1.0, low_open=True)
+        self.ewc_lambda = validate.number("ewc_lambda", ewc_lambda, low=0.0)
+        self.ewc_alpha = validate.number("ewc_alpha", ewc_alpha, low=0.0, high=1.0, low_open=True)
         if isinstance(delta_t, bool) or not isinstance(delta_t, int) or delta_t < 1:
             raise ParameterError(f"delta_t must be a positive integer, got {delta_t!r}")
         self.delta_t = delta_t

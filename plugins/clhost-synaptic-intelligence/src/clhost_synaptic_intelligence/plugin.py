@@ -8,14 +8,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from clhost import hookimpl
+from clhost import hookimpl, validate
 from clhost.errors import ParameterError
 from clhost.importance import (
     ParamTensors,
     PathIntegral,
     QuadraticPenalty,
     check_exclusions,
-    check_number,
     detached_copy,
     fit_all,
     named_trainables,
@@ -61,12 +60,12 @@ class SynapticIntelligencePlugin(SupervisedPlugin):
         excluded_parameters: tuple[str, ...] = (),
         max_importance: float | None = None,
     ):
-        self.si_lambda = check_number("si_lambda", si_lambda, low=0.0)
-        self.eps = check_number("eps", eps, low=0.0, low_open=True)
+        self.si_lambda = validate.number("si_lambda", si_lambda, low=0.0)
+        self.eps = validate.number("eps", eps, low=0.0, low_open=True)
         self.max_importance = (
             None
             if max_importance is None
-            else check_number("max_importance", max_importance, low=0.0, low_open=True)
+            else validate.number("max_importance", max_importance, low=0.0, low_open=True)
         )
         self.excluded_parameters = _names_tuple(excluded_parameters)
         self.anchors: ParamTensors = {}
