@@ -40,7 +40,7 @@ from accuracy_table import UNSUPPORTED, WHOLE_STREAM_NOTE, settings_for
 from regularization_cost import HIDDEN, _synchronize
 
 from clhost import hookimpl, registry
-from clhost._params import bind
+from clhost._convert import bind
 from clhost.benchmarks import split_digits
 from clhost.models import SimpleMLP
 from clhost.plugin import SupervisedPlugin

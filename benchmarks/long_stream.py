@@ -42,7 +42,7 @@ from accuracy_table import UNSUPPORTED, settings_for
 from torch import nn
 
 from clhost import registry
-from clhost._params import bind
+from clhost._convert import bind
 from clhost.benchmarks import class_incremental
 from clhost.data import Benchmark, TensorData
 from clhost.models import SimpleMLP

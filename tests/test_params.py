@@ -7,13 +7,9 @@ from typing import Literal, Optional
 
 import pytest
 
-from clhost._params import (
-    bind,
-    missing_required,
-    parameters,
-    parse_assignments,
-    parse_spec,
-)
+from clhost._convert import bind
+from clhost._params import missing_required, parameters
+from clhost._parsing import parse_assignments, parse_spec
 from clhost.errors import ParameterError
 
 
