@@ -30,7 +30,7 @@ class EvaluationPlugin(BaseSGDPlugin):
     """Computes metrics for every template that fires the SGD loop hooks.
 
     ``accuracy_matrix[stream][i][j]`` is the accuracy on experience ``j`` of ``stream``
-    after training on ``i + 1`` experiences (R[i][j] in the literature), ``loss_matrix``
+    after training on ``i + 1`` experiences (``R[i][j]`` in the literature), ``loss_matrix``
     the same for the loss; evaluations before any training are kept apart in
     ``initial_accuracy``/``initial_loss`` (for forward transfer). Only an evaluation
     between experiences writes a row: periodic evaluation in the middle of an experience
