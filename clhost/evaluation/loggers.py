@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, TextIO
 
-import click
-
 TRAIN_EXPERIENCE = "train_exp"
 EVAL_EXPERIENCE = "eval_exp"
 EVAL_STREAM = "eval_stream"
@@ -198,15 +196,16 @@ class JSONLLogger(Logger):
         self._out.close()
 
 
-# back to the start of the line, erase it, show the cursor again (click hid it)
-ERASE_LINE = "\r\033[K\033[?25h"
+# back to the start of the line and erase it
+ERASE_LINE = "\r\033[K"
 
 
 class ProgressLogger(Logger):
-    """A progress bar (click's) over each experience trained or evaluated.
+    """A progress bar over each experience trained or evaluated.
 
     Only drawn on an interactive terminal: on anything else (a file, a pipe, CI logs) it
-    is disabled and costs nothing, unless ``enabled=True`` forces it.
+    is disabled and costs nothing, unless ``enabled=True`` forces it, which writes one
+    finished line per bar instead of redrawing.
     """
 
     def __init__(self, stream: TextIO | None = None, *, enabled: bool | None = None):
@@ -214,38 +213,56 @@ class ProgressLogger(Logger):
         if enabled is None:
             enabled = _is_terminal(self.stream)
         self.shows_progress = enabled
-        self._bar: Any = None
+        self._bar: _Bar | None = None
 
     def start_progress(self, label: str, total: int | None) -> None:
         self.end_progress()
-        if not self.shows_progress or not total:
-            return
-        self._bar = click.progressbar(
-            length=total,
-            label=label,
-            file=self.stream,
-            update_min_steps=max(1, total // 100),
-        )
-        self._bar.__enter__()
+        if self.shows_progress and total:
+            self._bar = _Bar(self.stream, label, total, redraw=_is_terminal(self.stream))
 
     def advance(self, steps: int = 1) -> None:
         if self._bar is not None:
-            self._bar.update(steps)
+            self._bar.advance(steps)
 
     def end_progress(self) -> None:
         """Erase a finished bar on a terminal (a run has dozens of phases: their bars
-        must not pile up); elsewhere let click end its line."""
+        must not pile up); elsewhere write its last state as one line."""
         if self._bar is None:
             return
         bar, self._bar = self._bar, None
-        if _is_terminal(self.stream):
-            self.stream.write(ERASE_LINE)
-            self.stream.flush()
-        else:
-            bar.__exit__(None, None, None)
+        self.stream.write(ERASE_LINE if bar.redraw else bar.line() + "\n")
+        self.stream.flush()
 
     def close(self) -> None:
         self.end_progress()
+
+
+class _Bar:
+    """``label  [#####-----]   42%`` on one line, redrawn in place about every percent."""
+
+    WIDTH = 36
+
+    def __init__(self, stream: TextIO, label: str, total: int, *, redraw: bool):
+        self.stream, self.label, self.total, self.redraw = stream, label, total, redraw
+        self.done = self._drawn = 0
+        self._step = max(1, total // 100)
+        self._draw()
+
+    def advance(self, steps: int) -> None:
+        self.done = min(self.total, self.done + steps)
+        if self.done - self._drawn >= self._step or self.done == self.total:
+            self._draw()
+
+    def line(self) -> str:
+        filled = self.WIDTH * self.done // self.total
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        return f"{self.label}  [{bar}]  {100 * self.done // self.total:3d}%"
+
+    def _draw(self) -> None:
+        self._drawn = self.done
+        if self.redraw:
+            self.stream.write("\r" + self.line())
+            self.stream.flush()
 
 
 def _is_terminal(stream: TextIO) -> bool:
