@@ -1,6 +1,7 @@
 """Render the hook reference (docs/hooks.md) from the hookspec docstrings.
 
-Run ``python -m clhost._hookdoc > docs/hooks.md`` after changing a hookspec; a test fails
+Which templates fire a group is read from their ``HOOK_GROUPS``. Run
+``python -m clhost._hookdoc > docs/hooks.md`` after changing a hookspec; a test fails
 while the committed reference differs from what this renders.
 """
 
@@ -9,13 +10,6 @@ from __future__ import annotations
 import inspect
 
 from clhost.hookspecs import EXCLUSIVE_HOOKS, HOOK_GROUPS, hook_names
-
-TEMPLATES_FIRING = {
-    "BaseTemplateHooks": "every template",
-    "SGDLoopHooks": "BaseSGDTemplate, SupervisedTemplate, the online and meta-learning templates",
-    "SGDUpdateHooks": "BaseSGDTemplate, SupervisedTemplate and the online template",
-    "MetaLearningHooks": "SupervisedMetaLearningTemplate",
-}
 
 
 def render_hook_reference() -> str:
@@ -33,7 +27,7 @@ def render_hook_reference() -> str:
             "",
             inspect.getdoc(group) or "",
             "",
-            f"Fired by: {TEMPLATES_FIRING[group.__name__]}.",
+            f"Fired by: {templates_firing(group)}.",
             "",
         ]
         for name in hook_names(group):
@@ -41,6 +35,21 @@ def render_hook_reference() -> str:
             kind = _kind(name, function)
             lines += [f"### `{name}(strategy)`{kind}", "", inspect.getdoc(function) or "", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def templates_firing(group: type) -> str:
+    """The templates of ``clhost.templates`` registering ``group`` (their ``HOOK_GROUPS``)."""
+    import clhost.templates
+
+    templates = [
+        obj
+        for obj in vars(clhost.templates).values()
+        if isinstance(obj, type) and issubclass(obj, clhost.templates.BaseTemplate)
+    ]
+    firing = [t for t in templates if group in t.HOOK_GROUPS]
+    if len(firing) == len(templates):
+        return "every template"
+    return ", ".join(t.__name__ for t in sorted(firing, key=lambda t: (len(t.__mro__), t.__name__)))
 
 
 def _kind(name: str, function: object) -> str:

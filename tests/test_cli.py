@@ -11,8 +11,7 @@ from click.testing import CliRunner
 
 from clhost import registry
 from clhost.cli import main
-from clhost.cli._hooks import FIRING_ORDER
-from clhost.hookspecs import hook_names
+from clhost.hookspecs import FIRING_ORDER, hook_names
 
 PARTS = "fakecli_parts"
 BROKEN = "fakecli_broken"

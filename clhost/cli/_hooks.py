@@ -5,47 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from clhost._markers import HOOK_PREFIX, PROJECT_NAME
-from clhost.hookspecs import hook_names
+from clhost.hookspecs import FIRING_ORDER, hook_names
 
-# The order a training run fires the hooks in (then evaluation); ``clhost info`` lists a
-# plugin's hooks this way, so they read like the loop they join.
-FIRING_ORDER = tuple(
-    HOOK_PREFIX + name
-    for name in (
-        "before_training",
-        "before_train_dataset_adaptation",
-        "after_train_dataset_adaptation",
-        "train_dataloader",
-        "before_training_exp",
-        "before_training_epoch",
-        "before_training_iteration",
-        "before_forward",
-        "after_forward",
-        "loss_terms",
-        "before_backward",
-        "after_backward",
-        "before_update",
-        "after_update",
-        "before_inner_updates",
-        "after_inner_updates",
-        "before_outer_update",
-        "after_outer_update",
-        "after_training_iteration",
-        "after_training_epoch",
-        "after_training_exp",
-        "after_training",
-        "before_eval",
-        "before_eval_dataset_adaptation",
-        "after_eval_dataset_adaptation",
-        "before_eval_exp",
-        "before_eval_iteration",
-        "before_eval_forward",
-        "after_eval_forward",
-        "after_eval_iteration",
-        "after_eval_exp",
-        "after_eval",
-    )
-)
 _IMPL_OPTIONS = ("tryfirst", "trylast", "wrapper", "hookwrapper")
 
 
