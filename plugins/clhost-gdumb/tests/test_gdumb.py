@@ -7,10 +7,11 @@ import torch
 import clhost
 from clhost.benchmarks import split_digits
 from clhost.data import Experience, TensorData
-from clhost.models import IncrementalMLP, SimpleMLP
+from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
 from clhost.templates import SupervisedTemplate
 from clhost.testing import average_accuracy
 from clhost_gdumb import GDumb, GDumbPlugin, GreedyClassBalancedBuffer
+from clhost_gdumb.loader import TaskBalancedLoader
 
 
 def _data(labels):
@@ -115,6 +116,8 @@ def test_negative_memory_and_unknown_balancing_are_refused():
         GDumbPlugin(mem_size=-1)
     with pytest.raises(ValueError, match="balancing"):
         GDumbPlugin(balancing="fifo")
+    with pytest.raises(ValueError, match="task_balanced_dataloader"):
+        GDumbPlugin(task_balanced_dataloader="yes")
 
 
 def _fill(plugin, *experiences):
@@ -147,6 +150,63 @@ def test_reservoir_balancing_keeps_samples_of_later_experiences_of_the_same_clas
     reservoir = _fill(GDumbPlugin(mem_size=20, balancing="reservoir"), first, second)
     assert greedy.x.sum() == 0
     assert 0 < reservoir.x.sum() < 20 and torch.bincount(reservoir.y).tolist() == [10, 10]
+
+
+def test_task_balanced_loader_gives_each_task_its_share_and_oversamples_small_ones():
+    """30 samples of task 0 and 6 of task 1 in minibatches of 8: up to 4 of each task per
+    minibatch, 8 minibatches (task 0 seen once), task 1 cycled through in fresh passes
+    (each pass of 6 in slices of 4: 4 then 2)."""
+    torch.manual_seed(0)
+    x = torch.arange(36.0).unsqueeze(1)
+    t = torch.cat((torch.zeros(30), torch.ones(6))).long()
+    loader = TaskBalancedLoader(TensorData(x, torch.zeros(36).long(), t), 8)
+    batches = list(loader)
+    assert len(loader) == len(batches) == 8
+    counts = [torch.bincount(b[2], minlength=2).tolist() for b in batches]
+    assert counts == [[4, 4], [4, 2]] * 3 + [[4, 4], [2, 2]]
+    seen = torch.cat([b[0][b[2] == 0] for b in batches]).squeeze(1)
+    assert sorted(seen.tolist()) == list(range(30))  # task 0: each sample once
+    small = torch.cat([b[0][b[2] == 1] for b in batches]).squeeze(1)
+    assert torch.bincount(small.long() - 30).tolist() == [4] * 6  # task 1: four passes
+    with pytest.raises(ValueError, match="cannot hold one sample of each of 2 tasks"):
+        TaskBalancedLoader(TensorData(x, torch.zeros(36).long(), t), 1)
+
+
+class TasksPerMinibatch:
+    def __init__(self):
+        self.counts = []
+
+    @clhost.hookimpl
+    def clhost_before_training_iteration(self, strategy):
+        self.counts.append(torch.bincount(strategy.mb_task_id, minlength=2).tolist())
+
+
+@pytest.mark.parametrize("balanced", [False, True])
+def test_task_balanced_dataloader_splits_each_minibatch_evenly_among_tasks(balanced):
+    """The memory holds 36 samples of task 0 and 4 of task 1: plain minibatches of 8
+    hold task 1 in proportion (often not at all); task-balanced ones 4 of each."""
+    torch.manual_seed(0)
+    model = MultiHeadMLP(input_size=1, hidden_sizes=(4,))
+    probe = TasksPerMinibatch()
+    strategy = GDumb(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        mem_size=40,
+        balancing="reservoir",
+        task_balanced_dataloader=balanced,
+        train_mb_size=8,
+        train_epochs=1,
+        plugins=[probe],
+    )
+    for task, size in enumerate((36, 4)):
+        probe.counts.clear()
+        data = TensorData(torch.zeros(size, 1), torch.arange(size) % 2, torch.full((size,), task))
+        experience = Experience(data, task, classes_in_this_experience=(0, 1), task_labels=(task,))
+        strategy.train(experience)
+    if balanced:
+        assert probe.counts == [[4, 4]] * 9
+    else:
+        assert len(probe.counts) == 5 and sum(c[1] for c in probe.counts) == 4
 
 
 def test_gdumb_beats_naive_on_split_digits():
