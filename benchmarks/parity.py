@@ -100,17 +100,22 @@ OPTIMIZERS = {
 class Pair:
     """One strategy in both libraries: the clhost entry point, the Avalanche class (in
     ``avalanche.training``, or ``Naive+<Plugin>`` for a method Avalanche has only as a
-    plugin) and its parameters as ``(clhost name, Avalanche name, value)``."""
+    plugin) and its parameters as ``(clhost name, Avalanche name, value)``; ``online``
+    holds more parameters for the online scenario only."""
 
     avalanche: str
     params: tuple[tuple[str, str, Any], ...] = ()
     note: str = ""
+    online: tuple[tuple[str, str, Any], ...] = ()
 
-    def clhost_kwargs(self) -> dict[str, Any]:
-        return {ours: value for ours, _, value in self.params if ours}
+    def settings(self, scenario: str) -> tuple[tuple[str, str, Any], ...]:
+        return self.params + (self.online if scenario == "online" else ())
 
-    def avalanche_kwargs(self) -> dict[str, Any]:
-        return {theirs: value for _, theirs, value in self.params if theirs}
+    def clhost_kwargs(self, scenario: str) -> dict[str, Any]:
+        return {ours: value for ours, _, value in self.settings(scenario) if ours}
+
+    def avalanche_kwargs(self, scenario: str) -> dict[str, Any]:
+        return {theirs: value for _, theirs, value in self.settings(scenario) if theirs}
 
 
 M = MEMORY
@@ -124,9 +129,11 @@ STRATEGIES: dict[str, Pair] = {
     "replay": Pair("Replay", (("mem_size", "mem_size", M),)),
     "gdumb": Pair(
         "GDumb",
-        (("mem_size", "mem_size", M), ("balancing", "", "reservoir")),
+        (("mem_size", "mem_size", M), ("balancing", "", "reservoir"))
+        + (("task_balanced_dataloader", "", True),),
         note="balancing='reservoir', Avalanche's per-class reservoir (clhost's default is "
-        "the paper's greedy sampler)",
+        "the paper's greedy sampler); task_balanced_dataloader, Avalanche's minibatches "
+        "(clhost's default: plain shuffled ones; the same with one task)",
     ),
     "der": Pair(
         "DER",
@@ -201,7 +208,10 @@ STRATEGIES: dict[str, Pair] = {
         note="the same weight: Avalanche's lambda_e 0.1 multiplies the mean squared feature "
         "distance, clhost's the paper's half sum over the 256 features, so clhost's is "
         "0.1 * 2 / 256; freeze='last_layer', Avalanche's (clhost's default freezes only the "
-        "units of classes learnt)",
+        "units of classes learnt); online: consolidate='piece', Avalanche's consolidation "
+        "after every mini-experience (clhost's default: when the experience they were cut "
+        "from ends)",
+        online=(("consolidate", "", "piece"),),
     ),
     "agem": Pair(
         "AGEM",
@@ -448,7 +458,7 @@ def run_clhost(
 
     pair = STRATEGIES[name]
     cls = registry.load("strategy", name)
-    kwargs = pair.clhost_kwargs()
+    kwargs = pair.clhost_kwargs(scenario.name)
     if name == "scr":
         from clhost_scr.augment import make_augmentations
 
@@ -529,12 +539,14 @@ def avalanche_benchmark(scenario: Scenario) -> Any:
     return benchmark
 
 
-def _avalanche_strategy(name: str, model: nn.Module, optimizer: Any, common: dict[str, Any]) -> Any:
+def _avalanche_strategy(
+    name: str, scenario: str, model: nn.Module, optimizer: Any, common: dict[str, Any]
+) -> Any:
     import avalanche.training as training
     from avalanche.training import plugins as avl_plugins
 
     pair = STRATEGIES[name]
-    kwargs = pair.avalanche_kwargs()
+    kwargs = pair.avalanche_kwargs(scenario)
     cls_name = pair.avalanche
     if cls_name.startswith("Naive+"):
         plugin_cls = getattr(avl_plugins, cls_name.split("+", 1)[1])
@@ -622,7 +634,7 @@ def run_avalanche(
     )
     seed_everything(seed)
     strategy = _avalanche_strategy(
-        name, model, OPTIMIZERS[optimizer].make(model.parameters()), common
+        name, scenario.name, model, OPTIMIZERS[optimizer].make(model.parameters()), common
     )
     stream: Any = benchmark.train_stream
     if online:
@@ -693,8 +705,12 @@ def clhost_commit(name: str) -> str:
 def cache_key(
     library: str, name: str, scenario: str, optimizer: str, seed: int, source: str
 ) -> str:
+    pair = asdict(STRATEGIES[name])
+    online = pair.pop("online")  # in the key only where used: other keys stay as they were
+    if online and scenario == "online":
+        pair["online"] = online
     settings = json.dumps(
-        [asdict(STRATEGIES[name]), BATCH, EPOCHS, HIDDEN, ONLINE_SIZE, OPTIMIZERS[optimizer].label],
+        [pair, BATCH, EPOCHS, HIDDEN, ONLINE_SIZE, OPTIMIZERS[optimizer].label],
         sort_keys=True,
         default=repr,
     )
@@ -893,6 +909,9 @@ def settings_table(names: Sequence[str]) -> str:
     for name in names:
         pair = STRATEGIES[name]
         params = ", ".join(_setting(ours, theirs, value) for ours, theirs, value in pair.params)
+        if pair.online:
+            online = ", ".join(_setting(*setting) for setting in pair.online)
+            params = f"{params}; online also: {online}"
         lines.append(f"| {name} | {pair.avalanche} | {params} | {pair.note} |")
     return "\n".join(lines)
 

@@ -122,6 +122,30 @@ def test_online_pieces_are_consolidated_when_their_experience_ends():
     assert lfl.experiences_seen == 1
 
 
+def test_piece_consolidation_remembers_the_model_after_every_online_piece():
+    """consolidate="piece": each piece trains against the model as the last piece left it
+    and freezes what it learnt; a list lambda_e is still indexed by experience."""
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    lfl = LFLPlugin(lambda_e=[0.0, 0.1], consolidate="piece")
+    strategy = _strategy(model, lfl, epochs=1)
+    pieces = split_online(toy_benchmark(2, 2).train_stream, 20)  # 5 pieces per experience
+    strategy.train(pieces[0])
+    units = lfl.learnt_units["classifier"]
+    assert units == tuple(pieces[0].dataset.classes) and lfl.experiences_seen == 0
+    remembered = lfl.previous_model.module(model).classifier.weight.clone()
+    assert torch.equal(remembered, model.classifier.weight)
+    strategy.train(pieces[1])
+    rows = list(units)
+    assert torch.equal(model.classifier.weight[rows], remembered[rows])  # frozen after a piece
+    assert not torch.equal(lfl.previous_model.module(model).classifier.weight, remembered)
+    for piece in pieces[2:5]:
+        strategy.train(piece)
+    assert lfl.experiences_seen == 1 and lfl.lambda_e.at(lfl.experiences_seen) == 0.1
+    with pytest.raises(ParameterError, match="consolidate"):
+        LFLPlugin(consolidate="batch")
+
+
 def test_domain_incremental_freezes_the_whole_last_layer_as_in_the_paper():
     torch.manual_seed(0)
     bench = permuted_digits(3)

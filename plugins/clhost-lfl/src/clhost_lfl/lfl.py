@@ -22,6 +22,8 @@ PROBE_SIZE = 64
 
 Freeze = Literal["learnt_units", "last_layer"]
 FREEZES = ("learnt_units", "last_layer")
+Consolidate = Literal["experience", "piece"]
+CONSOLIDATES = ("experience", "piece")
 
 
 class LFLPlugin(SupervisedPlugin):
@@ -46,22 +48,36 @@ class LFLPlugin(SupervisedPlugin):
     Avalanche do: in a class-incremental stream the units of classes not seen yet then
     keep their initial weights and only the features learn to reach them.
     The pieces of an online stream (``split_online``) are consolidated together when the
-    last piece of the experience they were cut from ends: freezing the units a 10-sample
-    piece touched would stop its classes from being learnt.
+    last piece of the experience they were cut from ends (``consolidate="experience"``):
+    freezing the units a 10-sample piece touched would stop its classes from being
+    learnt. ``consolidate="piece"`` consolidates after every piece instead, as a learner
+    that is not told where experiences end must (and Avalanche does); a list
+    ``lambda_e`` is still indexed by experience.
     """
 
     name = "lfl"
 
-    def __init__(self, lambda_e: float | list[float] = 0.1, freeze: Freeze = "learnt_units"):
+    def __init__(
+        self,
+        lambda_e: float | list[float] = 0.1,
+        freeze: Freeze = "learnt_units",
+        consolidate: Consolidate = "experience",
+    ):
         if freeze not in FREEZES:
             raise ParameterError(f"freeze must be one of {', '.join(FREEZES)}, got {freeze!r}")
+        if consolidate not in CONSOLIDATES:
+            raise ParameterError(
+                f"consolidate must be one of {', '.join(CONSOLIDATES)}, got {consolidate!r}"
+            )
         self.freeze = freeze
+        self.consolidate = consolidate
         self.lambda_e = ExperienceWeights("lambda_e", lambda_e)
         self.previous_model = PreviousModel()
         self.learnt_units: dict[str, tuple[int, ...]] = {}
         self.units_in_progress: dict[str, tuple[int, ...]] = {}
         self.experiences_seen = 0
         self._site: FeatureSite | None = None
+        self._has_previous = False
         self._frozen: list[tuple[Tensor, Tensor, Tensor]] = []
         self._features: list[Tensor] = []
         self._recording: RemovableHandle | None = None
@@ -76,6 +92,7 @@ class LFLPlugin(SupervisedPlugin):
         model = strategy.model
         self._site = FeatureSite(model)
         previous = self.previous_model.module(model)
+        self._has_previous = previous is not None
         self._frozen = [] if previous is None else self._frozen_rows(model, previous)
 
     def _frozen_rows(
@@ -98,7 +115,7 @@ class LFLPlugin(SupervisedPlugin):
 
     @hookimpl
     def clhost_before_forward(self, strategy: Any) -> None:
-        if self.experiences_seen and self._site is not None:
+        if self._has_previous and self._site is not None:
             self._features.clear()
             self._recording = self._site.record(strategy.model, self._features)
 
@@ -135,13 +152,14 @@ class LFLPlugin(SupervisedPlugin):
         for name in self._layers_reached(strategy, data):
             learning = self.units_in_progress.get(name, ())
             self.units_in_progress[name] = tuple(sorted({*learning, *classes}))
-        if not strategy.experience.is_last_subexp:
+        last_piece = strategy.experience.is_last_subexp
+        if not last_piece and self.consolidate == "experience":
             return  # an online piece: consolidate once the experience it came from ends
         for name, units in self.units_in_progress.items():
             self.learnt_units[name] = tuple(sorted({*self.learnt_units.get(name, ()), *units}))
         self.units_in_progress = {}
         self.previous_model.remember(strategy.model)
-        self.experiences_seen += 1
+        self.experiences_seen += last_piece
         self._frozen = []
 
     def _layers_reached(self, strategy: Any, data: TensorData) -> list[str]:
@@ -202,7 +220,12 @@ class LFL(SupervisedTemplate):
     """Supervised training with Less-Forgetful Learning (``LFLPlugin``)."""
 
     def __init__(
-        self, *, lambda_e: float | list[float] = 0.1, freeze: Freeze = "learnt_units", **kwargs: Any
+        self,
+        *,
+        lambda_e: float | list[float] = 0.1,
+        freeze: Freeze = "learnt_units",
+        consolidate: Consolidate = "experience",
+        **kwargs: Any,
     ):
-        plugin = LFLPlugin(lambda_e=lambda_e, freeze=freeze)
+        plugin = LFLPlugin(lambda_e=lambda_e, freeze=freeze, consolidate=consolidate)
         super().__init__(plugins=[plugin, *kwargs.pop("plugins", ())], **kwargs)
