@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from clhost.evaluation import (
+    BaseEvaluationPlugin,
     CSVLogger,
     EvaluationPlugin,
     JSONLLogger,
@@ -18,7 +19,7 @@ from clhost.evaluation import (
     TextLogger,
 )
 from clhost.models import IncrementalMLP
-from clhost.templates import SupervisedTemplate
+from clhost.templates import BaseTemplate, SupervisedTemplate
 from clhost.testing import toy_benchmark
 
 
@@ -306,3 +307,30 @@ def test_progress_logger_during_training(monkeypatch):
 def test_file_loggers_reject_an_unknown_mode(tmp_path):
     with pytest.raises(ValueError, match="mode"):
         CSVLogger(tmp_path / "x.csv", mode="r")
+
+
+class OneShotTemplate(BaseTemplate):
+    """A template with no minibatch loop: it fires only the base template's hooks."""
+
+    def train_experience(self, experience):
+        for calls in (self.hooks.before_training_exp, self.hooks.after_training_exp):
+            self._fire(calls)
+
+    def eval_experience(self, experience):
+        for calls in (self.hooks.before_eval_exp, self.hooks.after_eval_exp):
+            self._fire(calls)
+
+
+def test_a_template_without_an_sgd_loop_gets_an_evaluator_it_can_fire():
+    benchmark = toy_benchmark(n_experiences=2, n_per_class=5)
+    strategy = OneShotTemplate(model=torch.nn.Linear(8, 4))
+    assert type(strategy.evaluator) is BaseEvaluationPlugin
+    strategy.train(benchmark.train_stream)
+    result = strategy.eval(benchmark.test_stream)
+    assert strategy.evaluator.trained_experiences == [0, 1]
+    assert sorted(result.per_experience) == [0, 1]
+    assert math.isnan(result.metrics["accuracy"])  # no minibatches were counted
+
+
+def test_minibatch_templates_default_to_the_full_evaluator():
+    assert type(make_strategy(evaluator=None).evaluator) is EvaluationPlugin

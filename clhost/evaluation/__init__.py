@@ -8,10 +8,11 @@ from clhost.evaluation.loggers import (
     ProgressLogger,
     TextLogger,
 )
-from clhost.evaluation.plugin import EvaluationPlugin
+from clhost.evaluation.plugin import BaseEvaluationPlugin, EvaluationPlugin, evaluator_for
 from clhost.evaluation.results import EvalResult
 
 __all__ = [
+    "BaseEvaluationPlugin",
     "CSVLogger",
     "EvalResult",
     "EvaluationPlugin",
@@ -20,4 +21,5 @@ __all__ = [
     "MetricEvent",
     "ProgressLogger",
     "TextLogger",
+    "evaluator_for",
 ]

@@ -21,13 +21,14 @@ from clhost.evaluation.loggers import (
 )
 from clhost.evaluation.metrics import NAN, confusion_matrix, mean
 from clhost.evaluation.results import EvalResult
-from clhost.plugin import BaseSGDPlugin
+from clhost.hookspecs import SGDLoopHooks
+from clhost.plugin import BasePlugin, BaseSGDPlugin
 
 Table = dict[str, list[list[float]]]
 
 
-class EvaluationPlugin(BaseSGDPlugin):
-    """Computes metrics for every template that fires the SGD loop hooks.
+class BaseEvaluationPlugin(BasePlugin):
+    """The evaluator of any template: it implements only the hooks every template fires.
 
     ``accuracy_matrix[stream][i][j]`` is the accuracy on experience ``j`` of ``stream``
     after training on ``i + 1`` experiences (``R[i][j]`` in the literature), ``loss_matrix``
@@ -36,19 +37,21 @@ class EvaluationPlugin(BaseSGDPlugin):
     between experiences writes a row: periodic evaluation in the middle of an experience
     is reported to loggers but leaves the matrices alone. ``train_history`` holds the
     training metrics and seconds of each experience, ``eval_seconds[stream][i]`` the
-    duration of the evaluation that wrote row ``i``. Counts accumulate as tensors on the
-    model's device and are read once per experience.
+    duration of the evaluation that wrote row ``i``.
+
+    Accuracy and loss are counted per minibatch, which only ``EvaluationPlugin`` (the
+    default of the minibatch templates) sees; here they stay ``nan`` and only the
+    experiences, their order and their timings are measured.
 
     ``loggers`` receive a ``MetricEvent`` after each training experience, each evaluated
-    experience and each evaluated stream. ``confusion_matrix=True`` adds one confusion
-    matrix per evaluated experience to the ``EvalResult``.
+    experience and each evaluated stream.
     """
 
     name = "evaluator"
 
-    def __init__(self, *, loggers: Sequence[Logger] = (), confusion_matrix: bool = False):
+    def __init__(self, *, loggers: Sequence[Logger] = ()):
         self.loggers: list[Logger] = list(loggers)
-        self.confusion_matrix = confusion_matrix
+        self.confusion_matrix = False
         self.trained_experiences: list[int] = []
         self.train_history: list[dict[str, float]] = []
         self.accuracy_matrix: Table = {}
@@ -99,12 +102,6 @@ class EvaluationPlugin(BaseSGDPlugin):
         self._train_start = time.perf_counter()
 
     @hookimpl
-    def clhost_after_training_iteration(self, strategy: Any) -> None:
-        self._train_totals.add(strategy)
-        for logger in self._progress:
-            logger.advance()
-
-    @hookimpl
     def clhost_after_training_exp(self, strategy: Any) -> None:
         experience = strategy.experience
         summary = self._train_totals.summary()
@@ -132,15 +129,7 @@ class EvaluationPlugin(BaseSGDPlugin):
     def clhost_before_eval_exp(self, strategy: Any) -> None:
         self._eval_totals = _Totals()
         self._confusion = None
-        self._start_progress(strategy, "eval", _length(strategy.dataloader))
-
-    @hookimpl
-    def clhost_after_eval_iteration(self, strategy: Any) -> None:
-        self._eval_totals.add(strategy)
-        if self.confusion_matrix:
-            self._confusion = _add_confusion(self._confusion, strategy.mb_output, strategy.mb_y)
-        for logger in self._progress:
-            logger.advance()
+        self._start_progress(strategy, "eval", _length(getattr(strategy, "dataloader", None)))
 
     @hookimpl
     def clhost_after_eval_exp(self, strategy: Any) -> None:
@@ -252,6 +241,39 @@ class EvaluationPlugin(BaseSGDPlugin):
         self.eval_seconds = {k: list(v) for k, v in state["eval_seconds"].items()}
 
 
+class EvaluationPlugin(BaseEvaluationPlugin, BaseSGDPlugin):
+    """Computes metrics for every template that fires the SGD loop hooks (their default
+    evaluator): ``BaseEvaluationPlugin``'s matrices and events, with accuracy and loss
+    counted over every minibatch. Counts accumulate as tensors on the model's device and
+    are read once per experience. ``confusion_matrix=True`` adds one confusion matrix per
+    evaluated experience to the ``EvalResult``.
+    """
+
+    def __init__(self, *, loggers: Sequence[Logger] = (), confusion_matrix: bool = False):
+        super().__init__(loggers=loggers)
+        self.confusion_matrix = confusion_matrix
+
+    @hookimpl
+    def clhost_after_training_iteration(self, strategy: Any) -> None:
+        self._train_totals.add(strategy)
+        for logger in self._progress:
+            logger.advance()
+
+    @hookimpl
+    def clhost_after_eval_iteration(self, strategy: Any) -> None:
+        self._eval_totals.add(strategy)
+        if self.confusion_matrix:
+            self._confusion = _add_confusion(self._confusion, strategy.mb_output, strategy.mb_y)
+        for logger in self._progress:
+            logger.advance()
+
+
+def evaluator_for(groups: Sequence[type]) -> BaseEvaluationPlugin:
+    """The default evaluator of a template firing the hook ``groups``: ``EvaluationPlugin``
+    where the SGD loop hooks are fired, else ``BaseEvaluationPlugin``."""
+    return EvaluationPlugin() if SGDLoopHooks in groups else BaseEvaluationPlugin()
+
+
 def _copy_table(table: Table) -> Table:
     return {stream: [list(row) for row in rows] for stream, rows in table.items()}
 
@@ -313,5 +335,5 @@ def _length(loader: Any) -> int | None:
 
 
 def _train_steps(strategy: Any) -> int | None:
-    batches = _length(strategy.dataloader)
+    batches = _length(getattr(strategy, "dataloader", None))
     return None if batches is None else batches * getattr(strategy, "train_epochs", 1)

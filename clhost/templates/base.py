@@ -38,7 +38,8 @@ class BaseTemplate:
 
     Subclasses define how one experience is trained and evaluated; this class owns the
     plugins, the hooks common to all templates and the clock. ``evaluator`` is the
-    default ``EvaluationPlugin`` unless another (or ``None``, for no metrics) is given.
+    default for the hooks this template fires (``clhost.evaluation.evaluator_for``)
+    unless another (or ``None``, for no metrics) is given.
     """
 
     HOOK_GROUPS: tuple[type, ...] = (BaseTemplateHooks,)
@@ -60,7 +61,7 @@ class BaseTemplate:
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.model = model.to(self.device)
         self.plugins = list(plugins)
-        self.evaluator = _default_evaluator() if evaluator == DEFAULT else evaluator
+        self.evaluator = _default_evaluator(self.HOOK_GROUPS) if evaluator == DEFAULT else evaluator
         self.clock = Clock()
         self.experience: Experience | None = None
         self.is_training = False
@@ -174,7 +175,7 @@ def _as_experience_list(stream: Any) -> list[Experience]:
     return experiences
 
 
-def _default_evaluator() -> Any:
-    from clhost.evaluation import EvaluationPlugin
+def _default_evaluator(groups: Sequence[type]) -> Any:
+    from clhost.evaluation import evaluator_for
 
-    return EvaluationPlugin()
+    return evaluator_for(groups)
