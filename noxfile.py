@@ -4,7 +4,7 @@ Every session runs in the current environment (``venv_backend="none"``): torch i
 installed once, by the developer or CI, and never again. Install the host and the plugin
 distributions first (``python -m pip install . ./plugins/*``, or editable installs), then::
 
-    nox -s tests lint typecheck docs build isolation
+    nox -s tests lint typecheck docs site build isolation
 
 ``tests`` runs the host's and the cross-distribution tests (tests/); each plugin's own
 tests run in ``isolation`` (or, quicker while developing, ``plugin_tests``).
@@ -41,7 +41,7 @@ else:
     import tomli as tomllib
 
 nox.options.default_venv_backend = "none"
-nox.options.sessions = ["tests", "lint", "typecheck", "docs", "build", "isolation"]
+nox.options.sessions = ["tests", "lint", "typecheck", "docs", "site", "build", "isolation"]
 
 ROOT = Path(__file__).resolve().parent
 PYTHON = sys.executable  # the environment nox runs in, whatever ``python`` is on PATH
@@ -209,6 +209,17 @@ def docs(session: nox.Session) -> None:
     if not doc_tests:
         session.error("no docs tests found (tests/test_docs*.py)")
     session.run(PYTHON, "-m", "pytest", *doc_tests, *session.posargs)
+
+
+@nox.session
+def site(session: nox.Session) -> None:
+    """The documentation site (mkdocs.yml) in site/, built with warnings as errors: the
+    guides, the API reference from the docstrings and the catalogue of the installed
+    distributions (both generated at build time by docs/site_hooks.py)."""
+    session.run(
+        PYTHON, "-m", "mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"),
+        env={"NO_MKDOCS_2_WARNING": "1"},  # mkdocs-material's notice about its successor
+    )  # fmt: skip
 
 
 # -- build -----------------------------------------------------------------------------
