@@ -61,6 +61,16 @@ class MemoryPlugin(SupervisedPlugin):
         self.buffer.update(strategy)
 
 
+class SizedMemoryPlugin(MemoryPlugin):
+    """Holds mem_size exemplars: a buffer given must be that size (as the replay family)."""
+
+    def __init__(self, mem_size: int = 20, buffer: ExemplarsBuffer | None = None):
+        if buffer is not None and buffer.max_size != mem_size:
+            raise ValueError(f"buffer holds {buffer.max_size} samples but mem_size={mem_size}")
+        super().__init__(buffer)
+        self.mem_size = mem_size
+
+
 class Scaled(SupervisedTemplate):
     """A template with a parameter of its own."""
 
@@ -121,6 +131,7 @@ def site(tmp_path, monkeypatch):
                 "interrupt": f"{PARTS}:InterruptPlugin",
                 "broken": "fakerun_not_installed:Plugin",
                 "memory": f"{PARTS}:MemoryPlugin",
+                "sized-memory": f"{PARTS}:SizedMemoryPlugin",
             },
             "clhost.buffers": {"keep-all": f"{PARTS}:KeepAll"},
             "clhost.selection": {"first-first": f"{PARTS}:FirstFirst"},
@@ -209,6 +220,39 @@ def test_components_are_built_from_their_parameters():
         8,
         10,
     ]
+
+
+@pytest.mark.parametrize(
+    "plugin_params, buffer_params, size",
+    [
+        ({"mem_size": "12"}, {}, 12),  # the buffer takes the plugin's mem_size ...
+        ({}, {}, 20),  # ... or its default
+        ({}, {"max_size": "9"}, 9),  # the plugin takes the buffer's max_size
+        ({"mem-size": "7"}, {"max_size": 7}, 7),  # both, agreeing
+    ],
+)
+def test_with_a_buffer_the_memory_size_is_given_once(plugin_params, buffer_params, size):
+    options = RunOptions(
+        plugins=[Spec("sized-memory", plugin_params)],
+        buffer=Spec("keep-all", buffer_params),
+        device="cpu",
+    )
+    (plugin,) = build(options).strategy.plugins
+    assert plugin.mem_size == plugin.buffer.max_size == size
+
+
+def test_a_memory_size_given_twice_must_agree():
+    result = invoke(
+        "run", *SMALL, "--plugin", "sized-memory:mem_size=5", "--buffer", "keep-all:max_size=6"
+    )
+    assert result.exit_code == 1
+    assert "buffer holds 6 samples but mem_size=5" in result.output
+
+
+def test_explain_says_where_the_buffer_size_comes_from():
+    result = invoke("run", *SMALL, "--plugin", "sized-memory", "--buffer", "keep-all", "--explain")
+    assert result.exit_code == 0, result.output
+    assert "keep-all -> plugin 'sized-memory', max_size=20 from its mem_size" in result.output
 
 
 def test_plugins_run_in_the_order_given_and_train():

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from clhost import registry
-from clhost._convert import bind
-from clhost._params import accepts, missing_required
+from clhost._convert import bind, convert
+from clhost._params import EMPTY, accepts, missing_required, parameters
 from clhost.benchmarks.validation import VALID_STREAM, with_validation_stream
 from clhost.cli._options import RunOptions, Spec
 from clhost.errors import ClhostError, ParameterError, PluginCompositionError, UnknownNameError
@@ -45,6 +45,9 @@ STRATEGY_RESERVED = {
     "buffer": "--buffer",
     "selection_strategy": "--selection",
 }
+# a rehearsal component's memory size, and the size of the buffer it is given: with
+# --buffer one is given and the other follows (see _size_once)
+MEM_SIZE, MAX_SIZE = "mem_size", "max_size"
 COMPONENT_RESERVED = {
     "model": "--model (the model trained is passed)",
     "buffer": "--buffer",
@@ -68,6 +71,7 @@ class _Taker:
 
     label: str
     component: Any
+    params: dict[str, Any] = field(default_factory=dict)
     given: dict[str, Any] = field(default_factory=dict)
 
 
@@ -92,8 +96,12 @@ def build(options: RunOptions) -> Composition:
         benchmark = with_validation_stream(benchmark, options.validation, seed=options.seed)
     model, model_label = _build_model(options.model, benchmark)
     strategy_class, strategy_label = _strategy_class(options.strategy.name)
-    takers = [_Taker(f"strategy {options.strategy.name!r}", strategy_class)]
-    takers += [_Taker(f"plugin {s.name!r}", _load("plugin", s.name)) for s in options.plugins]
+    takers = [
+        _Taker(f"strategy {options.strategy.name!r}", strategy_class, options.strategy.params)
+    ]
+    takers += [
+        _Taker(f"plugin {s.name!r}", _load("plugin", s.name), s.params) for s in options.plugins
+    ]
     memory_labels = _share_memory(options, takers, model)
     plugins = [
         _instantiate("plugin", spec, model, component=taker.component, extra=taker.given)
@@ -151,13 +159,43 @@ def _share_memory(options: RunOptions, takers: list[_Taker], model: Any) -> list
     spec = options.buffer
     if spec is None:
         return _give_selection(options, takers, model)
-    buffer_taker = _Taker(f"buffer {spec.name!r}", _load("buffer", spec.name))
+    buffer_taker = _Taker(f"buffer {spec.name!r}", _load("buffer", spec.name), spec.params)
     receiver = _first_taking("buffer", "--buffer", spec, takers)
+    size = _size_once(receiver, buffer_taker)
     described = _give_selection(options, [*takers, buffer_taker], model)
     receiver.given["buffer"] = _instantiate(
         "buffer", spec, model, component=buffer_taker.component, extra=buffer_taker.given
     )
-    return [("buffer", f"{spec} -> {receiver.label}"), *described]
+    return [("buffer", f"{spec} -> {receiver.label}{size}"), *described]
+
+
+def _size_once(receiver: _Taker, buffer: _Taker) -> str:
+    """The memory size is given once: a buffer built without ``max_size`` holds the
+    receiver's ``mem_size`` (given or default), and a receiver given no ``mem_size`` takes
+    the buffer's ``max_size``. Both given: the receiver checks they agree. Returns how the
+    size was chosen, for ``--explain``."""
+    if not (accepts(receiver.component, MEM_SIZE) and accepts(buffer.component, MAX_SIZE)):
+        return ""
+    mem_size = _given(receiver, MEM_SIZE)
+    max_size = _given(buffer, MAX_SIZE)
+    if max_size is not EMPTY and mem_size is EMPTY:
+        receiver.given[MEM_SIZE] = max_size
+        return f", which takes {MEM_SIZE}={max_size!r} from it"
+    if max_size is EMPTY:
+        if mem_size is EMPTY:
+            mem_size = parameters(receiver.component)[MEM_SIZE].default
+        if mem_size is not EMPTY:
+            buffer.given[MAX_SIZE] = mem_size
+            return f", {MAX_SIZE}={mem_size!r} from its {MEM_SIZE}"
+    return ""
+
+
+def _given(taker: _Taker, name: str) -> Any:
+    """The value the user gave ``taker`` for parameter ``name``, converted; else ``EMPTY``."""
+    for key, value in taker.params.items():
+        if key.strip().replace("-", "_") == name:
+            return convert(value, parameters(taker.component)[name], what=taker.label)
+    return EMPTY
 
 
 def _give_selection(
