@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import inspect
 
+from clhost.deprecation import renamed_keywords
 from clhost.errors import closest
 
 
 @functools.cache
 def accepted_keywords(cls: type) -> frozenset[str]:
-    """Every keyword ``cls(...)`` accepts, following ``**kwargs`` up the MRO."""
+    """Every keyword ``cls(...)`` accepts, following ``**kwargs`` up the MRO (old names
+    kept by ``clhost.deprecation.renamed`` included)."""
     names: set[str] = set()
     for klass in cls.__mro__:
         init = vars(klass).get("__init__")
@@ -20,6 +22,7 @@ def accepted_keywords(cls: type) -> frozenset[str]:
         names.update(
             p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
         )
+        names.update(renamed_keywords(init))
         if not any(p.kind is p.VAR_KEYWORD for p in parameters):
             break
     names.discard("self")

@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from clhost._atomic import atomic_write
 from clhost._description import describe_experiment, differences, digest_of, summary
 from clhost.data import Benchmark, Experience
 from clhost.errors import CheckpointError
-from clhost.plugin import state_key_of
+from clhost.templates.state import ModelStateMismatch, reason
 
 FORMAT = "clhost-checkpoint"
 VERSION = 2  # 2: the digest and the experiment's description
@@ -55,19 +55,17 @@ def save_checkpoint(
     """
     if not isinstance(position, int) or isinstance(position, bool) or position < 0:
         raise ValueError(f"position must be a non-negative integer, got {position!r}")
-    components = stateful_components(strategy)
-    states = {key: component.state_dict() for key, component in components.items()}
-    for key, state in states.items():
-        _require_plain(state, f"state of {key!r}")
-    optimizer = getattr(strategy, "optimizer", None)
+    state = strategy.state_dict()
+    for key, component_state in state["components"].items():
+        _require_plain(component_state, f"state of {key!r}")
     payload = {
         "format": FORMAT,
         "version": VERSION,
         "position": position,
         "fingerprint": {**fingerprint(strategy, benchmark), "experiment": experiment},
-        "model": strategy.model.state_dict(),
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "components": states,
+        "model": state["model"],
+        "optimizer": state.get("optimizer"),
+        "components": state["components"],
         "rng": rng_state(),
     }
     payload["digest"] = digest_of(payload)
@@ -97,33 +95,33 @@ def load_checkpoint(
     path = Path(path)
     payload = _read(path, getattr(strategy, "device", "cpu"))
     position = payload["position"]
-    _check_fingerprint(payload["fingerprint"], fingerprint(strategy, benchmark), path)
+    saved = dict(payload["fingerprint"])
+    saved["components"] = strategy.current_state_keys(saved.get("components") or [])
+    _check_fingerprint(saved, fingerprint(strategy, benchmark), path)
     _check_experiment(payload["fingerprint"], strategy, benchmark, settings, path)
-    components = stateful_components(strategy)
-    _check_components(payload["components"], components, path)
-    optimizer = getattr(strategy, "optimizer", None)
-    if (optimizer is None) != (payload["optimizer"] is None):
-        raise CheckpointError(
-            f"{path}: the checkpoint and the strategy differ in having an optimizer"
-        )
     stream = experiences if experiences is not None else _train_stream(benchmark)
     if stream is not None and position > len(stream):
         raise CheckpointError(
             f"{path}: {position} experiences were done but the stream has only {len(stream)}"
         )
-    for experience in list(stream or ())[:position]:
-        _regrow(strategy, experience)
-    _check_model(strategy.model, payload["model"], path, position, stream is not None)
-    _load(strategy.model, payload["model"], "model", path)
-    if optimizer is not None:
-        _load(optimizer, payload["optimizer"], "optimizer", path)
-    for key, component in components.items():
-        _load(component, payload["components"][key], f"component {key!r}", path)
+    try:
+        strategy.load_state_dict(payload, regrow_for=list(stream or ())[:position])
+    except ModelStateMismatch as error:
+        hint = (
+            f"the model was grown for {position} experiences and must be rebuilt"
+            if stream is not None
+            else "pass benchmark= or experiences= so a growing model can be regrown"
+        )
+        raise CheckpointError(
+            f"{path}: the model does not match the checkpoint ({error}); {hint}"
+        ) from None
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: {error}") from None
     try:
         set_rng_state(payload["rng"])
     except Exception as error:  # a malformed generator state
         raise CheckpointError(
-            f"{path}: the random generators could not be restored ({_reason(error)}); the "
+            f"{path}: the random generators could not be restored ({reason(error)}); the "
             "strategy is partly restored and must be rebuilt"
         ) from None
     return position
@@ -132,50 +130,14 @@ def load_checkpoint(
 # -- what is saved --------------------------------------------------------------------
 
 
-def stateful_components(strategy: Any) -> dict[str, Any]:
-    """Every component of ``strategy`` with ``state_dict``/``load_state_dict``, by key."""
-    return {
-        key: component
-        for key, component in _keyed_components(strategy).items()
-        if callable(getattr(component, "state_dict", None))
-        and callable(getattr(component, "load_state_dict", None))
-    }
-
-
 def fingerprint(strategy: Any, benchmark: Benchmark | None = None) -> dict[str, Any]:
     """What identifies the experiment: strategy class, component keys, benchmark name."""
     cls = type(strategy)
     return {
         "strategy": f"{cls.__module__}.{cls.__qualname__}",
-        "components": list(_keyed_components(strategy)),
+        "components": strategy.state_keys(),
         "benchmark": benchmark.name if benchmark is not None else None,
     }
-
-
-def _keyed_components(strategy: Any) -> dict[str, Any]:
-    """Plugins in call order, the criterion, the evaluator and the clock, each under its
-    ``state_key``; a repeated key gets ``#2``, ``#3`` ... in that order."""
-    candidates = [
-        *getattr(strategy, "plugins", ()),
-        *getattr(strategy, "extra_plugins", list)(),
-        getattr(strategy, "_criterion", None),
-        getattr(strategy, "evaluator", None),
-        getattr(strategy, "clock", None),
-    ]
-    keyed: dict[str, Any] = {}
-    seen: set[int] = set()
-    for component in candidates:
-        if component is None or id(component) in seen:
-            continue
-        seen.add(id(component))
-        key = getattr(component, "state_key", None)
-        base = key if isinstance(key, str) else state_key_of(component)
-        key, count = base, 1
-        while key in keyed:
-            count += 1
-            key = f"{base}#{count}"
-        keyed[key] = component
-    return keyed
 
 
 def rng_state() -> dict[str, Any]:
@@ -246,7 +208,7 @@ def _read(path: Path, device: Any) -> dict[str, Any]:
     except Exception as error:
         raise CheckpointError(
             f"{path} is not a readable checkpoint (corrupt, truncated, or not plain data): "
-            f"{_reason(error)}"
+            f"{reason(error)}"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a clhost checkpoint")
@@ -299,64 +261,5 @@ def _check_experiment(
         raise CheckpointError(f"{path} belongs to another experiment: {summary(found)}")
 
 
-def _check_components(saved: dict[str, Any], components: dict[str, Any], path: Path) -> None:
-    if set(saved) != set(components):
-        raise CheckpointError(
-            f"{path} holds state for {sorted(saved)} but the strategy has stateful "
-            f"components {sorted(components)}"
-        )
-
-
 def _train_stream(benchmark: Benchmark | None) -> Sequence[Experience] | None:
     return benchmark.train_stream if benchmark is not None else None
-
-
-def _regrow(strategy: Any, experience: Experience) -> None:
-    """Repeat the structural steps training did for ``experience`` (not its updates)."""
-    strategy.model_adaptation(experience)
-    make_optimizer = getattr(strategy, "make_optimizer", None)
-    if make_optimizer is not None:
-        make_optimizer()
-
-
-def _check_model(
-    model: nn.Module, saved: dict[str, Tensor], path: Path, position: int, regrown: bool
-) -> None:
-    current = model.state_dict()
-    problems = [
-        f"{name}: not a tensor" for name, value in saved.items() if not torch.is_tensor(value)
-    ]
-    saved = {name: value for name, value in saved.items() if torch.is_tensor(value)}
-    problems += sorted(set(saved) ^ set(current))
-    problems += [
-        f"{name}: {tuple(saved[name].shape)} saved, {tuple(current[name].shape)} now"
-        for name in sorted(set(saved) & set(current))
-        if saved[name].shape != current[name].shape
-    ]
-    if problems:
-        hint = (
-            f"the model was grown for {position} experiences and must be rebuilt"
-            if regrown
-            else "pass benchmark= or experiences= so a growing model can be regrown"
-        )
-        raise CheckpointError(
-            f"{path}: the model does not match the checkpoint ({', '.join(problems[:5])}); " + hint
-        )
-
-
-def _load(component: Any, state: Any, what: str, path: Path) -> None:
-    try:
-        component.load_state_dict(state)
-    except CheckpointError as error:
-        raise CheckpointError(f"{path}: {what}: {error}") from None
-    except Exception as error:  # whatever a state of the wrong shape or type makes it raise
-        raise CheckpointError(
-            f"{path}: {what} could not be restored ({_reason(error)}); the strategy is partly "
-            "restored and must be rebuilt"
-        ) from None
-
-
-def _reason(error: BaseException) -> str:
-    """The error's type and the first line of its message, if it has one."""
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__

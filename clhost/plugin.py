@@ -28,8 +28,10 @@ class BasePlugin:
 
     @property
     def state_key(self) -> str:
-        """The stable key of this plugin's state in a checkpoint."""
-        return state_key_of(self)
+        """The stable key of this plugin's state in a checkpoint. First-party plugins set
+        it to their entry-point name (``state_key = "replay"``), so renaming the class
+        never orphans a saved state; undeclared, it is derived from the class name."""
+        return legacy_state_key(self)
 
 
 class BaseSGDPlugin(BasePlugin):
@@ -45,7 +47,15 @@ class SupervisedMetaLearningPlugin(SupervisedPlugin):
 
 
 def state_key_of(component: object) -> str:
-    """``ReplayPlugin`` -> ``replay-plugin``: a key that survives renames of modules."""
+    """The key ``component``'s state is saved under: its declared ``state_key``, else the
+    key clhost derived before keys were declared (``legacy_state_key``)."""
+    key = getattr(component, "state_key", None)
+    return key if isinstance(key, str) else legacy_state_key(component)
+
+
+def legacy_state_key(component: object) -> str:
+    """The key of checkpoints written before keys were declared: a ``name`` attribute, or
+    the class name in kebab case (``ReplayPlugin`` -> ``replay-plugin``)."""
     name = getattr(component, "name", None)
     if not isinstance(name, str):
         name = type(component).__name__

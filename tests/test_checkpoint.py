@@ -17,7 +17,6 @@ from clhost.checkpoint import (
     fingerprint,
     load_checkpoint,
     save_checkpoint,
-    stateful_components,
 )
 from clhost.errors import CheckpointError
 from clhost.models import IncrementalMLP
@@ -32,7 +31,7 @@ UNPICKLED: list[str] = []
 class Counter(SupervisedPlugin):
     """Counts iterations and sums the labels it saw: state as a number and a tensor."""
 
-    name = "counter"
+    state_key = "counter"
 
     def __init__(self):
         self.iterations = 0
@@ -94,7 +93,7 @@ def snapshot(strategy):
     return {
         "model": {k: v.clone() for k, v in strategy.model.state_dict().items()},
         "optimizer": repr(strategy.optimizer.state_dict()),
-        "components": repr({k: c.state_dict() for k, c in stateful_components(strategy).items()}),
+        "components": repr({k: c.state_dict() for k, c in strategy.stateful_components().items()}),
     }
 
 
@@ -144,12 +143,31 @@ def test_repeated_keys_are_numbered_in_plugin_order(tmp_path):
     path = tmp_path / "checkpoint.pt"
     first, second = Counter(), Counter()
     source = make_strategy(plugins=[first, second])
-    assert list(stateful_components(source))[:2] == ["counter", "counter#2"]
+    assert list(source.stateful_components())[:2] == ["counter", "counter#2"]
     first.iterations, second.iterations = 3, 7
     save_checkpoint(source, path, 0)
     restored = make_strategy(plugins=[Counter(), Counter()])
     load_checkpoint(restored, path)
     assert [p.iterations for p in restored.plugins] == [3, 7]
+
+
+class Tally(Counter):
+    """A ``Counter`` whose state key was never declared (derived: ``tally``)."""
+
+    state_key = None  # type: ignore[assignment]
+
+
+def test_a_state_saved_before_its_key_was_declared_loads(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    source = make_strategy(plugins=[Tally(), Tally()])
+    source.plugins[1].iterations = 5
+    save_checkpoint(source, path, 0)
+    assert "tally#2" in torch.load(path, weights_only=True)["components"]
+    monkeypatch.setattr(Tally, "state_key", "renamed-tally")  # the key is declared later
+    restored = make_strategy(plugins=[Tally(), Tally()])
+    assert list(restored.stateful_components())[:2] == ["renamed-tally", "renamed-tally#2"]
+    load_checkpoint(restored, path)
+    assert [p.iterations for p in restored.plugins] == [0, 5]
 
 
 def test_a_criterion_with_state_is_restored(tmp_path):

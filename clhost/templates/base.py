@@ -18,6 +18,16 @@ from clhost.evaluation.results import EvalResult
 from clhost.hookspecs import BaseTemplateHooks
 from clhost.models.dynamic import adapt_model
 from clhost.templates.clock import Clock
+from clhost.templates.declared import declare_plugin_strategy
+from clhost.templates.state import (
+    check_component_keys,
+    check_model_state,
+    keyed,
+    legacy_keys,
+    load_into,
+    stateful,
+    with_current_keys,
+)
 
 DEFAULT = "default"
 
@@ -43,6 +53,13 @@ class BaseTemplate:
     """
 
     HOOK_GROUPS: tuple[type, ...] = (BaseTemplateHooks,)
+
+    def __init_subclass__(cls, plugin: type | None = None, **kwargs: Any) -> None:
+        """``class EWC(SupervisedTemplate, plugin=EWCPlugin)`` declares a strategy from its
+        plugin (``clhost.templates.declared``)."""
+        super().__init_subclass__(**kwargs)
+        if plugin is not None:
+            declare_plugin_strategy(cls, plugin)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> BaseTemplate:
         check_keywords(cls, args, kwargs)
@@ -76,6 +93,10 @@ class BaseTemplate:
 
     def extra_plugins(self) -> list[object]:
         """Components given as arguments that also implement hooks (e.g. a criterion)."""
+        return []
+
+    def owned_components(self) -> list[object]:
+        """Components the template itself holds besides plugins (e.g. its criterion)."""
         return []
 
     def components(self) -> list[tuple[str, object]]:
@@ -150,6 +171,66 @@ class BaseTemplate:
     def eval_experience(self, experience: Experience) -> None:
         """Evaluate on one experience, firing ``before_eval_exp``/``after_eval_exp``."""
         raise NotImplementedError
+
+    # -- state ------------------------------------------------------------------------
+
+    def stateful_components(self) -> dict[str, Any]:
+        """Every component that saves state, under its stable key: plugins in call order,
+        then what the template owns (its criterion), the evaluator and the clock."""
+        return stateful(keyed(self._state_order()))
+
+    def state_dict(self) -> dict[str, Any]:
+        """The model's and every stateful component's state (``load_state_dict`` takes it)."""
+        return {
+            "model": self.model.state_dict(),
+            "components": {k: c.state_dict() for k, c in self.stateful_components().items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any], regrow_for: Sequence[Experience] = ()) -> None:
+        """Restore what ``state_dict`` returned, into a freshly built strategy.
+
+        A model that grows with the stream is first grown again for ``regrow_for``, the
+        experiences trained before the state was taken. Keys of states saved before keys
+        were declared are accepted. Raises ``CheckpointError`` (``ModelStateMismatch``
+        when the model's tensors do not fit) naming what failed.
+        """
+        order = self._state_order()
+        components = stateful(keyed(order))
+        saved = with_current_keys(state["components"], components, legacy_keys(order))
+        check_component_keys(saved, components)
+        for experience in regrow_for:
+            self.regrow(experience)
+        check_model_state(self.model, state["model"])
+        load_into(self.model, state["model"], "model")
+        self._load_extra_state(state)
+        for key, component in components.items():
+            load_into(component, saved[key], f"component {key!r}")
+
+    def state_keys(self) -> list[str]:
+        """The keys of every component (stateful or not), as a checkpoint lists them."""
+        return list(keyed(self._state_order()))
+
+    def current_state_keys(self, saved_keys: Sequence[str]) -> list[str]:
+        """Component keys read from a saved state, as this strategy names them now."""
+        order = self._state_order()
+        return list(with_current_keys(dict.fromkeys(saved_keys), keyed(order), legacy_keys(order)))
+
+    def regrow(self, experience: Experience) -> None:
+        """Repeat the structural steps training took for ``experience`` (not its updates)."""
+        self.model_adaptation(experience)
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        """Load what a subclass adds to ``state_dict`` (the optimizer)."""
+
+    def _state_order(self) -> list[object]:
+        internal = [self.evaluator] if self.evaluator is not None else []
+        return [
+            *self.plugins,
+            *self.extra_plugins(),
+            *self.owned_components(),
+            *internal,
+            self.clock,
+        ]
 
     LOOP_STATE: tuple[str, ...] = ("experience", "is_training")
 

@@ -10,10 +10,12 @@ from torch import Tensor, nn
 
 from clhost._markers import HOOK_PREFIX
 from clhost.data import Experience, experience_data, make_loader
+from clhost.errors import CheckpointError
 from clhost.hookspecs import BaseTemplateHooks, SGDLoopHooks, SGDUpdateHooks
 from clhost.models.optim import refresh_optimizer
 from clhost.templates.base import DEFAULT, BaseTemplate
 from clhost.templates.finite import FiniteGuard
+from clhost.templates.state import load_into
 from clhost.validate import positive_int
 
 
@@ -79,6 +81,21 @@ class BaseSGDTemplate(BaseTemplate):
         criterion = self._criterion
         has_hooks = any(name.startswith(HOOK_PREFIX) for name in dir(type(criterion)))
         return [criterion] if has_hooks else []
+
+    def owned_components(self) -> list[object]:
+        return [self._criterion]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        if state.get("optimizer") is None:
+            raise CheckpointError("the saved state has no optimizer but the strategy has one")
+        load_into(self.optimizer, state["optimizer"], "optimizer")
+
+    def regrow(self, experience: Experience) -> None:
+        super().regrow(experience)
+        self.make_optimizer()
 
     def components(self) -> list[tuple[str, object]]:
         criterion = self._criterion

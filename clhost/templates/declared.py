@@ -1,0 +1,82 @@
+"""Strategies declared from their plugin, so a method is written once, in its plugin.
+
+``class EWC(SupervisedTemplate, plugin=EWCPlugin)`` is the whole strategy: its
+constructor takes the plugin's parameters and every keyword of the template, builds the
+plugin from the former, puts it first among ``plugins`` and passes the rest up. The
+signature is the real one (``clhost info``, the CLI and keyword checking read it), and
+old parameter names the plugin still accepts (``clhost.deprecation.renamed``) work too.
+
+A strategy that must do more (build its model, default its criterion) defines
+``__init__(self, *, own_keyword=..., plugins, **kwargs)``: it receives the built plugin
+first in ``plugins`` and its own keywords, and calls ``super().__init__``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from clhost._keywords import accepted_keywords
+from clhost._params import Param, parameters
+from clhost.deprecation import renamed_keywords
+
+
+def declare_plugin_strategy(cls: type, plugin_class: type) -> None:
+    """Give ``cls`` a constructor that builds ``plugin_class`` from its keywords."""
+    own_init = vars(cls).get("__init__")
+    plugin_params = parameters(plugin_class)
+    old_names = renamed_keywords(plugin_class.__init__)
+    own_params = {
+        name: param
+        for name, param in (parameters(own_init) if own_init else {}).items()
+        if name != "plugins"
+    }
+    _refuse_clashes(cls, plugin_class, plugin_params, own_params)
+    taken = {*plugin_params, *old_names}
+
+    def __init__(self: Any, **kwargs: Any) -> None:
+        options = {name: kwargs.pop(name) for name in list(kwargs) if name in taken}
+        plugins = [plugin_class(**options), *kwargs.pop("plugins", ())]
+        if own_init is not None:
+            own_init(self, plugins=plugins, **kwargs)
+        else:
+            super(cls, self).__init__(plugins=plugins, **kwargs)
+
+    declared = [*plugin_params.values(), *own_params.values()]
+    __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            *(_keyword_only(param) for param in declared),
+            inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD, annotation=Any),
+        ]
+    )
+    __init__.__annotations__ = {p.name: p.annotation for p in declared if p.annotated}
+    __init__.__renamed__ = old_names  # type: ignore[attr-defined]
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__module__ = cls.__module__
+    __init__.__doc__ = f"Build {plugin_class.__name__} from its keywords; see its docstring."
+    cls.__init__ = __init__  # type: ignore[misc]
+    cls.plugin_class = plugin_class  # type: ignore[attr-defined]
+
+
+def _keyword_only(param: Param) -> inspect.Parameter:
+    return inspect.Parameter(
+        param.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=param.default,
+        annotation=param.annotation,
+    )
+
+
+def _refuse_clashes(
+    cls: type, plugin_class: type, plugin_params: dict[str, Param], own: dict[str, Param]
+) -> None:
+    """A keyword the plugin shares with the template (or the strategy's own) would be
+    ambiguous: refuse it when the class is defined, not when a user trips on it."""
+    template = accepted_keywords(cls.__mro__[1])
+    clashes = sorted(set(plugin_params) & (template | set(own)))
+    if clashes:
+        raise TypeError(
+            f"{cls.__qualname__}: {plugin_class.__name__}'s parameter(s) {', '.join(clashes)} "
+            "clash with keywords of the template or the strategy; rename them"
+        )
