@@ -21,7 +21,7 @@ from clhost._params import Param, parameters
 from clhost.deprecation import renamed_keywords
 
 
-def declare_plugin_strategy(cls: type, plugin_class: type) -> None:
+def declare_plugin_strategy(cls: type[Any], plugin_class: type[Any]) -> None:
     """Give ``cls`` a constructor that builds ``plugin_class`` from its keywords."""
     own_init = vars(cls).get("__init__")
     plugin_params = parameters(plugin_class)
@@ -55,8 +55,8 @@ def declare_plugin_strategy(cls: type, plugin_class: type) -> None:
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
     __init__.__module__ = cls.__module__
     __init__.__doc__ = f"Build {plugin_class.__name__} from its keywords; see its docstring."
-    cls.__init__ = __init__  # type: ignore[misc]
-    cls.plugin_class = plugin_class  # type: ignore[attr-defined]
+    cls.__init__ = __init__
+    cls.plugin_class = plugin_class
 
 
 def _keyword_only(param: Param) -> inspect.Parameter:
