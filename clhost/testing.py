@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -142,3 +145,61 @@ def kill_before(strategy: Any, experience_index: int) -> None:
         return train(experiences, **kwargs)
 
     strategy.train = dying_train
+
+
+def state_round_trip(component: Any, fresh: Any) -> Any:
+    """Load ``component``'s state into ``fresh`` through the bytes a checkpoint holds
+    (``torch.save``, then ``torch.load(weights_only=True)``), and return ``fresh``:
+    what a state cannot carry, or carries only as an unsafe object, fails here."""
+    buffer = io.BytesIO()
+    torch.save(component.state_dict(), buffer)
+    buffer.seek(0)
+    fresh.load_state_dict(torch.load(buffer, weights_only=True))
+    return fresh
+
+
+def assert_resumes(
+    build: Callable[[], Any], experiences: Sequence[Experience], *, split: int = 1, seed: int = 0
+) -> Any:
+    """Check the checkpoint contract of a strategy: trained on ``experiences`` without a
+    break, and again checkpointed after ``split`` of them and resumed in a strategy freshly
+    made by ``build()``, both must end with identical model, optimizer and component
+    states. Returns the resumed strategy, for further checks."""
+    from clhost.checkpoint import load_checkpoint, save_checkpoint
+
+    experiences = list(experiences)
+    if not 0 < split < len(experiences):
+        raise ValueError(f"split must leave experiences on both sides, got {split}")
+    torch.manual_seed(seed)
+    whole = build()
+    for experience in experiences:
+        whole.train(experience)
+    torch.manual_seed(seed)
+    first = build()
+    for experience in experiences[:split]:
+        first.train(experience)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "checkpoint.pt"
+        save_checkpoint(first, path, split)
+        torch.manual_seed(seed + 1)  # the checkpoint's generators must take over
+        resumed = build()
+        load_checkpoint(resumed, path, experiences=experiences)
+    for experience in experiences[split:]:
+        resumed.train(experience)
+    _assert_same_state(whole.state_dict(), resumed.state_dict(), "state")
+    return resumed
+
+
+def _assert_same_state(expected: Any, actual: Any, where: str) -> None:
+    if isinstance(expected, torch.Tensor):
+        assert isinstance(actual, torch.Tensor) and torch.equal(expected, actual), where
+    elif isinstance(expected, dict):
+        assert isinstance(actual, dict) and expected.keys() == actual.keys(), where
+        for key in expected:
+            _assert_same_state(expected[key], actual[key], f"{where}[{key!r}]")
+    elif isinstance(expected, list | tuple):
+        assert type(expected) is type(actual) and len(expected) == len(actual), where
+        for index, (a, b) in enumerate(zip(expected, actual, strict=True)):
+            _assert_same_state(a, b, f"{where}[{index}]")
+    else:
+        assert expected == actual, f"{where}: {expected!r} != {actual!r}"

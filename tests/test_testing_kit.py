@@ -1,0 +1,68 @@
+"""The resume and round-trip helpers of ``clhost.testing`` catch state that is not saved."""
+
+import pytest
+import torch
+
+import clhost
+from clhost.models import SimpleMLP
+from clhost.plugin import SupervisedPlugin
+from clhost.templates import SupervisedTemplate
+from clhost.testing import assert_resumes, state_round_trip, toy_benchmark
+
+BENCHMARK = toy_benchmark(n_experiences=3)
+
+
+class Drift(SupervisedPlugin):
+    """Adds a growing amount of noise to the gradients; ``saves`` says whether the amount
+    is part of its state, as it must be for a resumed run to match."""
+
+    state_key = "drift"
+
+    def __init__(self, saves: bool):
+        self.saves, self.steps = saves, 0
+
+    @clhost.hookimpl
+    def clhost_after_backward(self, strategy):
+        self.steps += 1
+        for parameter in strategy.model.parameters():
+            parameter.grad.add_(0.01 * self.steps)
+
+    def state_dict(self):
+        return {"steps": self.steps} if self.saves else {}
+
+    def load_state_dict(self, state):
+        self.steps = state.get("steps", 0)
+
+
+def builder(saves):
+    def build():
+        model = SimpleMLP(num_classes=6, input_size=8, hidden_sizes=(16,))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        return SupervisedTemplate(
+            model=model, optimizer=optimizer, plugins=[Drift(saves)], evaluator=None
+        )
+
+    return build
+
+
+def test_assert_resumes_passes_a_plugin_that_saves_its_state():
+    resumed = assert_resumes(builder(True), BENCHMARK.train_stream, split=2)
+    assert resumed.plugins[0].steps > 0
+
+
+def test_assert_resumes_catches_a_plugin_that_forgets_its_state():
+    with pytest.raises(AssertionError):
+        assert_resumes(builder(False), BENCHMARK.train_stream, split=1)
+
+
+def test_state_round_trip_goes_through_safe_bytes():
+    plugin = Drift(True)
+    plugin.steps = 4
+    assert state_round_trip(plugin, Drift(True)).steps == 4
+
+    class Unsafe(Drift):
+        def state_dict(self):
+            return {"steps": object()}
+
+    with pytest.raises(Exception, match="weights_only|Unsupported"):
+        state_round_trip(Unsafe(True), Drift(True))
