@@ -215,7 +215,11 @@ def docs(session: nox.Session) -> None:
 def site(session: nox.Session) -> None:
     """The documentation site (mkdocs.yml) in site/, built with warnings as errors: the
     guides, the API reference from the docstrings and the catalogue of the installed
-    distributions (both generated at build time by docs/site_hooks.py)."""
+    distributions (both generated at build time by docs/site_hooks.py).
+
+    The tools are pinned in the README's quick start at the last releases that still run
+    on Python 3.10; pymdown-extensions 12 and later break mkdocstrings 1.0.6's highlighting.
+    """
     session.run(
         PYTHON, "-m", "mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"),
         env={"NO_MKDOCS_2_WARNING": "1"},  # mkdocs-material's notice about its successor
