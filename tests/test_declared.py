@@ -84,3 +84,15 @@ def test_a_plugin_parameter_that_clashes_with_the_template_is_refused_at_definit
 
         class Bad(SupervisedTemplate, plugin=Clashing):
             pass
+
+
+def test_a_strategy_may_name_a_plugin_parameter_as_avalanche_does():
+    class Renaming(SupervisedTemplate, plugin=ScalePlugin, keywords={"scale": "scale_exp"}):
+        pass
+
+    assert "scale_exp" in parameters(Renaming) and "scale" not in parameters(Renaming)
+    assert Renaming(scale_exp=9.0, **template_keywords()).plugins[0].scale == 9.0
+    with pytest.warns(DeprecationWarning, match="scale is now called scale_exp"):
+        assert Renaming(scale=8.0, **template_keywords()).plugins[0].scale == 8.0
+    with pytest.warns(DeprecationWarning, match="factor is now called scale_exp"):
+        assert Renaming(factor=7.0, **template_keywords()).plugins[0].scale == 7.0

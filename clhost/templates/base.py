@@ -54,12 +54,17 @@ class BaseTemplate:
 
     HOOK_GROUPS: tuple[type, ...] = (BaseTemplateHooks,)
 
-    def __init_subclass__(cls, plugin: type | None = None, **kwargs: Any) -> None:
+    def __init_subclass__(
+        cls,
+        plugin: type | None = None,
+        keywords: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         """``class EWC(SupervisedTemplate, plugin=EWCPlugin)`` declares a strategy from its
         plugin (``clhost.templates.declared``)."""
         super().__init_subclass__(**kwargs)
         if plugin is not None:
-            declare_plugin_strategy(cls, plugin)
+            declare_plugin_strategy(cls, plugin, keywords)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> BaseTemplate:
         check_keywords(cls, args, kwargs)

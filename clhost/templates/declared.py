@@ -6,6 +6,12 @@ plugin from the former, puts it first among ``plugins`` and passes the rest up. 
 signature is the real one (``clhost info``, the CLI and keyword checking read it), and
 old parameter names the plugin still accepts (``clhost.deprecation.renamed``) work too.
 
+Where Avalanche's strategy names a plugin parameter differently from its plugin (AGEM's
+``patterns_per_exp`` for ``AGEMPlugin``'s ``patterns_per_experience``), ``keywords``
+maps the plugin's names to the strategy's: ``plugin=AGEMPlugin,
+keywords={"patterns_per_experience": "patterns_per_exp"}``; the plugin's spelling then
+still works on the strategy, with a ``DeprecationWarning``.
+
 A strategy that must do more (build its model, default its criterion) defines
 ``__init__(self, *, own_keyword=..., plugins, **kwargs)``: it receives the built plugin
 first in ``plugins`` and its own keywords, and calls ``super().__init__``.
@@ -14,35 +20,55 @@ first in ``plugins`` and its own keywords, and calls ``super().__init__``.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from clhost._keywords import accepted_keywords
 from clhost._params import Param, parameters
-from clhost.deprecation import renamed_keywords
+from clhost.deprecation import renamed_keywords, translate
 
 
-def declare_plugin_strategy(cls: type[Any], plugin_class: type[Any]) -> None:
-    """Give ``cls`` a constructor that builds ``plugin_class`` from its keywords."""
+def declare_plugin_strategy(
+    cls: type[Any], plugin_class: type[Any], keywords: Mapping[str, str] | None = None
+) -> None:
+    """Give ``cls`` a constructor that builds ``plugin_class`` from its keywords
+    (``keywords``: plugin parameter -> the strategy's name for it)."""
     own_init = vars(cls).get("__init__")
+    to_strategy = dict(keywords or {})
     plugin_params = parameters(plugin_class)
-    old_names = renamed_keywords(plugin_class.__init__)
+    unknown = sorted(set(to_strategy) - set(plugin_params))
+    if unknown:
+        raise TypeError(f"{cls.__qualname__}: {plugin_class.__name__} has no {', '.join(unknown)}")
+    to_plugin = {new: old for old, new in to_strategy.items()}
+    params = {
+        to_strategy.get(name, name): replace(param, name=to_strategy.get(name, name))
+        for name, param in plugin_params.items()
+    }
+    old_names = {
+        **{
+            old: to_strategy.get(new, new)
+            for old, new in renamed_keywords(plugin_class.__init__).items()
+        },
+        **to_strategy,
+    }
     own_params = {
         name: param
         for name, param in (parameters(own_init) if own_init else {}).items()
         if name != "plugins"
     }
-    _refuse_clashes(cls, plugin_class, plugin_params, own_params)
-    taken = {*plugin_params, *old_names}
+    _refuse_clashes(cls, plugin_class, params, own_params)
 
     def __init__(self: Any, **kwargs: Any) -> None:
-        options = {name: kwargs.pop(name) for name in list(kwargs) if name in taken}
+        kwargs = translate(cls.__qualname__, old_names, kwargs)
+        options = {to_plugin.get(n, n): kwargs.pop(n) for n in list(kwargs) if n in params}
         plugins = [plugin_class(**options), *kwargs.pop("plugins", ())]
         if own_init is not None:
             own_init(self, plugins=plugins, **kwargs)
         else:
             super(cls, self).__init__(plugins=plugins, **kwargs)
 
-    declared = [*plugin_params.values(), *own_params.values()]
+    declared = [*params.values(), *own_params.values()]
     __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
             inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),

@@ -125,7 +125,7 @@ def test_memory_keeps_the_asked_samples_of_each_experience():
     strategy = AGEM(
         model=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        patterns_per_experience=30,
+        patterns_per_exp=30,
         sample_size=8,
         evaluator=None,
     )
@@ -187,7 +187,7 @@ def test_state_round_trip_restores_the_memories_and_the_run(tmp_path):
             model=model,
             optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
             train_epochs=2,
-            patterns_per_experience=20,
+            patterns_per_exp=20,
             sample_size=10,
         )
         if killed_before is None:
@@ -235,7 +235,7 @@ def test_beats_finetuning_on_task_incremental_split_digits():
             model, split_digits(task_labels=True), momentum=0.9, epochs=10, **agem
         )
 
-    naive, agem = accuracy(), accuracy(patterns_per_experience=100, sample_size=64)
+    naive, agem = accuracy(), accuracy(patterns_per_exp=100, sample_size=64)
     assert agem >= naive + 0.04, (agem, naive)  # measured 0.90 vs 0.84
 
 
@@ -245,7 +245,7 @@ def test_beats_finetuning_on_domain_incremental_permuted_digits():
         model = SimpleMLP(10, 64, (64, 64))
         return _average_accuracy(model, permuted_digits(), momentum=0.9, epochs=5, **agem)
 
-    naive, agem = accuracy(), accuracy(patterns_per_experience=100, sample_size=64)
+    naive, agem = accuracy(), accuracy(patterns_per_exp=100, sample_size=64)
     assert agem >= naive + 0.1, (agem, naive)  # measured 0.50 vs 0.30
 
 
@@ -258,5 +258,21 @@ def test_beats_finetuning_on_class_incremental_split_digits():
         model = IncrementalMLP(64, (64, 64))
         return _average_accuracy(model, split_digits(), momentum=0.0, epochs=5, **agem)
 
-    naive, agem = accuracy(), accuracy(patterns_per_experience=200, sample_size=256)
+    naive, agem = accuracy(), accuracy(patterns_per_exp=200, sample_size=256)
     assert agem >= naive + 0.2, (agem, naive)  # measured 0.58 vs 0.20
+
+
+def test_the_strategy_takes_avalanches_name_and_the_plugins_with_a_warning():
+    model = IncrementalMLP(8, (16,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    assert (
+        AGEM(model=model, optimizer=optimizer, patterns_per_exp=7)
+        .plugins[0]
+        .patterns_per_experience
+        == 7
+    )
+    with pytest.warns(
+        DeprecationWarning, match="patterns_per_experience is now called patterns_per_exp"
+    ):
+        strategy = AGEM(model=model, optimizer=optimizer, patterns_per_experience=8)
+    assert strategy.plugins[0].patterns_per_experience == 8

@@ -48,6 +48,8 @@ class EWCPlugin(SupervisedPlugin):
     stored; units and heads added later are not penalised until an experience trains them.
     """
 
+    state_key = "ewc"
+
     def __init__(
         self,
         ewc_lambda: float = 1000.0,

@@ -1,4 +1,4 @@
-"""A-GEM as a training plugin, and the strategy that trains with it."""
+"""A-GEM as a training plugin: each update projected to not increase the memory loss."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from torch import Tensor
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
-from clhost.errors import CheckpointError, ParameterError
+from clhost.errors import CheckpointError
 from clhost.gradients import (
     assign_gradient,
     current_gradient,
@@ -20,7 +20,7 @@ from clhost.gradients import (
 )
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import experience_tensors, tensor_data_from_state, tensor_data_state
-from clhost.templates import SupervisedTemplate
+from clhost.validate import positive_int
 
 
 def project_away(gradient: Tensor, reference: Tensor) -> Tensor:
@@ -45,13 +45,13 @@ class AGEMPlugin(SupervisedPlugin):
 
     capabilities = Capabilities(provides={REHEARSAL})
 
-    name = "agem"
+    state_key = "agem"
 
     def __init__(self, patterns_per_experience: int = 250, sample_size: int = 256):
-        self.patterns_per_experience = _positive_int(
+        self.patterns_per_experience = positive_int(
             "patterns_per_experience", patterns_per_experience
         )
-        self.sample_size = _positive_int("sample_size", sample_size)
+        self.sample_size = positive_int("sample_size", sample_size)
         self.memories: list[TensorData] = []
         self._pool: TensorData | None = None
 
@@ -91,21 +91,3 @@ class AGEMPlugin(SupervisedPlugin):
             raise CheckpointError("A-GEM state lacks 'memories'")
         self.memories = [tensor_data_from_state(memory) for memory in state["memories"]]
         self._pool = None
-
-
-class AGEM(SupervisedTemplate):
-    """Supervised training with A-GEM's gradient projection (``AGEMPlugin``)."""
-
-    def __init__(
-        self, *, patterns_per_experience: int = 250, sample_size: int = 256, **kwargs: Any
-    ):
-        plugin = AGEMPlugin(
-            patterns_per_experience=patterns_per_experience, sample_size=sample_size
-        )
-        super().__init__(plugins=[plugin, *kwargs.pop("plugins", ())], **kwargs)
-
-
-def _positive_int(name: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ParameterError(f"{name} must be a positive integer, got {value!r}")
-    return value
