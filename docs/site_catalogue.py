@@ -27,13 +27,14 @@ _RELATIVE_LINK = re.compile(r"\[([^\]]*)\]\((?![a-z][a-z0-9+.-]*:)[^)]*\)", re.I
 
 @dataclass
 class Component:
-    """One entry point: its parameters (the first owner's, then those passed on, by
-    owner), the hooks it implements, or why it could not be loaded."""
+    """One entry point: its parameters (less the keywords it passes up to a host
+    template: those are named by template), the hooks it implements (a strategy declared
+    from its plugin: the plugin's), or why it could not be loaded."""
 
     entry: registry.Entry
     summary: str = ""
     parameters: list[Param] = field(default_factory=list)
-    passed_on: list[str] = field(default_factory=list)  # dotted paths of the owners
+    templates: list[str] = field(default_factory=list)  # whose keywords it passes up
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -75,23 +76,31 @@ def _component(entry: registry.Entry) -> Component:
     except PluginLoadError as error:
         return Component(entry, error=error.error)
     component = Component(entry, summary=first_paragraph(inspect.getdoc(loaded) or ""))
-    if callable(loaded):
-        by_owner: dict[str, list[Param]] = {}
-        for param in parameters(loaded).values():
-            by_owner.setdefault(param.owner, []).append(param)
-        owners = list(by_owner)
-        component.parameters = by_owner[owners[0]] if owners else []
-        component.passed_on = [_path_of(loaded, owner) for owner in owners[1:]]
-    component.hooks = [name for name, _ in implemented_hooks(loaded)]
+    for param in parameters(loaded).values() if callable(loaded) else ():
+        template = _host_template(loaded, param.owner)
+        if template is None:
+            component.parameters.append(param)
+        elif template not in component.templates:
+            component.templates.append(template)
+    # a strategy declared from its plugin (``plugin=``) uses that plugin's hooks
+    component.hooks = [name for name, _ in implemented_hooks(_hook_owner(loaded))]
     return component
 
 
-def _path_of(loaded: object, owner: str) -> str:
-    """``module.Class`` of the base class of ``loaded`` whose qualified name is ``owner``."""
+def _hook_owner(loaded: object) -> object:
+    return getattr(loaded, "plugin_class", None) or loaded
+
+
+def _host_template(loaded: object, owner: str) -> str | None:
+    """``module.Class`` of the base of ``loaded`` named ``owner`` if it is a host template
+    (a strategy passes its template's keywords up), else ``None``."""
+    from clhost.templates import BaseTemplate
+
     for klass in getattr(loaded, "__mro__", ()):
-        if klass.__qualname__ == owner:
-            return f"{klass.__module__}.{klass.__qualname__}"
-    return owner
+        if klass.__qualname__ == owner and issubclass(klass, BaseTemplate):
+            if klass.__module__.startswith(f"{registry.HOST_DISTRIBUTION}."):
+                return f"{klass.__module__}.{klass.__qualname__}"
+    return None
 
 
 def first_paragraph(text: str) -> str:
@@ -146,18 +155,15 @@ def _render_component(component: Component) -> list[str]:
     if component.parameters:
         lines += ["", "Parameters:", ""]
         lines += [f"- `{param.describe()}`" for param in component.parameters]
-    else:
+    elif not component.templates:
         lines += ["", "Parameters: none."]
-    if component.passed_on:
-        owners = ", ".join(map(_owner_link, component.passed_on))
-        lines += ["", f"Also accepts the keywords of {owners}."]
+    if component.templates:
+        templates = ", ".join(
+            f"[`{path.rsplit('.', 1)[-1]}`][{path}]" for path in component.templates
+        )
+        also = "Also" if component.parameters else "Parameters:"
+        lines += ["", f"{also} every keyword of the template {templates}."]
     if component.hooks:
         lines += ["", "Hooks, in the order the loop fires them: "]
         lines[-1] += ", ".join(f"`{hook}`" for hook in component.hooks) + "."
     return lines
-
-
-def _owner_link(path: str) -> str:
-    """A host class links to its API reference; any other is named only."""
-    name = f"`{path.rsplit('.', 1)[-1]}`"
-    return f"[{name}][{path}]" if path.startswith(f"{registry.HOST_DISTRIBUTION}.") else name

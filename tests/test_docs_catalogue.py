@@ -55,7 +55,8 @@ def test_replay_with_its_parameters_hooks_and_readme(listed):
     strategy = {p.name: p for p in by_kind["strategy"].parameters}
     assert strategy["mem_size"].default == 200
     assert strategy["mem_size"].describe() == "mem_size: int = 200"
-    assert by_kind["strategy"].passed_on  # the template's keywords, by their owner
+    assert "model" not in strategy  # the template's keywords, named by template:
+    assert [t.rsplit(".", 1)[1] for t in by_kind["strategy"].templates] == ["BaseSGDTemplate"]
     assert {"clhost_train_dataloader", "clhost_after_training_exp"} <= set(by_kind["plugin"].hooks)
     page = catalogue.render([replay])
     assert "## clhost-replay {#clhost-replay}" in page
@@ -79,19 +80,52 @@ def test_readme_paragraph_keeps_urls_and_drops_repository_paths():
     )
 
 
-def test_a_plugin_that_cannot_be_loaded_is_shown_not_raised(tmp_path, monkeypatch):
+FAKE = """
+import clhost
+from clhost.plugin import SupervisedPlugin
+from clhost.templates import SupervisedTemplate
+
+
+class AnchorPlugin(SupervisedPlugin):
+    def __init__(self, strength: float = 1.0):
+        self.strength = strength
+
+    @clhost.hookimpl
+    def clhost_after_training_exp(self, strategy):
+        pass
+
+
+class Anchor(SupervisedTemplate):
+    plugin_class = AnchorPlugin  # what a strategy declared with plugin=AnchorPlugin holds
+"""
+
+
+def test_fake_distribution_a_declared_strategy_and_a_broken_plugin(tmp_path, monkeypatch):
     site = tmp_path / "site"
     make_distribution(
         site,
-        "fake-broken-doc",
-        {"clhost.plugins": {"broken-doc": "fakedoc_broken:Plugin"}},
-        {"fakedoc_broken": "raise ImportError('needs a library that is not installed')\n"},
+        "fake-doc",
+        {
+            "clhost.strategies": {"anchor": "fakedoc_parts:Anchor"},
+            "clhost.plugins": {"broken-doc": "fakedoc_broken:Plugin"},
+        },
+        {"fakedoc_parts": FAKE, "fakedoc_broken": "raise ImportError('needs a library')\n"},
+        version="2.5",
     )
     monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setenv(registry.ALLOW_LIST_VARIABLE, "fake-broken-doc")
-    names = {dist.name: dist for dist in catalogue.catalogue()}
-    assert set(names) == {registry.HOST_DISTRIBUTION, "fake-broken-doc"}
-    (component,) = names["fake-broken-doc"].components
-    assert component.error == "ImportError: needs a library that is not installed"
-    assert "Cannot be loaded" in catalogue.render([names["fake-broken-doc"]])
-    sys.modules.pop("fakedoc_broken", None)
+    monkeypatch.setenv(registry.ALLOW_LIST_VARIABLE, "fake-doc")
+    try:
+        names = {dist.name: dist for dist in catalogue.catalogue()}
+    finally:
+        for module in ("fakedoc_parts", "fakedoc_broken"):
+            sys.modules.pop(module, None)
+    assert set(names) == {registry.HOST_DISTRIBUTION, "fake-doc"}
+    fake = names["fake-doc"]
+    assert (fake.version, fake.description, fake.about) == ("2.5", "", "")
+    strategy, broken = fake.components
+    assert strategy.parameters == []  # only the template's keywords
+    assert strategy.hooks == ["clhost_after_training_exp"]  # its plugin's
+    assert broken.error == "ImportError: needs a library"
+    page = catalogue.render([fake])
+    assert "Parameters: every keyword of the template [`" in page
+    assert 'Cannot be loaded"\n    `ImportError: needs a library`' in page
