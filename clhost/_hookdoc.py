@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 
-from clhost.hookspecs import EXCLUSIVE_HOOKS, HOOK_GROUPS, hook_names
+from clhost.hookspecs import HOOK_GROUPS, hook_names, hook_traits
 
 
 def render_hook_reference() -> str:
@@ -32,8 +32,12 @@ def render_hook_reference() -> str:
         ]
         for name in hook_names(group):
             function = getattr(group, name)
-            kind = _kind(name, function)
-            lines += [f"### `{name}(strategy)`{kind}", "", inspect.getdoc(function) or "", ""]
+            lines += [
+                f"### `{name}(strategy)`{hook_traits(name)}",
+                "",
+                inspect.getdoc(function) or "",
+                "",
+            ]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -50,13 +54,6 @@ def templates_firing(group: type) -> str:
     if len(firing) == len(templates):
         return "every template"
     return ", ".join(t.__name__ for t in sorted(firing, key=lambda t: (len(t.__mro__), t.__name__)))
-
-
-def _kind(name: str, function: object) -> str:
-    if name in EXCLUSIVE_HOOKS:
-        return " (exclusive, first result)"
-    options = getattr(function, "clhost_spec", {})
-    return " (first result)" if options.get("firstresult") else ""
 
 
 if __name__ == "__main__":

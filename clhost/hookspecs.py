@@ -221,5 +221,15 @@ def hook_names(*groups: type) -> list[str]:
     ]
 
 
+def hook_traits(name: str) -> str:
+    """How the hook reference and ``clhost hooks`` qualify a hook after its name:
+    ``" (exclusive, first result)"``, ``" (first result)"`` or nothing. Exclusive: one
+    implementation per strategy; first result: the first non-``None`` result wins."""
+    options = getattr(getattr(_InFiringOrder, name), "clhost_spec", {})
+    traits = ["exclusive"] if name in EXCLUSIVE_HOOKS else []
+    traits += ["first result"] if options.get("firstresult") else []
+    return f" ({', '.join(traits)})" if traits else ""
+
+
 FIRING_ORDER = tuple(hook_names(_InFiringOrder))
 EXCLUSIVE_HOOKS = frozenset(_EXCLUSIVE)

@@ -7,7 +7,7 @@ import inspect
 import click
 
 from clhost.cli._text import plain, wrapped
-from clhost.hookspecs import EXCLUSIVE_HOOKS, HOOK_GROUPS, hook_names
+from clhost.hookspecs import HOOK_GROUPS, hook_names, hook_traits
 
 
 @click.command()
@@ -23,12 +23,5 @@ def hooks() -> None:
         click.secho(f"{group.__name__}: {plain(inspect.getdoc(group) or '')}", bold=True)
         for name in hook_names(group):
             click.echo()
-            click.echo(f"  {name}{_marker(group, name)}")
+            click.echo(f"  {name}{hook_traits(name)}")
             click.echo("\n".join(wrapped(inspect.getdoc(getattr(group, name)) or "", "      ")))
-
-
-def _marker(group: type, name: str) -> str:
-    if name in EXCLUSIVE_HOOKS:
-        return " (exclusive)"
-    options = getattr(getattr(group, name), "clhost_spec", {})
-    return " (first result)" if options.get("firstresult") else ""
