@@ -34,6 +34,8 @@ def test_skeleton_files(generated):
         "README.md",
         "pyproject.toml",
         f"src/{MODULE}/__init__.py",
+        f"src/{MODULE}/plugin.py",
+        f"src/{MODULE}/strategy.py",
         "tests/test_l2_anchor_demo.py",
     ]
     readme = (generated / "README.md").read_text()
