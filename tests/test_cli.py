@@ -11,7 +11,13 @@ from click.testing import CliRunner
 
 from clhost import registry
 from clhost.cli import main
-from clhost.hookspecs import FIRING_ORDER, hook_names
+from clhost.hookspecs import (
+    FIRING_ORDER,
+    HOOK_GROUPS,
+    BaseTemplateHooks,
+    MetaLearningHooks,
+    hook_names,
+)
 
 PARTS = "fakecli_parts"
 BROKEN = "fakecli_broken"
@@ -310,6 +316,19 @@ def test_hooks_shows_whole_descriptions_as_plain_text(monkeypatch):
 
 def test_firing_order_covers_every_hook():
     assert sorted(FIRING_ORDER) == sorted(hook_names())
+
+
+def test_each_group_lists_its_hooks_in_firing_order():
+    for group in HOOK_GROUPS:
+        names = hook_names(group)
+        assert names == sorted(names, key=FIRING_ORDER.index), group.__name__
+
+
+def test_the_hook_reference_names_the_templates_registering_each_group():
+    from clhost._hookdoc import templates_firing
+
+    assert templates_firing(BaseTemplateHooks) == "every template"
+    assert templates_firing(MetaLearningHooks) == "SupervisedMetaLearningTemplate"
 
 
 def test_check_passes_conforming_plugins(site, monkeypatch):
