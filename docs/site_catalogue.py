@@ -66,7 +66,7 @@ def _distribution(entry: registry.Entry) -> Distribution:
         name=entry.distribution,
         version=entry.version,
         description=metadata.get("Summary") or "",
-        about=_RELATIVE_LINK.sub(r"\1", first_paragraph(metadata.get("Description") or "")),
+        about=readme_paragraph(metadata.get("Description") or ""),
     )
 
 
@@ -116,6 +116,11 @@ def first_paragraph(text: str) -> str:
         elif paragraph:
             break
     return " ".join(paragraph)
+
+
+def readme_paragraph(readme: str) -> str:
+    """The first paragraph of a README, its links to repository paths reduced to text."""
+    return _RELATIVE_LINK.sub(r"\1", first_paragraph(readme))
 
 
 def render(distributions: list[Distribution]) -> str:
