@@ -49,7 +49,7 @@ def describe_experiment(
         "strategy": _component(strategy, frozenset(), 0, holdings=False),
         "model": _model(strategy.model),
         "optimizer": _optimizer(getattr(strategy, "optimizer", None)),
-        "criterion": _value(getattr(strategy, "_criterion", None), frozenset(), 0),
+        "criterion": _value(getattr(strategy, "loss_fn", None), frozenset(), 0),
         "plugins": [_component(plugin, frozenset(), 0) for plugin in strategy.plugins],
     }
     if benchmark is not None:

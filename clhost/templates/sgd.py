@@ -82,6 +82,12 @@ class BaseSGDTemplate(BaseTemplate):
         has_hooks = any(name.startswith(HOOK_PREFIX) for name in dir(type(criterion)))
         return [criterion] if has_hooks else []
 
+    @property
+    def loss_fn(self) -> Callable[..., Tensor]:
+        """The criterion given at construction; ``criterion()`` applies it to the current
+        minibatch. Plugins read it here (e.g. to compute a loss on their own batches)."""
+        return self._criterion
+
     def owned_components(self) -> list[object]:
         return [self._criterion]
 

@@ -142,12 +142,12 @@ def test_the_default_criterion_is_the_icarl_loss_and_a_feature_extractor_can_be_
         memory_size=20,
         evaluator=None,
     )
-    assert isinstance(strategy._criterion, ICaRLLossPlugin)
+    assert isinstance(strategy.loss_fn, ICaRLLossPlugin)
     assert isinstance(strategy.model, FeatureClassifier)
     assert strategy.model.features is extractor and strategy.model.classifier is classifier
     strategy.train(benchmark.train_stream)
     assert classifier.out_features == 4
-    assert strategy._criterion.old_classes == [0, 1, 2, 3]
+    assert strategy.loss_fn.old_classes == [0, 1, 2, 3]
     assert len(strategy.plugins[0].memory) == 20
 
 

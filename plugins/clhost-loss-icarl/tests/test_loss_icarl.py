@@ -156,8 +156,8 @@ def test_bad_input_gets_clear_errors():
     strategy = build(ICaRLLossPlugin())
     strategy.experience = Experience([(torch.zeros(8), 0)], 0, classes_in_this_experience=())
     with pytest.raises(ParameterError, match="which classes"):
-        strategy._criterion.clhost_after_training_exp(strategy)
+        strategy.loss_fn.clhost_after_training_exp(strategy)
     data = TensorData(torch.zeros(2, 8), torch.tensor([3, 1]))
     strategy.experience = Experience(data, 0, classes_in_this_experience=())
-    strategy._criterion.clhost_after_training_exp(strategy)
-    assert strategy._criterion.old_classes == [1, 3]
+    strategy.loss_fn.clhost_after_training_exp(strategy)
+    assert strategy.loss_fn.old_classes == [1, 3]
