@@ -51,7 +51,6 @@ class BaseEvaluationPlugin(BasePlugin):
 
     def __init__(self, *, loggers: Sequence[Logger] = ()):
         self.loggers: list[Logger] = list(loggers)
-        self.confusion_matrix = False
         self.trained_experiences: list[int] = []
         self.train_history: list[dict[str, float]] = []
         self.accuracy_matrix: Table = {}
