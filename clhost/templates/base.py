@@ -87,8 +87,10 @@ class BaseTemplate:
         self.clock = Clock()
         self.experience: Experience | None = None
         self.is_training = False
-        self.hooks = HookDispatcher(type(self).__name__, self.HOOK_GROUPS, self.all_plugins)
+        # the declared rules say why a composition cannot work; check them before the
+        # hook slots, whose clash would only say that two plugins fill one slot
         check_composition(self.components())
+        self.hooks = HookDispatcher(type(self).__name__, self.HOOK_GROUPS, self.all_plugins)
 
     @property
     def all_plugins(self) -> list[object]:
