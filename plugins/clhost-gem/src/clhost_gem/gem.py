@@ -10,16 +10,11 @@ from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError
-from clhost.gradients import (
-    assign_gradient,
-    current_gradient,
-    gradient_of,
-    loss_on_batch,
-    trainable_parameters,
-)
+from clhost.gradients import assign_gradient, current_gradient, trainable_parameters
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import experience_tensors, tensor_data_from_state, tensor_data_state
 from clhost.templates import SupervisedTemplate
+from clhost_gem.batched import memory_gradients
 from clhost_gem.qp import project_to_constraints
 
 
@@ -66,11 +61,8 @@ class GEMPlugin(SupervisedPlugin):
         if not self.memories:
             return
         params = trainable_parameters(strategy.model)
-        constraints = torch.stack(
-            [
-                gradient_of(loss_on_batch(strategy, memory.tensors), params)
-                for memory in self.memories
-            ]
+        constraints = memory_gradients(
+            strategy, [memory.tensors for memory in self.memories], params
         )
         projected = project_to_constraints(
             current_gradient(params), constraints, self.memory_strength
