@@ -60,7 +60,9 @@ def run_clhost(
     plugins = []
     if replay:
         buffer = ReservoirSamplingBuffer(MEM_SIZE)
-        plugins.append(ReplayPlugin(mem_size=MEM_SIZE, batch_size_mem=BATCH_MEM, buffer=buffer))
+        plugins.append(
+            ReplayPlugin(mem_size=MEM_SIZE, batch_size_mem=BATCH_MEM, storage_policy=buffer)
+        )
     strategy = OnlineSupervisedTemplate(
         model=model,
         optimizer=optimizer,

@@ -71,6 +71,14 @@ class SizedMemoryPlugin(MemoryPlugin):
         self.mem_size = mem_size
 
 
+class PolicyMemoryPlugin(MemoryPlugin):
+    """Takes its buffer by Avalanche's name, storage_policy (as Replay and BiC do)."""
+
+    def __init__(self, mem_size: int = 20, storage_policy: ExemplarsBuffer | None = None):
+        super().__init__(storage_policy)
+        self.mem_size = mem_size
+
+
 class Scaled(SupervisedTemplate):
     """A template with a parameter of its own."""
 
@@ -132,6 +140,7 @@ def site(tmp_path, monkeypatch):
                 "broken": "fakerun_not_installed:Plugin",
                 "memory": f"{PARTS}:MemoryPlugin",
                 "sized-memory": f"{PARTS}:SizedMemoryPlugin",
+                "policy-memory": f"{PARTS}:PolicyMemoryPlugin",
             },
             "clhost.buffers": {"keep-all": f"{PARTS}:KeepAll"},
             "clhost.selection": {"first-first": f"{PARTS}:FirstFirst"},
@@ -241,6 +250,12 @@ def test_with_a_buffer_the_memory_size_is_given_once(plugin_params, buffer_param
     assert plugin.mem_size == plugin.buffer.max_size == size
 
 
+def test_a_buffer_goes_to_a_storage_policy_parameter_too():
+    options = RunOptions(plugins=[Spec("policy-memory")], buffer=Spec("keep-all"), device="cpu")
+    (plugin,) = build(options).strategy.plugins
+    assert plugin.buffer.max_size == 20, "the size comes from its mem_size"
+
+
 def test_a_memory_size_given_twice_must_agree():
     result = invoke(
         "run", *SMALL, "--plugin", "sized-memory:mem_size=5", "--buffer", "keep-all:max_size=6"
@@ -313,7 +328,7 @@ def test_config_file_with_command_line_overrides(tmp_path):
         (["--plugin", "counting:every=x"], "plugin 'counting': parameter 'every' expects int"),
         (["--plugin", "countng"], "unknown plugin 'countng'; did you mean 'counting'?"),
         (["--plugin", "broken"], "cannot load plugin 'broken' (fake-run)"),
-        (["--buffer", "keep-all:max_size=3"], "none of strategy 'naive' takes a 'buffer'"),
+        (["--buffer", "keep-all:max_size=3"], "'naive' takes a 'storage_policy' or 'buffer'"),
         (["--plugin", "memory", "--buffer", "keep-all"], "needs parameter(s) max_size: int"),
         (["--model", "mpl"], "unknown model 'mpl'; did you mean 'mlp'?"),
         (["--model", "slim-resnet18"], "cannot take the inputs of benchmark 'split-digits'"),

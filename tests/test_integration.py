@@ -120,7 +120,7 @@ def test_replay_joins_memory_samples_to_each_minibatch(trained):
             [part + memory for part in current] * epochs[index]
         )
         assert set(probe.old_counts[index]) == {memory}, "the memory part, every minibatch"
-    assert len(strategy.plugins[0].buffer) == MEM_SIZE
+    assert len(strategy.plugins[0].storage_policy) == MEM_SIZE
 
 
 def test_ewc_adds_its_term_once_an_experience_is_consolidated(trained):

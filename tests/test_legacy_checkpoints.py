@@ -31,7 +31,7 @@ def build(name):
         from clhost_buffer_class_balanced import ClassBalancedBuffer
         from clhost_replay import Replay
 
-        return Replay(mem_size=6, buffer=ClassBalancedBuffer(max_size=6), **common())
+        return Replay(mem_size=6, storage_policy=ClassBalancedBuffer(max_size=6), **common())
     if name == "ewc":
         from clhost_ewc import EWC
 

@@ -42,14 +42,19 @@ STRATEGY_RESERVED = {
     "device": "--device",
     "plugins": "--plugin",
     "evaluator": "clhost run itself (its results come from the default evaluator)",
+    "storage_policy": "--buffer",
     "buffer": "--buffer",
     "selection_strategy": "--selection",
 }
+# the keyword a component takes --buffer by: Avalanche's name, else the one clhost used
+# before (kept by components not yet renamed)
+BUFFER_KEYWORDS = ("storage_policy", "buffer")
 # a rehearsal component's memory size, and the size of the buffer it is given: with
 # --buffer one is given and the other follows (see _size_once)
 MEM_SIZE, MAX_SIZE = "mem_size", "max_size"
 COMPONENT_RESERVED = {
     "model": "--model (the model trained is passed)",
+    "storage_policy": "--buffer",
     "buffer": "--buffer",
     "selection_strategy": "--selection",
 }
@@ -160,10 +165,11 @@ def _share_memory(options: RunOptions, takers: list[_Taker], model: Any) -> list
     if spec is None:
         return _give_selection(options, takers, model)
     buffer_taker = _Taker(f"buffer {spec.name!r}", _load("buffer", spec.name), spec.params)
-    receiver = _first_taking("buffer", "--buffer", spec, takers)
+    receiver = _first_taking(BUFFER_KEYWORDS, "--buffer", spec, takers)
     size = _size_once(receiver, buffer_taker)
     described = _give_selection(options, [*takers, buffer_taker], model)
-    receiver.given["buffer"] = _instantiate(
+    keyword = next(k for k in BUFFER_KEYWORDS if accepts(receiver.component, k))
+    receiver.given[keyword] = _instantiate(
         "buffer", spec, model, component=buffer_taker.component, extra=buffer_taker.given
     )
     return [("buffer", f"{spec} -> {receiver.label}{size}"), *described]
@@ -204,7 +210,7 @@ def _give_selection(
     spec = options.selection
     if spec is None:
         return []
-    taker = _first_taking("selection_strategy", "--selection", spec, candidates)
+    taker = _first_taking(("selection_strategy",), "--selection", spec, candidates)
     taker.given["selection_strategy"] = _instantiate("selection", spec, model)
     return [("selection", f"{spec} -> {taker.label}")]
 
@@ -326,13 +332,17 @@ def _build_optimizer(options: RunOptions, model: Any) -> tuple[Any, str]:
     return torch.optim.Adam(model.parameters(), lr=lr), f"Adam(lr={lr})"
 
 
-def _first_taking(keyword: str, option: str, spec: Spec, takers: list[_Taker]) -> _Taker:
+def _first_taking(
+    keywords: tuple[str, ...], option: str, spec: Spec, takers: list[_Taker]
+) -> _Taker:
+    """The first of ``takers`` with a parameter named one of ``keywords``."""
     for taker in takers:
-        if accepts(taker.component, keyword):
+        if any(accepts(taker.component, keyword) for keyword in keywords):
             return taker
     names = ", ".join(taker.label for taker in takers)
+    wanted = " or ".join(repr(keyword) for keyword in keywords)
     raise PluginCompositionError(
-        f"{option} {spec.name}: none of {names} takes a {keyword!r} parameter; use a strategy "
+        f"{option} {spec.name}: none of {names} takes a {wanted} parameter; use a strategy "
         "or --plugin that does (clhost info NAME lists parameters)"
     )
 

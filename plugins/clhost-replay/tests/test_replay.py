@@ -1,4 +1,5 @@
-"""Replay: minibatches joined with memory, buffer updates, composition, state and effect."""
+"""Replay: minibatches joined with memory, storage policy updates, composition, state,
+the old parameter name and effect."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from clhost.errors import CheckpointError, ParameterError, PluginCompositionErro
 from clhost.models import SimpleMLP
 from clhost.plugin import SupervisedPlugin
 from clhost.templates import SupervisedTemplate
-from clhost.testing import toy_benchmark
+from clhost.testing import assert_resumes, state_round_trip, toy_benchmark
 from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_buffer_experience_balanced import ExperienceBalancedBuffer
 from clhost_buffer_parametric import ParametricBuffer
@@ -65,7 +66,9 @@ def test_memory_minibatches_join_the_current_ones_after_the_first_experience():
     group_sizes = []
     for experience in benchmark.train_stream:
         strategy.train(experience)
-        group_sizes.append([len(g) for g in strategy.plugins[0].buffer.buffer_groups.values()])
+        group_sizes.append(
+            [len(g) for g in strategy.plugins[0].storage_policy.buffer_groups.values()]
+        )
     assert group_sizes == [[20], [10, 10], [7, 7, 6]]
     first, second, third = recorder.batches
     assert [len(y) for y, _ in first] == [10] * 10
@@ -87,14 +90,27 @@ def test_batch_size_sets_the_current_part_even_before_there_is_memory():
     assert [len(y) for y, _ in recorder.batches[1]] == [30] * 4
 
 
-def test_a_given_buffer_is_used_and_must_match_mem_size():
+def test_a_given_storage_policy_is_used_and_must_match_mem_size():
     benchmark = toy_benchmark(2, 2)
     buffer = ClassBalancedBuffer(40)
-    strategy = replay_on(benchmark, mem_size=40, buffer=buffer)
+    strategy = replay_on(benchmark, mem_size=40, storage_policy=buffer)
     strategy.train(benchmark.train_stream)
     assert Counter(buffer.buffer.y.tolist()) == {0: 10, 1: 10, 2: 10, 3: 10}
     with pytest.raises(ParameterError, match="mem_size=200"):
-        ReplayPlugin(buffer=ClassBalancedBuffer(40))
+        ReplayPlugin(storage_policy=ClassBalancedBuffer(40))
+
+
+def test_the_old_name_buffer_still_works_with_a_warning():
+    buffer = ClassBalancedBuffer(40)
+    with pytest.warns(DeprecationWarning, match="buffer is now called storage_policy"):
+        plugin = ReplayPlugin(mem_size=40, buffer=buffer)
+    assert plugin.storage_policy is buffer
+    benchmark = toy_benchmark(2, 2)
+    with pytest.warns(DeprecationWarning, match="buffer is now called storage_policy"):
+        strategy = replay_on(benchmark, mem_size=40, buffer=buffer)
+    assert strategy.plugins[0].storage_policy is buffer
+    with pytest.raises(TypeError, match="both storage_policy and its old name buffer"):
+        ReplayPlugin(mem_size=40, buffer=buffer, storage_policy=buffer)
 
 
 @pytest.mark.parametrize(
@@ -104,7 +120,7 @@ def test_a_given_buffer_is_used_and_must_match_mem_size():
         {"batch_size": 0},
         {"batch_size_mem": 2.5},
         {"task_balanced_dataloader": "yes"},
-        {"buffer": [1, 2]},
+        {"storage_policy": [1, 2]},
     ],
 )
 def test_bad_parameters_are_named(kwargs):
@@ -157,7 +173,7 @@ def test_replay_composes_with_scheduler_and_early_stopping_plugins():
     epochs = []
     for index, experience in enumerate(benchmark.train_stream):
         epochs.append(strategy.train(experience, [benchmark.test_stream[: index + 1]]).epochs)
-        assert stopper.stopped_at is not None and len(strategy.plugins[0].buffer) == 30
+        assert stopper.stopped_at is not None and len(strategy.plugins[0].storage_policy) == 30
     assert all(count < 30 for count in epochs), epochs
     assert {len(y) for y, _ in recorder.batches[2]} == {20}, "memory still replayed"
     for lrs in recorder.epoch_lrs:  # the schedule restarts with every experience
@@ -175,20 +191,16 @@ def test_two_replay_plugins_cannot_share_a_strategy():
         )
 
 
-def test_state_round_trip_restores_the_buffer_and_the_training_that_follows(tmp_path):
+def test_state_round_trip_restores_the_memory_and_the_training_that_follows():
     benchmark = toy_benchmark(3, 2)
     original = replay_on(benchmark, mem_size=30)
     original.train(benchmark.train_stream[:2])
-    torch.save(original.plugins[0].state_dict(), tmp_path / "replay.pt")
-    resumed = replay_on(benchmark, seed=1, mem_size=30)
-    resumed.plugins[0].load_state_dict(torch.load(tmp_path / "replay.pt", weights_only=True))
-    resumed.model.load_state_dict(original.model.state_dict())
-    assert torch.equal(resumed.plugins[0].buffer.buffer.x, original.plugins[0].buffer.buffer.x)
-    for strategy in (original, resumed):
-        torch.manual_seed(11)
-        strategy.train(benchmark.train_stream[2])
-    for a, b in zip(original.model.parameters(), resumed.model.parameters(), strict=True):
-        assert torch.equal(a, b)
+    restored = state_round_trip(original.plugins[0], ReplayPlugin(mem_size=30))
+    assert torch.equal(
+        restored.storage_policy.buffer.x, original.plugins[0].storage_policy.buffer.x
+    )
+    resumed = assert_resumes(lambda: replay_on(benchmark, mem_size=30), benchmark.train_stream)
+    assert len(resumed.plugins[0].storage_policy) == 30
     with pytest.raises(CheckpointError, match="buffer"):
         ReplayPlugin().load_state_dict({})
 
@@ -219,10 +231,10 @@ def test_replay_of_200_samples_remembers_split_digits_where_finetuning_forgets()
     assert replay >= 0.7, replay  # measured 0.88 (0.86-0.91 over seeds 0-4)
 
 
-def test_default_buffer_is_adaptive_experience_balanced():
+def test_default_storage_policy_is_adaptive_experience_balanced():
     plugin = ReplayPlugin(mem_size=50)
-    assert isinstance(plugin.buffer, ExperienceBalancedBuffer)
-    assert plugin.buffer.max_size == 50 and plugin.buffer.adaptive_size
+    assert isinstance(plugin.storage_policy, ExperienceBalancedBuffer)
+    assert plugin.storage_policy.max_size == 50 and plugin.storage_policy.adaptive_size
 
 
 def test_replay_with_an_icarl_memory_keeps_the_herding_prefix_of_the_trained_features():
@@ -233,7 +245,7 @@ def test_replay_with_an_icarl_memory_keeps_the_herding_prefix_of_the_trained_fea
     buffer = ParametricBuffer(20, groupby="class", selection_strategy=selection)
     strategy = Replay(
         mem_size=20,
-        buffer=buffer,
+        storage_policy=buffer,
         model=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
         evaluator=None,
