@@ -10,16 +10,18 @@ from torch.nn import functional as F
 
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
-from clhost.data import ReplayLoader, TensorBatchLoader, TensorData, make_loader
+from clhost.data import TensorBatchLoader, TensorData
+from clhost.deprecation import renamed
 from clhost.errors import CheckpointError, ParameterError, PluginCompositionError
 from clhost.models import MultiTaskModule
 from clhost.plugin import SupervisedPlugin
 from clhost.regularization import PreviousModel
 from clhost.rehearsal import ExemplarsBuffer
 from clhost.rehearsal.data import to_tensor_data
+from clhost.validate import boolean, non_negative_int, number, positive_int
 from clhost_bic.bias import BiasLayer
 from clhost_buffer_class_balanced import ClassBalancedBuffer
-from clhost_replay import TaskBalancedReplayLoader
+from clhost_replay import exemplars_buffer, replay_dataloader
 
 STAGE_2_MOMENTUM = 0.9
 
@@ -28,8 +30,8 @@ class BiCPlugin(SupervisedPlugin):
     """Bias Correction (Wu et al., "Large Scale Incremental Learning", CVPR 2019).
 
     The memory of ``mem_size`` exemplars is split: ``round(val_percentage * mem_size)``
-    form a class-balanced validation memory, the rest the replay ``buffer`` (by default
-    class-balanced). From each experience, every class holds out as many samples as the
+    form a class-balanced validation memory, the rest the replay memory ``storage_policy``
+    (by default class-balanced). From each experience, every class holds out as many samples as the
     validation memory will keep for it; they are never trained on.
 
     Stage 1 trains on the rest of the experience with minibatches joined by replayed
@@ -51,38 +53,33 @@ class BiCPlugin(SupervisedPlugin):
 
     capabilities = Capabilities(provides={REHEARSAL})
 
-    name = "bic"
+    state_key = "bic"
 
+    @renamed(buffer="storage_policy")
     def __init__(
         self,
         mem_size: int = 2000,
         batch_size: int | None = None,
         batch_size_mem: int | None = None,
         task_balanced_dataloader: bool = False,
-        buffer: ExemplarsBuffer | None = None,
+        storage_policy: ExemplarsBuffer | None = None,
         val_percentage: float = 0.1,
         T: int = 2,
         stage_2_epochs: int = 200,
         lamb: float = -1,
         lr: float = 0.1,
     ):
-        _check_int("mem_size", mem_size, minimum=1)
+        positive_int("mem_size", mem_size)
         for name, value in (("batch_size", batch_size), ("batch_size_mem", batch_size_mem)):
             if value is not None:
-                _check_int(name, value, minimum=1)
-        _check_int("stage_2_epochs", stage_2_epochs, minimum=0)
-        if not isinstance(task_balanced_dataloader, bool):
-            raise ParameterError(
-                f"task_balanced_dataloader must be a bool, got {task_balanced_dataloader!r}"
-            )
-        if not _number(val_percentage) or not 0 < val_percentage < 1:
-            raise ParameterError(f"val_percentage must be in (0, 1), got {val_percentage!r}")
-        if not _number(T) or T <= 0:
-            raise ParameterError(f"T (the distillation temperature) must be positive, got {T!r}")
-        if not _number(lamb) or not (lamb == -1 or 0 <= lamb <= 1):
-            raise ParameterError(f"lamb must be -1 (old/seen classes) or in [0, 1], got {lamb!r}")
-        if not _number(lr) or lr <= 0:
-            raise ParameterError(f"lr (of the bias correction) must be positive, got {lr!r}")
+                positive_int(name, value)
+        non_negative_int("stage_2_epochs", stage_2_epochs)
+        boolean("task_balanced_dataloader", task_balanced_dataloader)
+        number("val_percentage", val_percentage, low=0, high=1, low_open=True, high_open=True)
+        number("T (the distillation temperature)", T, low=0, low_open=True)
+        if lamb != -1:  # -1: the share of old classes
+            number("lamb (-1, or a weight)", lamb, low=0, high=1)
+        number("lr (of the bias correction)", lr, low=0, low_open=True)
         val_size = round(val_percentage * mem_size)
         replay_size = mem_size - val_size
         if val_size < 1 or replay_size < 1:
@@ -90,7 +87,7 @@ class BiCPlugin(SupervisedPlugin):
                 f"mem_size={mem_size} with val_percentage={val_percentage} leaves "
                 f"{val_size} validation and {replay_size} replay exemplars; both need one"
             )
-        self.buffer = _replay_buffer(buffer, replay_size, mem_size, val_size)
+        self.storage_policy = _replay_memory(storage_policy, replay_size, mem_size, val_size)
         self.val_buffer = ClassBalancedBuffer(val_size, adaptive_size=True)
         self.mem_size, self.val_percentage = mem_size, val_percentage
         self.batch_size, self.batch_size_mem = batch_size, batch_size_mem
@@ -163,19 +160,13 @@ class BiCPlugin(SupervisedPlugin):
 
     @hookimpl
     def clhost_train_dataloader(self, strategy: Any) -> Any:
-        memory = self.buffer.buffer
-        batch_size = self.batch_size or strategy.train_mb_size
-        if len(memory) == 0:
-            if self.batch_size is None:
-                return None
-            return make_loader(
-                strategy.adapted_dataset, batch_size, shuffle=True, num_workers=strategy.num_workers
-            )
-        current = to_tensor_data(strategy.adapted_dataset)
-        batch_size_mem = self.batch_size_mem or strategy.train_mb_size
-        if self.task_balanced_dataloader:
-            return TaskBalancedReplayLoader(current, memory, batch_size, batch_size_mem)
-        return ReplayLoader(current, memory, batch_size, batch_size_mem)
+        return replay_dataloader(
+            strategy,
+            self.storage_policy.buffer,
+            self.batch_size,
+            self.batch_size_mem,
+            self.task_balanced_dataloader,
+        )
 
     def distillation_weight(self, n_old: int, n_seen: int) -> float:
         """``lambda``: the share of the loss given to distillation when ``n_old`` of the
@@ -215,7 +206,7 @@ class BiCPlugin(SupervisedPlugin):
                 "replaced the dataset adaptation"
             )
         self.val_buffer.update_from_data(self._held_out)
-        self.buffer.update_from_data(self._train_part)
+        self.storage_policy.update_from_data(self._train_part)
         if self.old_classes and self.new_classes and self.stage_2_epochs:
             self.bias_correction_step(strategy)
         self.seen_classes = sorted({*self.seen_classes, *self._train_part.classes})
@@ -258,7 +249,7 @@ class BiCPlugin(SupervisedPlugin):
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "buffer": self.buffer.state_dict(),
+            "buffer": self.storage_policy.state_dict(),  # the key checkpoints hold
             "val_buffer": self.val_buffer.state_dict(),
             "previous_model": self.previous_model.state_dict(),
             "bias_layer": self.bias_layer.state(),
@@ -270,7 +261,7 @@ class BiCPlugin(SupervisedPlugin):
         expected = {"buffer", "val_buffer", "previous_model", "bias_layer", "seen_classes"}
         if not isinstance(state, dict) or expected - set(state):
             raise CheckpointError(f"BiCPlugin state lacks {sorted(expected - set(state or {}))}")
-        self.buffer.load_state_dict(state["buffer"])
+        self.storage_policy.load_state_dict(state["buffer"])
         self.val_buffer.load_state_dict(state["val_buffer"])
         self.previous_model.load_state_dict(state["previous_model"])
         self.bias_layer = BiasLayer.from_state(state["bias_layer"])
@@ -289,17 +280,16 @@ def _scores(strategy: Any, data: TensorData) -> Tensor:
         model.train(was_training)
 
 
-def _replay_buffer(
-    buffer: ExemplarsBuffer | None, replay_size: int, mem_size: int, val_size: int
+def _replay_memory(
+    storage_policy: ExemplarsBuffer | None, replay_size: int, mem_size: int, val_size: int
 ) -> ExemplarsBuffer:
-    if buffer is None:
+    if storage_policy is None:
         return ClassBalancedBuffer(replay_size, adaptive_size=True)
-    if not isinstance(buffer, ExemplarsBuffer):
-        raise ParameterError(f"buffer must be an ExemplarsBuffer, got {type(buffer).__name__}")
+    buffer = exemplars_buffer("storage_policy", storage_policy)
     if buffer.max_size != replay_size:
         raise ParameterError(
-            f"buffer holds {buffer.max_size} samples, but of mem_size={mem_size} BiC keeps "
-            f"{val_size} for validation: give a buffer of {replay_size}"
+            f"storage_policy holds {buffer.max_size} samples, but of mem_size={mem_size} BiC "
+            f"keeps {val_size} for validation: give a buffer of {replay_size}"
         )
     if type(buffer).update_from_data is ExemplarsBuffer.update_from_data:
         raise ParameterError(
@@ -307,12 +297,3 @@ def _replay_buffer(
             "with the training part of each experience and needs update_from_data"
         )
     return buffer
-
-
-def _check_int(name: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
