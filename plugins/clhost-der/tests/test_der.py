@@ -9,7 +9,7 @@ from clhost.benchmarks import split_digits
 from clhost.errors import ParameterError
 from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
 from clhost.templates import SupervisedTemplate
-from clhost.testing import average_accuracy
+from clhost.testing import assert_resumes, average_accuracy, state_round_trip, toy_benchmark
 from clhost_der import DER, DERPlugin
 
 
@@ -103,8 +103,7 @@ def test_state_round_trip_restores_samples_and_logits():
     model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(16,))
     plugin = DERPlugin(mem_size=40)
     _strategy(model, plugin).train(split_digits().train_stream[0])
-    restored = DERPlugin(mem_size=40)
-    restored.load_state_dict(plugin.state_dict())
+    restored = state_round_trip(plugin, DERPlugin(mem_size=40))
     stored = plugin.memory.buffer.extras["logits"]
     assert torch.equal(restored.memory.buffer.extras["logits"], stored)
     assert torch.equal(restored.memory.keys, plugin.memory.keys)
@@ -152,19 +151,42 @@ def test_experience_update_survives_a_state_round_trip():
     model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(16,))
     plugin = DERPlugin(mem_size=40, memory_update="experience")
     _strategy(model, plugin).train(split_digits().train_stream[:2])
-    restored = DERPlugin(mem_size=40, memory_update="experience")
-    restored.load_state_dict(plugin.state_dict())
+    restored = state_round_trip(plugin, DERPlugin(mem_size=40, memory_update="experience"))
     assert torch.equal(
         restored.memory.buffer.extras["logits"], plugin.memory.buffer.extras["logits"]
     )
 
 
+@pytest.mark.parametrize("memory_update", ["minibatch", "experience"])
+def test_a_resumed_run_ends_as_one_never_stopped(memory_update):
+    benchmark = toy_benchmark(3, 2)
+
+    def build():
+        model = IncrementalMLP(input_size=8, hidden_sizes=(16,))
+        return DER(
+            model=model,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
+            mem_size=30,
+            memory_update=memory_update,
+            evaluator=None,
+        )
+
+    resumed = assert_resumes(build, benchmark.train_stream)
+    assert len(resumed.plugins[0].memory) == 30
+
+
 @pytest.mark.parametrize(
     "options",
-    [{"alpha": -1.0}, {"batch_size_mem": 0}, {"mem_size": -5}, {"memory_update": "epoch"}],
+    [
+        {"alpha": -1.0},
+        {"beta": "high"},
+        {"batch_size_mem": 0},
+        {"mem_size": -5},
+        {"memory_update": "epoch"},
+    ],
 )
 def test_bad_parameters_are_refused(options):
-    with pytest.raises(ParameterError):
+    with pytest.raises(ParameterError, match=next(iter(options))):
         DERPlugin(**options)
 
 

@@ -11,11 +11,10 @@ from torch.nn import functional as F
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorBatchLoader, TensorData
-from clhost.errors import ParameterError
 from clhost.models import forward_with_tasks
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import experience_tensors
-from clhost.validate import non_negative_int
+from clhost.validate import non_negative_int, number, one_of, positive_int
 from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_buffer_reservoir import ReservoirSamplingBuffer
 
@@ -41,6 +40,8 @@ class DERPlugin(SupervisedPlugin):
 
     capabilities = Capabilities(provides={REHEARSAL})
 
+    state_key = "der"
+
     def __init__(
         self,
         mem_size: int = 200,
@@ -49,14 +50,11 @@ class DERPlugin(SupervisedPlugin):
         beta: float = 0.5,
         memory_update: MemoryUpdate = "minibatch",
     ):
-        if alpha < 0 or beta < 0:
-            raise ParameterError(f"alpha and beta must be non-negative, got {alpha}, {beta}")
-        if batch_size_mem is not None and batch_size_mem < 1:
-            raise ParameterError(f"batch_size_mem must be positive, got {batch_size_mem}")
-        if memory_update not in MEMORY_UPDATES:
-            raise ParameterError(
-                f"memory_update must be one of {', '.join(MEMORY_UPDATES)}, got {memory_update!r}"
-            )
+        number("alpha", alpha, low=0)
+        number("beta", beta, low=0)
+        if batch_size_mem is not None:
+            positive_int("batch_size_mem", batch_size_mem)
+        one_of("memory_update", memory_update, MEMORY_UPDATES)
         size = non_negative_int("mem_size", mem_size)
         self.memory: ReservoirSamplingBuffer | ClassBalancedBuffer = (
             ReservoirSamplingBuffer(size)
