@@ -1,8 +1,6 @@
 """ERACEPlugin: class-balanced memory, replay as its own loss term, asymmetric masks
 equal to ACECriterion, a checkpointable state, and online learning that beats naive."""
 
-import io
-
 import pytest
 import torch
 
@@ -11,7 +9,7 @@ from clhost.benchmarks import split_digits, split_online
 from clhost.errors import ParameterError
 from clhost.models import MultiHeadMLP, SimpleMLP
 from clhost.templates import OnlineSupervisedTemplate
-from clhost.testing import toy_benchmark
+from clhost.testing import assert_resumes, state_round_trip, toy_benchmark
 from clhost_er_ace import ER_ACE, ERACEPlugin
 from clhost_loss_ace import ACECriterion
 
@@ -135,21 +133,15 @@ def test_state_round_trip_restores_replay():
     first = ERACEPlugin(mem_size=30, batch_size_mem=5)
     stream = _toy_stream()
     _online([first]).train(stream[:12])
-    saved = io.BytesIO()
-    torch.save(first.state_dict(), saved)
-    saved.seek(0)
-    second = ERACEPlugin(mem_size=30, batch_size_mem=5)
-    second.load_state_dict(torch.load(saved, weights_only=True))
-    spies = []
-    for plugin in (first, second):
-        spy = Spy()
-        spies.append(spy)
-        strategy = _online([plugin, spy])
-        torch.manual_seed(1)
-        strategy.train(stream[12:14])
-    assert all(torch.equal(a, b) for a, b in zip(spies[0].targets, spies[1].targets, strict=True))
+    second = state_round_trip(first, ERACEPlugin(mem_size=30, batch_size_mem=5))
     assert torch.equal(first.seen_units, second.seen_units)
     assert torch.equal(first.buffer.buffer.x, second.buffer.buffer.x)
+    resumed = assert_resumes(
+        lambda: _online([ERACEPlugin(mem_size=30, batch_size_mem=5)], evaluator=None),
+        stream[:14],
+        split=12,
+    )
+    assert len(resumed.plugins[0].buffer) == 30
 
 
 def test_bad_parameters_are_refused():

@@ -11,10 +11,11 @@ from torch import Tensor
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
-from clhost.errors import CheckpointError, ParameterError
+from clhost.errors import CheckpointError
 from clhost.models import forward_with_tasks
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import first_sight
+from clhost.validate import positive_int
 from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_loss_ace import present_units, restrict_logits
 
@@ -39,9 +40,11 @@ class ERACEPlugin(SupervisedPlugin):
 
     capabilities = Capabilities(provides={REHEARSAL})
 
+    state_key = "er-ace"
+
     def __init__(self, mem_size: int = 200, batch_size_mem: int = 10):
-        _require_positive(mem_size=mem_size, batch_size_mem=batch_size_mem)
-        self.mem_size, self.batch_size_mem = mem_size, batch_size_mem
+        self.mem_size = positive_int("mem_size", mem_size)
+        self.batch_size_mem = positive_int("batch_size_mem", batch_size_mem)
         self.buffer = ClassBalancedBuffer(mem_size, adaptive_size=True)
         self.seen_units = torch.zeros(0, dtype=torch.bool)
         self.replayed: TensorData | None = None  # the last step's replay, for inspection
@@ -97,9 +100,3 @@ class ERACEPlugin(SupervisedPlugin):
             raise CheckpointError("ERACEPlugin state needs its buffer and seen_units")
         self.buffer.load_state_dict(state["buffer"])
         self.seen_units = seen.bool()
-
-
-def _require_positive(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ParameterError(f"{name} must be a positive integer, got {value!r}")
