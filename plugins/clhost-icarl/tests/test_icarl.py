@@ -11,12 +11,11 @@ from torch.nn import functional as F
 
 from clhost import hookimpl
 from clhost.benchmarks import split_digits
-from clhost.checkpoint import load_checkpoint, save_checkpoint
 from clhost.errors import ParameterError, UnknownNameError
 from clhost.models import IncrementalClassifier, SimpleMLP
 from clhost.plugin import SupervisedPlugin
 from clhost.templates import SupervisedTemplate
-from clhost.testing import toy_benchmark
+from clhost.testing import assert_resumes, toy_benchmark
 from clhost_icarl import FeatureClassifier, ICaRL, ICaRLPlugin, NormalizedHerding
 from clhost_loss_icarl import ICaRLLossPlugin
 from clhost_lr_scheduler import LRSchedulerPlugin
@@ -180,24 +179,13 @@ def test_buffer_transform_changes_the_exemplars_of_each_minibatch_only():
     assert stored.abs().max() < 100, "the memory keeps the original exemplars"
 
 
-def test_checkpoint_resume_gives_the_same_run(tmp_path, digits):
-    stream = digits.train_stream[:3]
-    reference = build(memory_size=60, epochs=2)
-    reference.train(stream[:2])
-    save_checkpoint(reference, tmp_path / "ckpt.pt", 2, benchmark=digits)
-    reference.train(stream[2])
-    expected = reference.eval(digits.test_stream[:3])
-
-    resumed = build(memory_size=60, epochs=2, seed=7)
-    assert load_checkpoint(resumed, tmp_path / "ckpt.pt", benchmark=digits) == 2
-    restored = resumed.plugins[0]
-    assert sorted(restored.memory.exemplar_sets) == [1, 4, 5, 7]
-    resumed.train(stream[2])
-    result = resumed.eval(digits.test_stream[:3])
-    assert result.metrics["accuracy"] == expected.metrics["accuracy"]
-    for a, b in zip(resumed.model.parameters(), reference.model.parameters(), strict=True):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-    torch.testing.assert_close(restored.ncm.class_means, reference.plugins[0].ncm.class_means)
+def test_checkpoint_resume_gives_the_same_run(digits):
+    resumed = assert_resumes(
+        lambda: build(memory_size=60, epochs=2, evaluator=None), digits.train_stream[:3], split=2
+    )
+    seen = {c for e in digits.train_stream[:3] for c in e.classes_in_this_experience}
+    assert sorted(resumed.plugins[0].memory.exemplar_sets) == sorted(seen)
+    assert resumed.plugins[0].ncm.has_mean.sum() == len(seen)
 
 
 def test_composes_with_a_learning_rate_schedule(digits):

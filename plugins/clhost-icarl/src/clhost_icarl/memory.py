@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from clhost.data import TensorData
 from clhost.errors import ParameterError
-from clhost.validate import non_negative_int
+from clhost.validate import boolean, positive_int
 from clhost_buffer_parametric import ParametricBuffer
 from clhost_selection_herding import HerdingSelectionStrategy
 
@@ -26,10 +26,8 @@ class NormalizedHerding(HerdingSelectionStrategy):
     def __init__(self, layer_name: str = "features", batch_size: int = 256):
         if not isinstance(layer_name, str) or not layer_name:
             raise ParameterError(f"layer_name must be a non-empty string, got {layer_name!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.model: Any = None
-        self.layer_name, self.batch_size = layer_name, batch_size
+        self.layer_name, self.batch_size = layer_name, positive_int("batch_size", batch_size)
 
     def make_sorted_indices(self, strategy: Any, data: TensorData) -> list[int]:
         if strategy is None:
@@ -50,10 +48,8 @@ class ICaRLMemory(ParametricBuffer):
     """
 
     def __init__(self, memory_size: int, fixed_memory: bool = True, layer_name: str = "features"):
-        if non_negative_int("memory_size", memory_size) < 1:
-            raise ParameterError("memory_size must be positive: iCaRL classifies by exemplars")
-        if not isinstance(fixed_memory, bool):
-            raise ParameterError(f"fixed_memory must be a bool, got {fixed_memory!r}")
+        positive_int("memory_size (iCaRL classifies by exemplars)", memory_size)
+        boolean("fixed_memory", fixed_memory)
         selection = NormalizedHerding(layer_name)
         super().__init__(memory_size, groupby="class", selection_strategy=selection)
         self.fixed_memory = fixed_memory

@@ -38,7 +38,7 @@ class ICaRLPlugin(SupervisedPlugin):
 
     capabilities = Capabilities(provides={REHEARSAL})
 
-    name = "icarl"
+    state_key = "icarl"
 
     def __init__(
         self,
