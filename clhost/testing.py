@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from clhost._markers import hookimpl
 from clhost.data import Benchmark, Experience, Stream, TensorData
 
 
@@ -75,8 +76,6 @@ class HookRecorder:
     """A plugin recording the name of every hook fired, for tests of call order."""
 
     def __init__(self, hooks: Sequence[str]):
-        from clhost._markers import hookimpl
-
         self.calls: list[str] = []
         for hook in hooks:
 
@@ -107,20 +106,134 @@ def average_accuracy(
 
     torch.manual_seed(seed)
     network = model()
-    if optimizer == "sgd":
-        optim: torch.optim.Optimizer = torch.optim.SGD(
-            network.parameters(), lr=lr, momentum=momentum
-        )
-    elif optimizer == "adam":
-        optim = torch.optim.Adam(network.parameters(), lr=lr)
-    else:
-        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     strategy = (strategy_class or SupervisedTemplate)(
-        model=network, optimizer=optim, **strategy_options
+        model=network, optimizer=_optimizer(network, optimizer, lr, momentum), **strategy_options
     )
     for experience in benchmark.train_stream:
         strategy.train(experience)
     return strategy.eval(benchmark.test_stream).accuracy
+
+
+def strategy_for(
+    model: torch.nn.Module,
+    plugins: Sequence[Any] = (),
+    *,
+    optimizer: str = "adam",
+    lr: float = 0.01,
+    momentum: float = 0.0,
+    train_mb_size: int = 16,
+    train_epochs: int = 1,
+    **template_options: Any,
+) -> Any:
+    """A ``SupervisedTemplate`` on ``model`` with ``plugins`` and no evaluator (tests
+    read what they need themselves); ``optimizer`` is ``"adam"`` or ``"sgd"`` (with
+    ``momentum``). Other options (``device``, ``criterion``, ...) go to the template."""
+    from clhost.templates import SupervisedTemplate
+
+    template_options.setdefault("evaluator", None)
+    return SupervisedTemplate(
+        model=model,
+        optimizer=_optimizer(model, optimizer, lr, momentum),
+        train_mb_size=train_mb_size,
+        train_epochs=train_epochs,
+        plugins=list(plugins),
+        **template_options,
+    )
+
+
+def _optimizer(model: torch.nn.Module, name: str, lr: float, momentum: float) -> Any:
+    if name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr)
+    raise ValueError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
+
+
+class LossTermProbe:
+    """A plugin recording, at every iteration, the loss term named ``term``: its value
+    (0.0 when no plugin added it) with the train experience counter in ``values`` and,
+    given ``parameter_name``, its gradient for that parameter in ``gradients`` (``None``
+    where the term does not reach it; nothing while there is no term)."""
+
+    def __init__(self, term: str, parameter_name: str | None = None):
+        self.term = term
+        self.parameter_name = parameter_name
+        self.values: list[tuple[int, float]] = []
+        self.gradients: list[torch.Tensor | None] = []
+
+    @hookimpl
+    def clhost_before_backward(self, strategy: Any) -> None:
+        value = strategy.loss_terms.get(self.term)
+        counter = strategy.clock.train_exp_counter
+        self.values.append((counter, 0.0 if value is None else value.item()))
+        if self.parameter_name is not None and value is not None:
+            param = dict(strategy.model.named_parameters())[self.parameter_name]
+            (grad,) = torch.autograd.grad(value, param, retain_graph=True, allow_unused=True)
+            self.gradients.append(grad)
+
+
+def assert_penalty_spares_new_units(
+    make_plugin: Callable[[], Any], term: str, **strategy_options: Any
+) -> Any:
+    """Check that the penalty term ``term`` of a method storing parameters pulls only what
+    it stored: classifier units an ``IncrementalMLP`` grows get no gradient from it (the
+    old ones do) and a ``MultiHeadMLP``'s new head is never reached while the term stays
+    positive. Returns the plugin trained with the new head, for the method's own checks
+    (``strategy_options`` go to ``strategy_for``)."""
+    from clhost.models import IncrementalMLP, MultiHeadMLP
+
+    torch.manual_seed(0)
+    probe = LossTermProbe(term, "classifier.classifier.weight")
+    model = IncrementalMLP(8, (16,), initial_out_features=2)
+    stream = toy_benchmark(n_experiences=2, classes_per_experience=2).train_stream
+    strategy_for(model, [make_plugin(), probe], **strategy_options).train(stream)
+    assert model.classifier.out_features == 4
+    later = probe.gradients[1:]  # after the first step of experience 1 the term pulls
+    assert later and all(grad is not None and grad[2:].abs().sum() == 0 for grad in later)
+    assert all(grad is not None and grad[:2].abs().sum() > 0 for grad in later)
+
+    torch.manual_seed(0)
+    plugin, probe = make_plugin(), LossTermProbe(term, "classifier.heads.1.weight")
+    stream = toy_benchmark(n_experiences=2, classes_per_experience=2, task_labels=True).train_stream
+    strategy_for(MultiHeadMLP(8, (16,)), [plugin, probe], **strategy_options).train(stream)
+    assert probe.gradients and all(grad is None for grad in probe.gradients)
+    assert probe.values[-1][1] > 0  # the shared body and the old head are still held
+    return plugin
+
+
+FORGETTING_SCENARIOS = ("task-incremental-split-digits", "permuted-digits")
+"""Two settings in which finetuning forgets and a method's effect shows within seconds."""
+
+
+def scenario_accuracy(strategy_class: type | None, scenario: str, **method_options: Any) -> float:
+    """``average_accuracy`` with Adam in one of ``FORGETTING_SCENARIOS``: a method's effect
+    test compares it with finetuning's (``strategy_class=None``)."""
+    from clhost.benchmarks import permuted_digits, split_digits
+    from clhost.models import MultiHeadMLP, SimpleMLP
+
+    if scenario == "task-incremental-split-digits":
+        return average_accuracy(
+            strategy_class,
+            benchmark=split_digits(task_labels=True),
+            model=lambda: MultiHeadMLP(64, (16,)),
+            optimizer="adam",
+            lr=0.03,
+            train_epochs=10,
+            train_mb_size=32,
+            **method_options,
+        )
+    if scenario == "permuted-digits":
+        return average_accuracy(
+            strategy_class,
+            benchmark=permuted_digits(),
+            model=lambda: SimpleMLP(10, 64, (512,)),
+            optimizer="adam",
+            lr=0.002,
+            train_epochs=2,
+            train_mb_size=64,
+            **method_options,
+        )
+    raise ValueError(f"scenario must be one of {FORGETTING_SCENARIOS}, got {scenario!r}")
 
 
 class Killed(BaseException):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-import io
+import functools
 from importlib.metadata import entry_points
 
 import pytest
@@ -11,45 +11,23 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from clhost import hookimpl
-from clhost.benchmarks import permuted_digits, split_digits
 from clhost.data import Experience, TensorData
 from clhost.errors import CheckpointError, ParameterError
 from clhost.importance import AnchorSums, QuadraticPenalty
-from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
-from clhost.templates import SupervisedTemplate
-from clhost.testing import average_accuracy, toy_benchmark
+from clhost.models import MultiHeadMLP, SimpleMLP
+from clhost.testing import (
+    LossTermProbe,
+    assert_penalty_spares_new_units,
+    assert_resumes,
+    scenario_accuracy,
+    state_round_trip,
+    toy_benchmark,
+)
+from clhost.testing import strategy_for as adam_strategy_for
 from clhost_ewc import EWC, EWCPlugin
 
-
-class TermProbe:
-    """Records the "ewc" loss term of every iteration and its gradient for one parameter."""
-
-    def __init__(self, parameter_name: str | None = None):
-        self.parameter_name = parameter_name
-        self.values: list[tuple[int, float]] = []
-        self.gradients: list[torch.Tensor | None] = []
-
-    @hookimpl
-    def clhost_before_backward(self, strategy):
-        term = strategy.loss_terms.get("ewc")
-        self.values.append((strategy.clock.train_exp_counter, 0.0 if term is None else term.item()))
-        if self.parameter_name is not None and term is not None:
-            param = dict(strategy.model.named_parameters())[self.parameter_name]
-            (grad,) = torch.autograd.grad(term, param, retain_graph=True, allow_unused=True)
-            self.gradients.append(grad)
-
-
-def strategy_for(model, plugins, *, lr=0.1, batch_size=16, epochs=1, optimizer=None):
-    optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=lr)
-    return SupervisedTemplate(
-        model=model,
-        optimizer=optimizer,
-        train_mb_size=batch_size,
-        train_epochs=epochs,
-        plugins=plugins,
-        evaluator=None,
-    )
+strategy_for = functools.partial(adam_strategy_for, optimizer="sgd", lr=0.1)
+"""EWC's tests train with plain SGD at lr 0.1 unless they say otherwise."""
 
 
 # -- parameters ----------------------------------------------------------------------
@@ -76,7 +54,7 @@ def test_registered_and_strategy_puts_its_plugin_first():
     assert entry_points(group="clhost.plugins")["ewc"].load() is EWCPlugin
     assert entry_points(group="clhost.strategies")["ewc"].load() is EWC
     model = SimpleMLP(4, 8, (8,))
-    other = TermProbe()
+    other = LossTermProbe("ewc")
     strategy = EWC(
         model=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
@@ -97,7 +75,7 @@ def test_registered_and_strategy_puts_its_plugin_first():
 def test_penalty_is_zero_during_the_first_experience_and_positive_after():
     torch.manual_seed(0)
     benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2)
-    probe = TermProbe()
+    probe = LossTermProbe("ewc")
     strategy = strategy_for(SimpleMLP(4, 8, (16,)), [EWCPlugin(ewc_lambda=100.0), probe])
     strategy.train(benchmark.train_stream)
     first = [value for exp, value in probe.values if exp == 0]
@@ -117,7 +95,7 @@ def test_fisher_is_the_mean_of_squared_minibatch_gradients_of_the_log_likelihood
     experience = Experience(TensorData(x, y), 0, classes_in_this_experience=(0, 1))
     plugin = EWCPlugin(ewc_lambda=1.0)
     # lr=0 keeps the parameters where they are, so the Fisher is taken at known values
-    strategy_for(model, [plugin], lr=0.0, batch_size=2).train(experience)
+    strategy_for(model, [plugin], lr=0.0, train_mb_size=2).train(experience)
 
     def minibatch_gradients(rows):
         logits = x[rows] @ model.weight.detach().T + model.bias.detach()
@@ -157,8 +135,8 @@ def test_separate_mode_keeps_every_experience_and_online_mode_decays_one_fisher(
 def test_penalty_sums_every_stored_experience_in_separate_mode():
     benchmark = toy_benchmark(n_experiences=3, classes_per_experience=2)
     torch.manual_seed(1)
-    plugin, probe = EWCPlugin(ewc_lambda=3.0), TermProbe()
-    strategy = strategy_for(SimpleMLP(6, 8, (8,)), [plugin, probe], batch_size=100)
+    plugin, probe = EWCPlugin(ewc_lambda=3.0), LossTermProbe("ewc")
+    strategy = strategy_for(SimpleMLP(6, 8, (8,)), [plugin, probe], train_mb_size=100)
     strategy.train(benchmark.train_stream[:2])
     params = {name: p.detach().clone() for name, p in strategy.model.named_parameters()}
     strategy.train(benchmark.train_stream[2])  # one minibatch: the term is taken at `params`
@@ -224,56 +202,27 @@ def test_starting_an_experience_costs_the_same_however_many_are_stored():
     assert counts[0] == counts[1], counts
 
 
-def test_units_a_classifier_grew_are_not_penalised():
-    torch.manual_seed(0)
-    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2)
-    probe = TermProbe("classifier.classifier.weight")
-    model = IncrementalMLP(8, (16,), initial_out_features=2)
-    strategy_for(model, [EWCPlugin(ewc_lambda=100.0), probe]).train(benchmark.train_stream)
-    assert model.classifier.out_features == 4
-    later = probe.gradients[1:]  # after the first step of experience 1 the term pulls
-    assert later and all(grad[2:].abs().sum() == 0 for grad in later)
-    assert all(grad[:2].abs().sum() > 0 for grad in later)
-
-
-def test_new_heads_are_not_penalised():
-    torch.manual_seed(0)
-    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2, task_labels=True)
-    plugin = EWCPlugin(ewc_lambda=100.0)
-    probe = TermProbe("classifier.heads.1.weight")
-    model = MultiHeadMLP(8, (16,))
-    strategy_for(model, [plugin, probe]).train(benchmark.train_stream)
+def test_units_and_heads_added_after_storing_are_not_penalised():
+    plugin = assert_penalty_spares_new_units(
+        lambda: EWCPlugin(ewc_lambda=100.0), "ewc", optimizer="sgd", lr=0.1
+    )
     assert "classifier.heads.1.weight" not in plugin.saved_params[0]
-    assert probe.gradients and all(grad is None for grad in probe.gradients)
-    assert probe.values[-1][1] > 0  # the shared body and the old head are still held
 
 
-def test_state_round_trip_restores_importances_and_behaviour():
+def test_state_round_trip_restores_importances_and_a_resumed_run_matches():
     torch.manual_seed(0)
-    benchmark = toy_benchmark(n_experiences=3, classes_per_experience=2)
+    stream = toy_benchmark(n_experiences=3, classes_per_experience=2).train_stream
     plugin = EWCPlugin(ewc_lambda=50.0)
-    model = SimpleMLP(6, 8, (16,))
-    strategy_for(model, [plugin]).train(benchmark.train_stream[:2])
-
-    buffer = io.BytesIO()
-    torch.save(plugin.state_dict(), buffer)
-    buffer.seek(0)
-    restored = EWCPlugin(ewc_lambda=50.0)
-    restored.load_state_dict(torch.load(buffer, weights_only=True))
+    strategy_for(SimpleMLP(6, 8, (16,)), [plugin]).train(stream[:2])
+    restored = state_round_trip(plugin, EWCPlugin(ewc_lambda=50.0))
     assert sorted(restored.importances) == [0, 1]
     for key in (0, 1):
         for name, value in plugin.importances[key].items():
             assert torch.equal(restored.importances[key][name], value)
             assert torch.equal(restored.saved_params[key][name], plugin.saved_params[key][name])
-
-    def continued(with_plugin):
-        torch.manual_seed(5)
-        copy_of_model = copy.deepcopy(model)
-        strategy_for(copy_of_model, [with_plugin]).train(benchmark.train_stream[2])
-        return copy_of_model.state_dict()
-
-    original, resumed = continued(plugin), continued(restored)
-    assert all(torch.equal(original[name], resumed[name]) for name in original)
+    assert_resumes(
+        lambda: strategy_for(SimpleMLP(6, 8, (16,)), [EWCPlugin(ewc_lambda=50.0)]), stream, split=2
+    )
     with pytest.raises(CheckpointError, match="mode"):
         EWCPlugin(ewc_lambda=1.0, mode="online", decay_factor=0.5).load_state_dict(
             plugin.state_dict()
@@ -284,48 +233,19 @@ def test_state_round_trip_restores_importances_and_behaviour():
 def test_runs_on_cuda():
     torch.manual_seed(0)
     benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2, task_labels=True)
-    model = MultiHeadMLP(8, (16,))
-    plugin = EWCPlugin(ewc_lambda=10.0)
-    strategy = SupervisedTemplate(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        plugins=[plugin],
-        device="cuda",
-    )
-    strategy.train(benchmark.train_stream)
+    plugin = EWCPlugin(ewc_lambda=100.0)
+    strategy_for(MultiHeadMLP(8, (16,)), [plugin], device="cuda").train(benchmark.train_stream)
     assert all(value.is_cuda for value in plugin.importances[1].values())
 
 
 # -- effect --------------------------------------------------------------------------
 
-TASK_INCREMENTAL = {
-    "benchmark": lambda: split_digits(task_labels=True),
-    "model": lambda: MultiHeadMLP(64, (16,)),
-    "lr": 0.03,
-    "train_epochs": 10,
-    "train_mb_size": 32,
-}
-DOMAIN_INCREMENTAL = {
-    "benchmark": permuted_digits,
-    "model": lambda: SimpleMLP(10, 64, (512,)),
-    "lr": 0.002,
-    "train_epochs": 2,
-    "train_mb_size": 64,
-}
-
-
-def accuracy(strategy_class, scenario, **method_options) -> float:
-    """Average accuracy over the test stream after training on it in order, with Adam."""
-    options = {**scenario, "benchmark": scenario["benchmark"]()}
-    return average_accuracy(strategy_class, optimizer="adam", **options, **method_options)
-
 
 @pytest.mark.parametrize(
     "scenario, ewc_lambda",
-    [(TASK_INCREMENTAL, 1000.0), (DOMAIN_INCREMENTAL, 3000.0)],
-    ids=["task-incremental-split-digits", "permuted-digits"],
+    [("task-incremental-split-digits", 1000.0), ("permuted-digits", 3000.0)],
 )
 def test_forgets_less_than_finetuning(scenario, ewc_lambda):
-    naive = accuracy(None, scenario)
-    ewc = accuracy(EWC, scenario, ewc_lambda=ewc_lambda)
+    naive = scenario_accuracy(None, scenario)
+    ewc = scenario_accuracy(EWC, scenario, ewc_lambda=ewc_lambda)
     assert ewc > naive + 0.05, (naive, ewc)

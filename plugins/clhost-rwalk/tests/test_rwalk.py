@@ -2,54 +2,26 @@
 
 from __future__ import annotations
 
-import copy
-import io
 from importlib.metadata import entry_points
 
 import pytest
 import torch
 from torch import nn
 
-from clhost import hookimpl
-from clhost.benchmarks import permuted_digits, split_digits
 from clhost.data import Experience, TensorData
 from clhost.errors import CheckpointError, ParameterError
-from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
-from clhost.templates import SupervisedTemplate
-from clhost.testing import average_accuracy, toy_benchmark
+from clhost.models import MultiHeadMLP, SimpleMLP
+from clhost.testing import (
+    LossTermProbe,
+    assert_penalty_spares_new_units,
+    assert_resumes,
+    scenario_accuracy,
+    state_round_trip,
+    strategy_for,
+    toy_benchmark,
+)
 from clhost_rwalk import RWalk, RWalkPlugin
 from clhost_rwalk.plugin import SCORE_EPS
-
-
-class TermProbe:
-    """Records the "rwalk" loss term of every iteration and its gradient for one parameter."""
-
-    def __init__(self, parameter_name: str | None = None):
-        self.parameter_name = parameter_name
-        self.values: list[tuple[int, float]] = []
-        self.gradients: list[torch.Tensor | None] = []
-
-    @hookimpl
-    def clhost_before_backward(self, strategy):
-        term = strategy.loss_terms.get("rwalk")
-        self.values.append((strategy.clock.train_exp_counter, 0.0 if term is None else term.item()))
-        if self.parameter_name is not None and term is not None:
-            param = dict(strategy.model.named_parameters())[self.parameter_name]
-            (grad,) = torch.autograd.grad(term, param, retain_graph=True, allow_unused=True)
-            self.gradients.append(grad)
-
-
-def strategy_for(model, plugins, *, lr=0.01, batch_size=16, epochs=1):
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    return SupervisedTemplate(
-        model=model,
-        optimizer=optimizer,
-        train_mb_size=batch_size,
-        train_epochs=epochs,
-        plugins=plugins,
-        evaluator=None,
-    )
-
 
 # -- parameters ----------------------------------------------------------------------
 
@@ -91,7 +63,7 @@ def test_registered_and_strategy_puts_its_plugin_first():
 def test_penalty_is_zero_during_the_first_experience_and_positive_after():
     torch.manual_seed(0)
     benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2)
-    probe = TermProbe()
+    probe = LossTermProbe("rwalk")
     strategy = strategy_for(SimpleMLP(4, 8, (16,)), [RWalkPlugin(ewc_lambda=1.0), probe])
     strategy.train(benchmark.train_stream)
     first = [value for exp, value in probe.values if exp == 0]
@@ -111,14 +83,9 @@ def two_sgd_steps(delta_t: int) -> tuple[RWalkPlugin, list, list, list]:
     theta0 = [model.weight.detach().clone(), model.bias.detach().clone()]
     plugin = RWalkPlugin(ewc_lambda=1.0, ewc_alpha=0.9, delta_t=delta_t)
     experience = Experience(TensorData(x, y), 0, classes_in_this_experience=(0, 1))
-    SupervisedTemplate(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
-        train_mb_size=1,
-        train_epochs=2,
-        plugins=[plugin],
-        evaluator=None,
-    ).train(experience)
+    strategy_for(model, [plugin], optimizer="sgd", lr=0.5, train_mb_size=1, train_epochs=2).train(
+        experience
+    )
 
     def gradient(weight, bias):  # cross-entropy: d/d logits = softmax - one_hot
         error = torch.softmax(x @ weight.T + bias, dim=1) - torch.eye(2)[y]
@@ -159,8 +126,8 @@ def test_fisher_and_scores_match_a_hand_computation(delta_t):
 def test_penalty_weighs_distance_by_normalised_fisher_plus_score():
     torch.manual_seed(1)
     benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2)
-    plugin, probe = RWalkPlugin(ewc_lambda=3.0), TermProbe()
-    strategy = strategy_for(SimpleMLP(4, 8, (8,)), [plugin, probe], batch_size=100)
+    plugin, probe = RWalkPlugin(ewc_lambda=3.0), LossTermProbe("rwalk")
+    strategy = strategy_for(SimpleMLP(4, 8, (8,)), [plugin, probe], train_mb_size=100)
     strategy.train(benchmark.train_stream[0])
     fisher, scores, anchors = plugin.fisher, plugin.scores, plugin.anchors
 
@@ -182,54 +149,25 @@ def test_penalty_weighs_distance_by_normalised_fisher_plus_score():
     assert probe.values[-1][1] == pytest.approx(3.0 * float(expected), rel=1e-5)
 
 
-def test_units_a_classifier_grew_are_not_penalised():
-    torch.manual_seed(0)
-    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2)
-    probe = TermProbe("classifier.classifier.weight")
-    model = IncrementalMLP(8, (16,), initial_out_features=2)
-    strategy_for(model, [RWalkPlugin(ewc_lambda=1.0), probe]).train(benchmark.train_stream)
-    assert model.classifier.out_features == 4
-    later = probe.gradients[1:]  # after the first step of experience 1 the term pulls
-    assert later and all(grad[2:].abs().sum() == 0 for grad in later)
-    assert all(grad[:2].abs().sum() > 0 for grad in later)
-
-
-def test_new_heads_are_not_penalised():
-    torch.manual_seed(0)
-    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2, task_labels=True)
-    plugin = RWalkPlugin(ewc_lambda=1.0)
-    probe = TermProbe("classifier.heads.1.weight")
-    strategy_for(MultiHeadMLP(8, (16,)), [plugin, probe]).train(benchmark.train_stream)
-    assert probe.gradients and all(grad is None for grad in probe.gradients)
-    assert probe.values[-1][1] > 0
+def test_units_and_heads_added_after_storing_are_not_penalised():
+    plugin = assert_penalty_spares_new_units(lambda: RWalkPlugin(ewc_lambda=1.0), "rwalk")
     assert plugin.scores["classifier.heads.1.weight"].sum() > 0
 
 
-def test_state_round_trip_restores_importances_and_behaviour():
+def test_state_round_trip_restores_importances_and_a_resumed_run_matches():
     torch.manual_seed(0)
-    benchmark = toy_benchmark(n_experiences=3, classes_per_experience=2)
+    stream = toy_benchmark(n_experiences=3, classes_per_experience=2).train_stream
     plugin = RWalkPlugin(ewc_lambda=1.0, delta_t=3)
-    model = SimpleMLP(6, 8, (16,))
-    strategy_for(model, [plugin]).train(benchmark.train_stream[:2])
-
-    buffer = io.BytesIO()
-    torch.save(plugin.state_dict(), buffer)
-    buffer.seek(0)
-    restored = RWalkPlugin(ewc_lambda=1.0, delta_t=3)
-    restored.load_state_dict(torch.load(buffer, weights_only=True))
+    strategy_for(SimpleMLP(6, 8, (16,)), [plugin]).train(stream[:2])
+    restored = state_round_trip(plugin, RWalkPlugin(ewc_lambda=1.0, delta_t=3))
     for kind in ("anchors", "fisher", "scores", "running_fisher"):
         for name, value in getattr(plugin, kind).items():
             assert torch.equal(getattr(restored, kind)[name], value)
-
-    def continued(with_plugin):
-        torch.manual_seed(5)
-        copy_of_model = copy.deepcopy(model)
-        strategy_for(copy_of_model, [with_plugin]).train(benchmark.train_stream[2])
-        return copy_of_model.state_dict(), with_plugin.scores
-
-    (params_a, scores_a), (params_b, scores_b) = continued(plugin), continued(restored)
-    assert all(torch.equal(params_a[name], params_b[name]) for name in params_a)
-    assert all(torch.equal(scores_a[name], scores_b[name]) for name in scores_a)
+    assert_resumes(
+        lambda: strategy_for(SimpleMLP(6, 8, (16,)), [RWalkPlugin(ewc_lambda=1.0, delta_t=3)]),
+        stream,
+        split=2,
+    )
     with pytest.raises(CheckpointError, match="running_fisher"):
         RWalkPlugin().load_state_dict({"anchors": {}, "fisher": {}, "scores": {}})
 
@@ -238,48 +176,19 @@ def test_state_round_trip_restores_importances_and_behaviour():
 def test_runs_on_cuda():
     torch.manual_seed(0)
     benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2, task_labels=True)
-    model = MultiHeadMLP(8, (16,))
     plugin = RWalkPlugin(ewc_lambda=1.0)
-    strategy = SupervisedTemplate(
-        model=model,
-        optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
-        plugins=[plugin],
-        device="cuda",
-    )
-    strategy.train(benchmark.train_stream)
+    strategy_for(MultiHeadMLP(8, (16,)), [plugin], device="cuda").train(benchmark.train_stream)
     assert all(value.is_cuda for value in plugin.scores.values())
 
 
 # -- effect --------------------------------------------------------------------------
 
-TASK_INCREMENTAL = {
-    "benchmark": lambda: split_digits(task_labels=True),
-    "model": lambda: MultiHeadMLP(64, (16,)),
-    "lr": 0.03,
-    "train_epochs": 10,
-    "train_mb_size": 32,
-}
-DOMAIN_INCREMENTAL = {
-    "benchmark": permuted_digits,
-    "model": lambda: SimpleMLP(10, 64, (512,)),
-    "lr": 0.002,
-    "train_epochs": 2,
-    "train_mb_size": 64,
-}
-
-
-def accuracy(strategy_class, scenario, **method_options) -> float:
-    """Average accuracy over the test stream after training on it in order, with Adam."""
-    options = {**scenario, "benchmark": scenario["benchmark"]()}
-    return average_accuracy(strategy_class, optimizer="adam", **options, **method_options)
-
 
 @pytest.mark.parametrize(
     "scenario, ewc_lambda",
-    [(TASK_INCREMENTAL, 0.3), (DOMAIN_INCREMENTAL, 1.0)],
-    ids=["task-incremental-split-digits", "permuted-digits"],
+    [("task-incremental-split-digits", 0.3), ("permuted-digits", 1.0)],
 )
 def test_forgets_less_than_finetuning(scenario, ewc_lambda):
-    naive = accuracy(None, scenario)
-    rwalk = accuracy(RWalk, scenario, ewc_lambda=ewc_lambda)
+    naive = scenario_accuracy(None, scenario)
+    rwalk = scenario_accuracy(RWalk, scenario, ewc_lambda=ewc_lambda)
     assert rwalk > naive + 0.05, (naive, rwalk)

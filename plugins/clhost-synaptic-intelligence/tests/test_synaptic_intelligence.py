@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import io
 from importlib.metadata import entry_points
 
 import pytest
@@ -14,28 +12,17 @@ from clhost import hookimpl
 from clhost.benchmarks import permuted_digits, split_digits
 from clhost.data import Experience, TensorData
 from clhost.errors import ParameterError, UnknownNameError
-from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
-from clhost.templates import SupervisedTemplate
-from clhost.testing import average_accuracy, toy_benchmark
+from clhost.models import MultiHeadMLP, SimpleMLP
+from clhost.testing import (
+    LossTermProbe,
+    assert_penalty_spares_new_units,
+    assert_resumes,
+    scenario_accuracy,
+    state_round_trip,
+    strategy_for,
+    toy_benchmark,
+)
 from clhost_synaptic_intelligence import SynapticIntelligence, SynapticIntelligencePlugin
-
-
-class TermProbe:
-    """Records the "si" loss term of every iteration and its gradient for one parameter."""
-
-    def __init__(self, parameter_name: str | None = None):
-        self.parameter_name = parameter_name
-        self.values: list[tuple[int, float]] = []
-        self.gradients: list[torch.Tensor | None] = []
-
-    @hookimpl
-    def clhost_before_backward(self, strategy):
-        term = strategy.loss_terms.get("si")
-        self.values.append((strategy.clock.train_exp_counter, 0.0 if term is None else term.item()))
-        if self.parameter_name is not None and term is not None:
-            param = dict(strategy.model.named_parameters())[self.parameter_name]
-            (grad,) = torch.autograd.grad(term, param, retain_graph=True, allow_unused=True)
-            self.gradients.append(grad)
 
 
 class TaskPathProbe:
@@ -61,23 +48,6 @@ class TaskPathProbe:
             step = param.detach() - self._before[name]
             self.task_path[name] = self.task_path.get(name, 0) - task * step
             self.total_path[name] = self.total_path.get(name, 0) - total * step
-
-
-def strategy_for(model, plugins, *, lr=0.01, batch_size=16, epochs=1, momentum=None):
-    """Adam, the paper's optimizer, unless ``momentum`` asks for SGD: with plain SGD a
-    stiff surrogate (huge omega where a parameter barely moved) can diverge."""
-    if momentum is None:
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    return SupervisedTemplate(
-        model=model,
-        optimizer=optimizer,
-        train_mb_size=batch_size,
-        train_epochs=epochs,
-        plugins=plugins,
-        evaluator=None,
-    )
 
 
 # -- parameters ----------------------------------------------------------------------
@@ -126,7 +96,7 @@ def test_registered_and_strategy_puts_its_plugin_first():
 def test_penalty_is_zero_during_the_first_experience_and_positive_after():
     torch.manual_seed(0)
     benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2)
-    probe = TermProbe()
+    probe = LossTermProbe("si")
     strategy = strategy_for(SimpleMLP(4, 8, (16,)), [SynapticIntelligencePlugin(0.1), probe])
     strategy.train(benchmark.train_stream)
     first = [value for exp, value in probe.values if exp == 0]
@@ -155,9 +125,9 @@ def test_importance_is_the_path_integral_of_two_steps_computed_by_hand(options, 
     experience = Experience(TensorData(x, y), 0, classes_in_this_experience=(0, 1))
     lr, momentum = 0.5, 0.9
     # one sample, two epochs: two SGD steps with momentum, so a step is not just -lr * g
-    strategy_for(model, [plugin], lr=lr, batch_size=1, epochs=2, momentum=momentum).train(
-        experience
-    )
+    strategy_for(
+        model, [plugin], lr=lr, train_mb_size=1, train_epochs=2, optimizer="sgd", momentum=momentum
+    ).train(experience)
 
     def gradient(weight, bias):  # cross-entropy: d/d logits = softmax - one_hot
         error = torch.softmax(x @ weight.T + bias, dim=1) - torch.eye(2)[y]
@@ -185,7 +155,9 @@ def test_path_integral_uses_the_task_loss_gradient_not_the_surrogate_s():
     torch.manual_seed(0)
     benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2)
     plugin, probe = SynapticIntelligencePlugin(si_lambda=1.0, eps=1e-3), TaskPathProbe()
-    strategy = strategy_for(SimpleMLP(4, 8, (16,)), [plugin, probe], lr=0.001, momentum=0.9)
+    strategy = strategy_for(
+        SimpleMLP(4, 8, (16,)), [plugin, probe], lr=0.001, optimizer="sgd", momentum=0.9
+    )
     strategy.train(benchmark.train_stream[0])
     omega_before = {name: value.clone() for name, value in plugin.omega.items()}
     start = {name: p.detach().clone() for name, p in strategy.model.named_parameters()}
@@ -205,7 +177,7 @@ def test_excluded_parameters_get_no_importance_and_unknown_names_are_reported():
     torch.manual_seed(0)
     benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2)
     plugin = SynapticIntelligencePlugin(si_lambda=1.0, excluded_parameters=("classifier",))
-    probe = TermProbe("classifier.weight")
+    probe = LossTermProbe("si", "classifier.weight")
     strategy_for(SimpleMLP(4, 8, (16,)), [plugin, probe]).train(benchmark.train_stream)
     assert sorted(plugin.omega) == ["features.1.bias", "features.1.weight"]
     assert probe.gradients and all(grad is None for grad in probe.gradients)
@@ -214,104 +186,48 @@ def test_excluded_parameters_get_no_importance_and_unknown_names_are_reported():
         strategy_for(SimpleMLP(4, 8, (16,)), [typo]).train(benchmark.train_stream[0])
 
 
-def test_units_a_classifier_grew_are_not_penalised():
-    torch.manual_seed(0)
-    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2)
-    probe = TermProbe("classifier.classifier.weight")
-    model = IncrementalMLP(8, (16,), initial_out_features=2)
-    strategy_for(model, [SynapticIntelligencePlugin(1.0), probe]).train(benchmark.train_stream)
-    assert model.classifier.out_features == 4
-    later = probe.gradients[1:]
-    assert later and all(grad[2:].abs().sum() == 0 for grad in later)
-    assert all(grad[:2].abs().sum() > 0 for grad in later)
-
-
-def test_new_heads_are_not_penalised_and_gain_importance_once_trained():
-    torch.manual_seed(0)
-    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2, task_labels=True)
-    plugin = SynapticIntelligencePlugin(si_lambda=1.0)
-    probe = TermProbe("classifier.heads.1.weight")
-    strategy_for(MultiHeadMLP(8, (16,)), [plugin, probe]).train(benchmark.train_stream)
-    assert probe.gradients and all(grad is None for grad in probe.gradients)
-    assert probe.values[-1][1] > 0
+def test_units_and_heads_added_after_storing_are_not_penalised():
+    plugin = assert_penalty_spares_new_units(
+        lambda: SynapticIntelligencePlugin(si_lambda=1.0), "si"
+    )
     assert plugin.omega["classifier.heads.1.weight"].sum() > 0
 
 
-def test_state_round_trip_restores_importances_and_behaviour():
+def test_state_round_trip_restores_importances_and_a_resumed_run_matches():
     torch.manual_seed(0)
-    benchmark = toy_benchmark(n_experiences=3, classes_per_experience=2)
+    stream = toy_benchmark(n_experiences=3, classes_per_experience=2).train_stream
     plugin = SynapticIntelligencePlugin(si_lambda=0.5)
-    model = SimpleMLP(6, 8, (16,))
-    strategy_for(model, [plugin]).train(benchmark.train_stream[:2])
-
-    buffer = io.BytesIO()
-    torch.save(plugin.state_dict(), buffer)
-    buffer.seek(0)
-    restored = SynapticIntelligencePlugin(si_lambda=0.5)
-    restored.load_state_dict(torch.load(buffer, weights_only=True))
+    strategy_for(SimpleMLP(6, 8, (16,)), [plugin]).train(stream[:2])
+    restored = state_round_trip(plugin, SynapticIntelligencePlugin(si_lambda=0.5))
     for name, value in plugin.omega.items():
         assert torch.equal(restored.omega[name], value)
         assert torch.equal(restored.anchors[name], plugin.anchors[name])
-
-    def continued(with_plugin):
-        torch.manual_seed(5)
-        copy_of_model = copy.deepcopy(model)
-        strategy_for(copy_of_model, [with_plugin]).train(benchmark.train_stream[2])
-        return copy_of_model.state_dict(), with_plugin.omega
-
-    (params_a, omega_a), (params_b, omega_b) = continued(plugin), continued(restored)
-    assert all(torch.equal(params_a[name], params_b[name]) for name in params_a)
-    assert all(torch.equal(omega_a[name], omega_b[name]) for name in omega_a)
+    assert_resumes(
+        lambda: strategy_for(SimpleMLP(6, 8, (16,)), [SynapticIntelligencePlugin(si_lambda=0.5)]),
+        stream,
+        split=2,
+    )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_runs_on_cuda():
     torch.manual_seed(0)
     benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2, task_labels=True)
-    model = MultiHeadMLP(8, (16,))
-    plugin = SynapticIntelligencePlugin(si_lambda=0.1)
-    strategy = SupervisedTemplate(
-        model=model,
-        optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
-        plugins=[plugin],
-        device="cuda",
-    )
-    strategy.train(benchmark.train_stream)
+    plugin = SynapticIntelligencePlugin(si_lambda=1.0)
+    strategy_for(MultiHeadMLP(8, (16,)), [plugin], device="cuda").train(benchmark.train_stream)
     assert all(value.is_cuda for value in plugin.omega.values())
 
 
 # -- effect --------------------------------------------------------------------------
 
-TASK_INCREMENTAL = {
-    "benchmark": lambda: split_digits(task_labels=True),
-    "model": lambda: MultiHeadMLP(64, (16,)),
-    "lr": 0.03,
-    "train_epochs": 10,
-    "train_mb_size": 32,
-}
-DOMAIN_INCREMENTAL = {
-    "benchmark": permuted_digits,
-    "model": lambda: SimpleMLP(10, 64, (512,)),
-    "lr": 0.002,
-    "train_epochs": 2,
-    "train_mb_size": 64,
-}
-
-
-def accuracy(strategy_class, scenario, **method_options) -> float:
-    """Average accuracy over the test stream after training on it in order, with Adam."""
-    options = {**scenario, "benchmark": scenario["benchmark"]()}
-    return average_accuracy(strategy_class, optimizer="adam", **options, **method_options)
-
 
 @pytest.mark.parametrize(
     "scenario, si_lambda",
-    [(TASK_INCREMENTAL, 0.1), (DOMAIN_INCREMENTAL, 1.0)],
-    ids=["task-incremental-split-digits", "permuted-digits"],
+    [("task-incremental-split-digits", 0.1), ("permuted-digits", 1.0)],
 )
 def test_forgets_less_than_finetuning(scenario, si_lambda):
-    naive = accuracy(None, scenario)
-    si = accuracy(SynapticIntelligence, scenario, si_lambda=si_lambda)
+    naive = scenario_accuracy(None, scenario)
+    si = scenario_accuracy(SynapticIntelligence, scenario, si_lambda=si_lambda)
     assert si > naive + 0.05, (naive, si)
 
 
@@ -323,13 +239,8 @@ def reference_accuracy(plugins, benchmark) -> float:
     accuracy over the whole test stream (pooled over its samples)."""
     torch.manual_seed(0)
     model = SimpleMLP(10, 64, (256,))
-    strategy = SupervisedTemplate(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        train_mb_size=32,
-        train_epochs=5,
-        plugins=plugins,
-        evaluator=None,
+    strategy = strategy_for(
+        model, plugins, optimizer="sgd", lr=0.1, train_mb_size=32, train_epochs=5
     )
     for experience in benchmark.train_stream:
         strategy.train(experience)  # a blow-up raises NonFiniteError

@@ -5,29 +5,26 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
-from torch import Tensor
 from torch.nn import functional
 
-from clhost import hookimpl, validate
+from clhost import validate
 from clhost.data import experience_data
 from clhost.errors import CheckpointError, ParameterError
 from clhost.importance import (
     AnchorSums,
     ParamTensors,
-    QuadraticPenalty,
     detached_copy,
     fit_all,
     gradient_importance,
-    named_trainables,
     require_keys,
     tensors_from_state,
 )
-from clhost.plugin import SupervisedPlugin
+from clhost.penalty import AnchorSets, QuadraticPenaltyPlugin
 
 MODES = ("separate", "online")
 
 
-class EWCPlugin(SupervisedPlugin):
+class EWCPlugin(QuadraticPenaltyPlugin):
     """Elastic Weight Consolidation (Kirkpatrick et al., 2017).
 
     After each experience the diagonal empirical Fisher of its log-likelihood is estimated
@@ -44,11 +41,15 @@ class EWCPlugin(SupervisedPlugin):
     is built from running sums over them (``AnchorSums``), updated once per experience, so
     neither a step nor the start of an experience costs more as the stream grows.
 
-    Parameters that grew (incremental classifiers) are compared on the units they had when
-    stored; units and heads added later are not penalised until an experience trains them.
+    ``sgd_weight_cap`` (on by default) caps each penalty weight at what a plain SGD step
+    can follow (``clhost.penalty.QuadraticPenaltyPlugin``); it never affects other
+    optimizers. Parameters that grew (incremental classifiers) are compared on the units
+    they had when stored; units and heads added later are not penalised until an
+    experience trains them.
     """
 
     state_key = "ewc"
+    term_name = "ewc"
 
     def __init__(
         self,
@@ -56,47 +57,40 @@ class EWCPlugin(SupervisedPlugin):
         mode: Literal["separate", "online"] = "separate",
         decay_factor: float | None = None,
         keep_importance_data: bool = False,
+        *,
+        sgd_weight_cap: bool = True,
     ):
+        super().__init__(sgd_weight_cap=sgd_weight_cap)
         self.ewc_lambda = validate.number("ewc_lambda", ewc_lambda, low=0.0)
-        if mode not in MODES:
-            raise ParameterError(f"mode must be 'separate' or 'online', got {mode!r}")
+        self.mode = validate.one_of("mode", mode, MODES)
         if mode == "online":
             if decay_factor is None:
                 raise ParameterError("decay_factor is required with mode='online'")
             decay_factor = validate.number("decay_factor", decay_factor, low=0.0, high=1.0)
         elif decay_factor is not None:
             raise ParameterError("decay_factor applies only to mode='online'")
-        if not isinstance(keep_importance_data, bool):
-            raise ParameterError(
-                f"keep_importance_data must be a bool, got {keep_importance_data!r}"
-            )
-        self.mode, self.decay_factor = mode, decay_factor
-        self.keep_importance_data = keep_importance_data
+        self.decay_factor = decay_factor
+        self.keep_importance_data = validate.boolean("keep_importance_data", keep_importance_data)
         self.saved_params: dict[int, ParamTensors] = {}
         self.importances: dict[int, ParamTensors] = {}
-        self._penalty: QuadraticPenalty | None = None
-        self._sums = AnchorSums()
+        self._sums = AnchorSums()  # separate mode only: online mode has a single set
 
     def penalised_experiences(self) -> list[int]:
         """The stored experiences the penalty pulls towards."""
         keys = sorted(self.importances)
         return keys if self.mode == "separate" else keys[-1:]
 
-    @hookimpl
-    def clhost_before_training_exp(self, strategy: Any) -> None:
-        params = named_trainables(strategy.model)
-        penalty = QuadraticPenalty(
-            params, self._sums, scale=self.ewc_lambda / 2, optimizer=strategy.optimizer
-        )
-        self._penalty = penalty if len(penalty) else None
+    def penalty_scale(self) -> float:
+        return self.ewc_lambda / 2
 
-    @hookimpl
-    def clhost_loss_terms(self, strategy: Any) -> tuple[str, Tensor] | None:
-        return None if self._penalty is None else ("ewc", self._penalty())
+    def anchor_sets(self) -> AnchorSets:
+        if self.mode == "separate":
+            return self._sums
+        latest = self.penalised_experiences()
+        return [(self.saved_params[key], self.importances[key]) for key in latest]
 
-    @hookimpl
-    def clhost_after_training_exp(self, strategy: Any) -> None:
-        params = named_trainables(strategy.model)
+    def consolidate(self, strategy: Any) -> None:
+        params = self.penalised_parameters(strategy.model)
         fisher = gradient_importance(
             strategy.model,
             params,
@@ -116,17 +110,16 @@ class EWCPlugin(SupervisedPlugin):
         key = strategy.clock.train_exp_counter
         self.saved_params[key] = detached_copy(params)
         self.importances[key] = fisher
-        if self.mode == "online":
-            self._sums = AnchorSums()
-        self._sums.add(self.saved_params[key], fisher)
-        self._penalty = None
+        if self.mode == "separate":
+            self._sums.add(self.saved_params[key], fisher)
 
     def state_dict(self) -> dict[str, Any]:
+        keys = sorted(self.importances)
         return {
             "mode": self.mode,
-            "experiences": sorted(self.importances),
-            "saved_params": [detached_copy(self.saved_params[k]) for k in sorted(self.importances)],
-            "importances": [detached_copy(self.importances[k]) for k in sorted(self.importances)],
+            "experiences": keys,
+            "saved_params": [detached_copy(self.saved_params[k]) for k in keys],
+            "importances": [detached_copy(self.importances[k]) for k in keys],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -147,6 +140,7 @@ class EWCPlugin(SupervisedPlugin):
             for key, fisher in zip(keys, state["importances"], strict=True)
         }
         self._sums = AnchorSums(
-            (self.saved_params[key], self.importances[key]) for key in self.penalised_experiences()
+            (self.saved_params[key], self.importances[key])
+            for key in (self.penalised_experiences() if self.mode == "separate" else ())
         )
         self._penalty = None

@@ -7,19 +7,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from clhost import hookimpl, validate
+from clhost import validate
 from clhost.data import experience_data
-from clhost.importance import (
-    ParamTensors,
-    QuadraticPenalty,
-    detached_copy,
-    fit_all,
-    gradient_importance,
-    named_trainables,
-    require_keys,
-    tensors_from_state,
-)
-from clhost.plugin import SupervisedPlugin
+from clhost.importance import ParamTensors, detached_copy, fit_all, gradient_importance
+from clhost.penalty import AnchorSets, QuadraticPenaltyPlugin
 
 
 def squared_output_norm(output: Tensor, _targets: Tensor) -> Tensor:
@@ -27,7 +18,7 @@ def squared_output_norm(output: Tensor, _targets: Tensor) -> Tensor:
     return output.pow(2).sum(dim=1).mean()
 
 
-class MASPlugin(SupervisedPlugin):
+class MASPlugin(QuadraticPenaltyPlugin):
     """Memory Aware Synapses (Aljundi, Babiloni, Elhoseiny, Rohrbach & Tuytelaars, 2018).
 
     After each experience, the importance of a parameter is the mean absolute gradient of
@@ -37,34 +28,30 @@ class MASPlugin(SupervisedPlugin):
     experiences add the loss term ``"mas"``:
     ``lambda_reg * sum_i omega_i (theta_i - theta*_i)^2`` with ``theta*`` the parameters at
     the end of the previous experience. Units and heads a growing model adds are not
-    penalised until an experience has trained them.
+    penalised until an experience has trained them. ``sgd_weight_cap`` (on by default)
+    caps each weight at what a plain SGD step can follow: importances of the output layer
+    grow with the scale of the outputs (``clhost.penalty.QuadraticPenaltyPlugin``).
     """
 
-    def __init__(self, lambda_reg: float = 1.0, alpha: float = 0.5):
+    state_key = "mas"
+    term_name = "mas"
+    state_tensors = ("anchors", "importance")
+
+    def __init__(self, lambda_reg: float = 1.0, alpha: float = 0.5, *, sgd_weight_cap: bool = True):
+        super().__init__(sgd_weight_cap=sgd_weight_cap)
         self.lambda_reg = validate.number("lambda_reg", lambda_reg, low=0.0)
         self.alpha = validate.number("alpha", alpha, low=0.0, high=1.0)
         self.anchors: ParamTensors = {}
         self.importance: ParamTensors = {}
-        self._penalty: QuadraticPenalty | None = None
 
-    @hookimpl
-    def clhost_before_training_exp(self, strategy: Any) -> None:
-        params = named_trainables(strategy.model)
-        penalty = QuadraticPenalty(
-            params,
-            [(self.anchors, self.importance)],
-            scale=self.lambda_reg,
-            optimizer=strategy.optimizer,
-        )
-        self._penalty = penalty if len(penalty) else None
+    def penalty_scale(self) -> float:
+        return self.lambda_reg
 
-    @hookimpl
-    def clhost_loss_terms(self, strategy: Any) -> tuple[str, Tensor] | None:
-        return None if self._penalty is None else ("mas", self._penalty())
+    def anchor_sets(self) -> AnchorSets:
+        return [(self.anchors, self.importance)]
 
-    @hookimpl
-    def clhost_after_training_exp(self, strategy: Any) -> None:
-        params = named_trainables(strategy.model)
+    def consolidate(self, strategy: Any) -> None:
+        params = self.penalised_parameters(strategy.model)
         new = gradient_importance(
             strategy.model,
             params,
@@ -79,16 +66,3 @@ class MASPlugin(SupervisedPlugin):
             for name, value in new.items():
                 value.mul_(1 - self.alpha).add_(old[name], alpha=self.alpha)
         self.importance, self.anchors = new, detached_copy(params)
-        self._penalty = None
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "anchors": detached_copy(self.anchors),
-            "importance": detached_copy(self.importance),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        require_keys(state, ("anchors", "importance"), "MASPlugin")
-        self.anchors = tensors_from_state(state["anchors"], "MAS anchors")
-        self.importance = tensors_from_state(state["importance"], "MAS importances")
-        self._penalty = None

@@ -5,27 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from clhost import hookimpl, validate
-from clhost.errors import ParameterError
-from clhost.importance import (
-    ParamTensors,
-    PathIntegral,
-    QuadraticPenalty,
-    detached_copy,
-    fit_all,
-    named_trainables,
-    require_keys,
-    tensors_from_state,
-)
-from clhost.plugin import SupervisedPlugin
+from clhost.importance import ParamTensors, PathIntegral, detached_copy, fit_all
+from clhost.penalty import AnchorSets, QuadraticPenaltyPlugin
 
 SCORE_EPS = 1e-3
 """Added to a score's denominator: keeps parameters that barely moved from dominating."""
 
 
-class RWalkPlugin(SupervisedPlugin):
+class RWalkPlugin(QuadraticPenaltyPlugin):
     """Riemannian Walk (Chaudhry, Dokania, Ajanthan & Torr, 2018).
 
     Two importances, both estimated while training:
@@ -43,28 +33,46 @@ class RWalkPlugin(SupervisedPlugin):
     the end of the previous experience and each min-max normalised to [0, 1] over all
     parameters so that neither swamps the other, and ``theta*`` the parameters then.
     Units and heads a growing model adds are not penalised until an experience trains them.
+    ``sgd_weight_cap`` (on by default) caps each weight at what a plain SGD step can follow
+    (``clhost.penalty.QuadraticPenaltyPlugin``).
     """
 
-    def __init__(self, ewc_lambda: float = 0.1, ewc_alpha: float = 0.9, delta_t: int = 10):
+    state_key = "rwalk"
+    term_name = "rwalk"
+    state_tensors = ("anchors", "fisher", "scores", "running_fisher")
+
+    def __init__(
+        self,
+        ewc_lambda: float = 0.1,
+        ewc_alpha: float = 0.9,
+        delta_t: int = 10,
+        *,
+        sgd_weight_cap: bool = True,
+    ):
+        super().__init__(sgd_weight_cap=sgd_weight_cap)
         self.ewc_lambda = validate.number("ewc_lambda", ewc_lambda, low=0.0)
         self.ewc_alpha = validate.number("ewc_alpha", ewc_alpha, low=0.0, high=1.0, low_open=True)
-        if isinstance(delta_t, bool) or not isinstance(delta_t, int) or delta_t < 1:
-            raise ParameterError(f"delta_t must be a positive integer, got {delta_t!r}")
-        self.delta_t = delta_t
+        self.delta_t = validate.positive_int("delta_t", delta_t)
         self.anchors: ParamTensors = {}
         self.fisher: ParamTensors = {}  # the online Fisher when the anchors were stored
         self.scores: ParamTensors = {}
         self.running_fisher: ParamTensors = {}
-        self._penalty: QuadraticPenalty | None = None
         self._path = PathIntegral({})  # one per experience; empty between experiences
         self._fisher_update: tuple[list[Tensor], list[Tensor]] = ([], [])
         self._interval_start: ParamTensors = {}
         self._experience_scores: ParamTensors = {}
         self._steps = 0
 
-    @hookimpl
-    def clhost_before_training_exp(self, strategy: Any) -> None:
-        params = named_trainables(strategy.model)
+    def penalty_scale(self) -> float:
+        return self.ewc_lambda
+
+    def anchor_sets(self) -> AnchorSets:
+        weights = _normalised(self.fisher)
+        for name, score in _normalised(self.scores).items():
+            weights[name].add_(score)
+        return [(self.anchors, weights)]
+
+    def start_experience(self, strategy: Any, params: dict[str, nn.Parameter]) -> None:
         self.running_fisher = fit_all(self.running_fisher, params)
         self._path = PathIntegral(params)
         self._fisher_update = (
@@ -74,17 +82,6 @@ class RWalkPlugin(SupervisedPlugin):
         self._interval_start = detached_copy(params)
         self._experience_scores = fit_all({}, params)
         self._steps = 0
-        weights = _normalised(self.fisher)
-        for name, score in _normalised(self.scores).items():
-            weights[name].add_(score)
-        penalty = QuadraticPenalty(
-            params, [(self.anchors, weights)], scale=self.ewc_lambda, optimizer=strategy.optimizer
-        )
-        self._penalty = penalty if len(penalty) else None
-
-    @hookimpl
-    def clhost_loss_terms(self, strategy: Any) -> tuple[str, Tensor] | None:
-        return None if self._penalty is None else ("rwalk", self._penalty())
 
     @hookimpl
     def clhost_after_backward(self, strategy: Any) -> None:
@@ -110,8 +107,7 @@ class RWalkPlugin(SupervisedPlugin):
             self._interval_start[name].copy_(param)
         self._path.reset()
 
-    @hookimpl
-    def clhost_after_training_exp(self, strategy: Any) -> None:
+    def consolidate(self, strategy: Any) -> None:
         if self._steps % self.delta_t:
             self._close_interval()
         params = self._path.params
@@ -123,20 +119,6 @@ class RWalkPlugin(SupervisedPlugin):
         self.anchors = detached_copy(params)
         self._path, self._interval_start, self._experience_scores = PathIntegral({}), {}, {}
         self._fisher_update = ([], [])
-        self._penalty = None
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            name: detached_copy(getattr(self, name))
-            for name in ("anchors", "fisher", "scores", "running_fisher")
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        names = ("anchors", "fisher", "scores", "running_fisher")
-        require_keys(state, names, "RWalkPlugin")
-        for name in names:
-            setattr(self, name, tensors_from_state(state[name], f"RWalk {name}"))
-        self._penalty = None
 
 
 def _normalised(tensors: ParamTensors) -> ParamTensors:

@@ -6,25 +6,22 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import nn
 
 from clhost import hookimpl, validate
 from clhost.errors import ParameterError
 from clhost.importance import (
     ParamTensors,
     PathIntegral,
-    QuadraticPenalty,
     check_exclusions,
     detached_copy,
     fit_all,
     named_trainables,
-    require_keys,
-    tensors_from_state,
 )
-from clhost.plugin import SupervisedPlugin
+from clhost.penalty import AnchorSets, QuadraticPenaltyPlugin
 
 
-class SynapticIntelligencePlugin(SupervisedPlugin):
+class SynapticIntelligencePlugin(QuadraticPenaltyPlugin):
     """Synaptic Intelligence (Zenke, Poole & Ganguli, 2017).
 
     During an experience every optimizer step adds ``-g * delta_theta`` to each
@@ -39,9 +36,10 @@ class SynapticIntelligencePlugin(SupervisedPlugin):
     ``eps`` is the paper's damping ``xi`` (1e-3, its value for split MNIST): it bounds
     ``omega`` by ``w / xi`` for a parameter that wandered but ended where it started.
     ``max_importance`` (off by default, as in the paper) also caps ``omega``, the design
-    of Avalanche's SI (which caps at 1e-3). With ``torch.optim.SGD`` the penalty weight is
-    further limited to what a step can follow (``clhost.importance.sgd_weight_limits``),
-    so a stiff surrogate holds a parameter in place instead of diverging.
+    of Avalanche's SI (which caps at 1e-3). ``sgd_weight_cap`` (on by default) further
+    limits each penalty weight to what a plain SGD step can follow
+    (``clhost.penalty.QuadraticPenaltyPlugin``), so a stiff surrogate holds a parameter in
+    place instead of diverging.
 
     One deviation, for safety: a negative contribution (a parameter whose moves raised the
     task loss on balance, e.g. dragged by the surrogate) is counted as zero, since a
@@ -53,13 +51,20 @@ class SynapticIntelligencePlugin(SupervisedPlugin):
     them and are not penalised before.
     """
 
+    state_key = "synaptic-intelligence"
+    term_name = "si"
+    state_tensors = ("anchors", "omega")
+
     def __init__(
         self,
         si_lambda: float = 0.1,
         eps: float = 1e-3,
         excluded_parameters: tuple[str, ...] = (),
         max_importance: float | None = None,
+        *,
+        sgd_weight_cap: bool = True,
     ):
+        super().__init__(sgd_weight_cap=sgd_weight_cap)
         self.si_lambda = validate.number("si_lambda", si_lambda, low=0.0)
         self.eps = validate.number("eps", eps, low=0.0, low_open=True)
         self.max_importance = (
@@ -70,24 +75,22 @@ class SynapticIntelligencePlugin(SupervisedPlugin):
         self.excluded_parameters = _names_tuple(excluded_parameters)
         self.anchors: ParamTensors = {}
         self.omega: ParamTensors = {}
-        self._penalty: QuadraticPenalty | None = None
         self._path = PathIntegral({})  # one per experience; empty between experiences
         self._start: ParamTensors = {}
 
-    @hookimpl
-    def clhost_before_training_exp(self, strategy: Any) -> None:
-        check_exclusions(strategy.model, self.excluded_parameters)
-        params = named_trainables(strategy.model, self.excluded_parameters)
+    def penalty_scale(self) -> float:
+        return self.si_lambda
+
+    def anchor_sets(self) -> AnchorSets:
+        return [(self.anchors, self.omega)]
+
+    def penalised_parameters(self, model: nn.Module) -> dict[str, nn.Parameter]:
+        check_exclusions(model, self.excluded_parameters)
+        return named_trainables(model, self.excluded_parameters)
+
+    def start_experience(self, strategy: Any, params: dict[str, nn.Parameter]) -> None:
         self._path = PathIntegral(params)
         self._start = detached_copy(params)
-        penalty = QuadraticPenalty(
-            params, [(self.anchors, self.omega)], scale=self.si_lambda, optimizer=strategy.optimizer
-        )
-        self._penalty = penalty if len(penalty) else None
-
-    @hookimpl
-    def clhost_loss_terms(self, strategy: Any) -> tuple[str, Tensor] | None:
-        return None if self._penalty is None else ("si", self._penalty())
 
     @hookimpl
     def clhost_after_backward(self, strategy: Any) -> None:
@@ -97,9 +100,8 @@ class SynapticIntelligencePlugin(SupervisedPlugin):
     def clhost_after_update(self, strategy: Any) -> None:
         self._path.record_step()
 
-    @hookimpl
     @torch.no_grad()
-    def clhost_after_training_exp(self, strategy: Any) -> None:
+    def consolidate(self, strategy: Any) -> None:
         params = self._path.params
         omega = fit_all(self.omega, params)
         for name, param in params.items():
@@ -109,16 +111,7 @@ class SynapticIntelligencePlugin(SupervisedPlugin):
             if self.max_importance is not None:
                 omega[name].clamp_(max=self.max_importance)
         self.omega, self.anchors = omega, detached_copy(params)
-        self._path, self._start, self._penalty = PathIntegral({}), {}, None
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"anchors": detached_copy(self.anchors), "omega": detached_copy(self.omega)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        require_keys(state, ("anchors", "omega"), "SynapticIntelligencePlugin")
-        self.anchors = tensors_from_state(state["anchors"], "SI anchors")
-        self.omega = tensors_from_state(state["omega"], "SI importances")
-        self._penalty = None
+        self._path, self._start = PathIntegral({}), {}
 
 
 def _names_tuple(names: Sequence[str]) -> tuple[str, ...]:
