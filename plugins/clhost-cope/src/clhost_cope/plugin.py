@@ -16,6 +16,7 @@ from clhost.errors import CheckpointError, ParameterError, PluginCompositionErro
 from clhost.models.ncm import UNKNOWN_CLASS_MARGIN
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import first_sight
+from clhost.validate import number, positive_int
 from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_cope.ppp import PPPLoss
 from clhost_cope.prototypes import ClassPrototypes
@@ -45,6 +46,8 @@ class CoPEPlugin(SupervisedPlugin):
 
     capabilities = Capabilities(provides={REHEARSAL})
 
+    state_key = "cope"
+
     def __init__(
         self,
         mem_size: int = 200,
@@ -54,13 +57,12 @@ class CoPEPlugin(SupervisedPlugin):
         T: float = 0.1,
         max_it_cnt: int = 1,
     ):
-        _require_positive(
-            mem_size=mem_size, n_classes=n_classes, p_size=p_size, max_it_cnt=max_it_cnt
-        )
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-            raise ParameterError(f"alpha must be a number in [0, 1], got {alpha!r}")
-        self.mem_size, self.n_classes, self.p_size = mem_size, n_classes, p_size
-        self.alpha, self.T, self.max_it_cnt = float(alpha), float(T), max_it_cnt
+        self.mem_size = positive_int("mem_size", mem_size)
+        self.n_classes = positive_int("n_classes", n_classes)
+        self.p_size = positive_int("p_size", p_size)
+        self.max_it_cnt = positive_int("max_it_cnt", max_it_cnt)
+        self.alpha = number("alpha", alpha, low=0, high=1)
+        self.T = float(T)  # PPPLoss checks it
         self.loss = PPPLoss(T)
         self.memory = ClassBalancedBuffer(mem_size, adaptive_size=True)
         self.prototypes = ClassPrototypes(n_classes, p_size, self.alpha)
@@ -183,9 +185,3 @@ class CoPEPlugin(SupervisedPlugin):
         self.prototypes.load_state_dict(state["prototypes"])
         self.memory.load_state_dict(state["memory"])
         self.iterations = int(state["iterations"])
-
-
-def _require_positive(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ParameterError(f"{name} must be a positive integer, got {value!r}")

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from clhost.errors import ParameterError
+from clhost.validate import number
 
 ABSENT = -1e9  # the logit of a prototype that does not take part
 
@@ -42,9 +42,7 @@ class PPPLoss:
     """
 
     def __init__(self, T: float = 0.1):
-        if isinstance(T, bool) or not isinstance(T, (int, float)) or T <= 0:
-            raise ParameterError(f"T must be a positive number, got {T!r}")
-        self.T = float(T)
+        self.T = number("T", T, low=0, low_open=True)
 
     def __call__(
         self, embeddings: Tensor, labels: Tensor, prototypes: Tensor, known: Tensor
