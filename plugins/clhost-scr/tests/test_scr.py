@@ -2,8 +2,6 @@
 projections, nearest-class-mean prediction over the memory, augmentations, a checkpointable
 state, and online learning on Split Digits that beats online naive."""
 
-import io
-
 import pytest
 import torch
 from torch import nn
@@ -15,7 +13,7 @@ from clhost.data import Experience, TensorData
 from clhost.errors import ParameterError, PluginCompositionError
 from clhost.models import MultiHeadMLP, SimpleMLP
 from clhost.templates import OnlineSupervisedTemplate
-from clhost.testing import toy_benchmark
+from clhost.testing import assert_resumes, state_round_trip, toy_benchmark
 from clhost_loss_scr import SCRLoss
 from clhost_scr import (
     SCR,
@@ -307,11 +305,7 @@ def test_state_round_trip_restores_memory_and_predictions():
     first = SCRPlugin(mem_size=30, batch_size_mem=10)
     strategy = _online(first)
     strategy.train(stream[:12])
-    saved = io.BytesIO()
-    torch.save(first.state_dict(), saved)
-    saved.seek(0)
-    second = SCRPlugin(mem_size=30, batch_size_mem=10)
-    second.load_state_dict(torch.load(saved, weights_only=True))
+    second = state_round_trip(first, SCRPlugin(mem_size=30, batch_size_mem=10))
     assert torch.equal(first.memory.buffer.x, second.memory.buffer.x)
 
     spies = [Spy(), Spy()]
@@ -325,6 +319,14 @@ def test_state_round_trip_restores_memory_and_predictions():
     )
     with pytest.raises(clhost.errors.CheckpointError):
         second.load_state_dict({})
+
+
+def test_a_resumed_run_ends_as_one_never_stopped():
+    def build():
+        return _online(SCRPlugin(mem_size=30, batch_size_mem=10), evaluator=None)
+
+    resumed = assert_resumes(build, _toy_stream()[:14], split=12)
+    assert len(resumed.plugins[0].memory) == 30
 
 
 # -- strategy ---------------------------------------------------------------------------

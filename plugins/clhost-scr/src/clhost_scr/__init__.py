@@ -8,7 +8,7 @@ from clhost_scr.augment import (
     RandomHorizontalFlip,
     make_augmentations,
 )
-from clhost_scr.model import SCRModel, projection_head
+from clhost_scr.model import SCRModel, projection_head, scr_model
 from clhost_scr.plugin import SCRPlugin
 from clhost_scr.strategy import SCR
 
@@ -23,4 +23,5 @@ __all__ = [
     "SCRPlugin",
     "make_augmentations",
     "projection_head",
+    "scr_model",
 ]

@@ -16,6 +16,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from clhost.errors import ParameterError
+from clhost.validate import non_negative_int, number
 
 Augmentation = Callable[[Tensor], Tensor]
 AugmentationName = Literal["auto", "noise", "crop-flip"]
@@ -26,7 +27,7 @@ class GaussianNoise:
     """Adds ``N(0, std^2)`` noise to every value."""
 
     def __init__(self, std: float = 0.1):
-        self.std = _non_negative("std", std)
+        self.std = number("std", std, low=0)
 
     def __call__(self, x: Tensor) -> Tensor:
         return x + self.std * torch.randn_like(x)
@@ -37,9 +38,7 @@ class FeatureDropout:
     regulariser)."""
 
     def __init__(self, p: float = 0.1):
-        self.p = _non_negative("p", p)
-        if self.p >= 1:
-            raise ParameterError(f"p must be below 1, got {p!r}")
+        self.p = number("p", p, low=0, high=1, high_open=True)
 
     def __call__(self, x: Tensor) -> Tensor:
         return x * (torch.rand_like(x) >= self.p)
@@ -50,9 +49,7 @@ class RandomCrop:
     its size at a random offset: a random shift of up to ``padding`` pixels."""
 
     def __init__(self, padding: int = 4):
-        if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-            raise ParameterError(f"padding must be a non-negative integer, got {padding!r}")
-        self.padding = padding
+        self.padding = non_negative_int("padding", padding)
 
     def __call__(self, x: Tensor) -> Tensor:
         _require_images(x, "RandomCrop")
@@ -72,9 +69,7 @@ class RandomHorizontalFlip:
     """Mirrors each image left-right with probability ``p``."""
 
     def __init__(self, p: float = 0.5):
-        self.p = _non_negative("p", p)
-        if self.p > 1:
-            raise ParameterError(f"p must be at most 1, got {p!r}")
+        self.p = number("p", p, low=0, high=1)
 
     def __call__(self, x: Tensor) -> Tensor:
         _require_images(x, "RandomHorizontalFlip")
@@ -128,12 +123,6 @@ def make_augmentations(augmentations: AugmentationName | Augmentation) -> Augmen
     raise ParameterError(
         f"augmentations must be one of {', '.join(NAMES)} or a callable, got {augmentations!r}"
     )
-
-
-def _non_negative(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ParameterError(f"{name} must be a non-negative number, got {value!r}")
-    return float(value)
 
 
 def _require_images(x: Tensor, name: str) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from clhost.capabilities import PROJECTION_HEAD, Capabilities
 from clhost.errors import ParameterError
 from clhost.models import MultiTaskModule
+from clhost.validate import boolean, positive_int
+
+DEFAULT_PROJECTION_SIZE = 128
 
 
 class SCRModel(nn.Module):
@@ -32,10 +36,7 @@ class SCRModel(nn.Module):
         normalize_before_projection: bool = False,
     ):
         super().__init__()
-        if not isinstance(normalize_before_projection, bool):
-            raise ParameterError(
-                f"normalize_before_projection must be a bool, got {normalize_before_projection!r}"
-            )
+        boolean("normalize_before_projection", normalize_before_projection)
         self.feature_extractor = feature_extractor
         self.projection = projection
         self.normalize_before_projection = normalize_before_projection
@@ -47,14 +48,7 @@ class SCRModel(nn.Module):
         """Wrap ``model.features`` (or ``model.feature_extractor``) with a two-layer
         projection head to ``projection_size`` units, as in SCR. The feature width is read
         from ``model.classifier.in_features``; ``model``'s classifier is not used."""
-        if (
-            isinstance(projection_size, bool)
-            or not isinstance(projection_size, int)
-            or projection_size < 1
-        ):
-            raise ParameterError(
-                f"projection_size must be a positive integer, got {projection_size!r}"
-            )
+        positive_int("projection_size", projection_size)
         if isinstance(model, MultiTaskModule):
             raise ParameterError(
                 f"SCR predicts by the nearest class mean in one feature space and ignores task "
@@ -90,3 +84,30 @@ class SCRModel(nn.Module):
 def projection_head(width: int, size: int = 128) -> nn.Sequential:
     """``Linear(width, width) -> ReLU -> Linear(width, size)``: SCR's projection head."""
     return nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, size))
+
+
+def scr_model(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    projection_size: int | None,
+    normalize_before_projection: bool | None,
+) -> SCRModel:
+    """The SCR strategy's model: ``model`` if it is an ``SCRModel``, else its features
+    wrapped with a projection head (``SCRModel.from_model``), whose parameters join
+    ``optimizer`` as a new group with the optimizer's default settings."""
+    if isinstance(model, SCRModel):
+        for name, value in (
+            ("projection_size", projection_size),
+            ("normalize_before_projection", normalize_before_projection),
+        ):
+            if value is not None:
+                raise ParameterError(f"{name} is for wrapping a model; SCRModel has its own")
+        return model
+    wrapped = SCRModel.from_model(
+        model, projection_size or DEFAULT_PROJECTION_SIZE, bool(normalize_before_projection)
+    )
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    missing = [p for p in wrapped.parameters() if id(p) not in held]
+    if missing:
+        optimizer.add_param_group({"params": missing})
+    return wrapped

@@ -11,10 +11,11 @@ from torch.nn import functional as F
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
-from clhost.errors import CheckpointError, ParameterError, PluginCompositionError
+from clhost.errors import CheckpointError, PluginCompositionError
 from clhost.models import NCMClassifier
 from clhost.models.ncm import UNKNOWN_CLASS_MARGIN
 from clhost.plugin import SupervisedPlugin
+from clhost.validate import positive_int
 from clhost_buffer_reservoir import ReservoirSamplingBuffer
 from clhost_loss_scr import SCRLoss
 from clhost_scr.augment import Augmentation, AugmentationName, make_augmentations
@@ -42,6 +43,8 @@ class SCRPlugin(SupervisedPlugin):
 
     capabilities = Capabilities(provides={REHEARSAL})
 
+    state_key = "scr"
+
     def __init__(
         self,
         augmentations: AugmentationName | Augmentation = "auto",
@@ -49,10 +52,9 @@ class SCRPlugin(SupervisedPlugin):
         batch_size_mem: int = 100,
         temperature: float = 0.1,
     ):
-        _require_positive(mem_size=mem_size, batch_size_mem=batch_size_mem)
         self.augment = make_augmentations(augmentations)
-        self.memory = ReservoirSamplingBuffer(mem_size)
-        self.batch_size_mem = batch_size_mem
+        self.memory = ReservoirSamplingBuffer(positive_int("mem_size", mem_size))
+        self.batch_size_mem = positive_int("batch_size_mem", batch_size_mem)
         self.loss = SCRLoss(temperature=temperature)
         self.classifier = NCMClassifier(normalize=True)
         self._means_stale, self._has_means = True, False
@@ -183,9 +185,3 @@ def _require_scr_model(strategy: Any) -> SCRModel:
 def _classes_needed(experience: Any) -> int:
     """How many score columns cover every class of the evaluated experience."""
     return max(getattr(experience, "classes_in_this_experience", ()), default=-1) + 1
-
-
-def _require_positive(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ParameterError(f"{name} must be a positive integer, got {value!r}")
