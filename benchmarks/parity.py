@@ -148,8 +148,9 @@ STRATEGIES: dict[str, Pair] = {
     "mir": Pair(
         "MIR",
         (("mem_size", "mem_size", M), ("subsample", "subsample", 50))
-        + (("batch_size_mem", "batch_size_mem", 10),),
-        note="batch_size_mem: clhost's 10 (Avalanche's default is 1)",
+        + (("batch_size_mem", "batch_size_mem", 10), ("memory", "", "class_balanced")),
+        note="batch_size_mem: clhost's 10 (Avalanche's default is 1); memory='class_balanced', "
+        "Avalanche's class-balanced memory (clhost's default: the paper's reservoir)",
     ),
     "gss-greedy": Pair(
         "GSS_greedy",
@@ -247,10 +248,12 @@ STRATEGIES: dict[str, Pair] = {
         + (("use_adversarial_replay", "use_adversarial_replay", True),)
         + (("beta_coef", "beta_coef", 0.4), ("decay_factor_fgsm", "decay_factor_fgsm", 1.0))
         + (("epsilon_fgsm", "epsilon_fgsm", 0.0314), ("iter_fgsm", "iter_fgsm", 2))
-        + (("train_mb_size", "", 10),),
+        + (("train_mb_size", "", 10), ("replay_weighting", "", "joint")),
         note="latent layer: the MLP's features (Avalanche: `features.2`, their output); "
         "clhost's minibatch 10: Avalanche's RARPlugin trains on minibatches of "
-        "batch_size_mem incoming samples whatever train_mb_size says",
+        "batch_size_mem incoming samples whatever train_mb_size says; "
+        "replay_weighting='joint', Avalanche's one mean over current and replayed samples "
+        "(clhost's default: a replay mean of its own)",
     ),
 }
 # clhost errors that refuse a combination on purpose, with a reason (not failures)

@@ -185,6 +185,31 @@ def test_memory_takes_each_sample_once_over_several_epochs():
     assert len(held) == 40 and len(torch.unique(held, dim=0)) == 40
 
 
+@pytest.mark.parametrize("memory", ["reservoir", "class_balanced"])
+def test_class_balanced_memory_gives_each_class_its_share(memory):
+    """90 samples of class 0, then 10 of class 1, memory 20: the reservoir holds a
+    uniform sample of the stream (here 1 of class 1), the class-balanced memory 10 of
+    each class."""
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=2, input_size=8, hidden_sizes=(16,))
+    strategy = MIR(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        batch_size_mem=4,
+        mem_size=20,
+        subsample=12,
+        memory=memory,
+        train_mb_size=10,
+        evaluator=None,
+    )
+    y = (torch.arange(100) >= 90).long()
+    strategy.train(
+        Experience(TensorData(torch.randn(100, 8), y), 0, classes_in_this_experience=(0, 1))
+    )
+    counts = torch.bincount(strategy.plugins[0].buffer.buffer.y, minlength=2).tolist()
+    assert counts == ([10, 10] if memory == "class_balanced" else [19, 1])
+
+
 def test_state_round_trip_restores_replay():
     torch.manual_seed(0)
     model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
@@ -210,6 +235,8 @@ def test_bad_parameters_are_refused():
         MIRPlugin(batch_size_mem=10, subsample=5)
     with pytest.raises(ParameterError, match="mem_size"):
         MIRPlugin(mem_size=-1)
+    with pytest.raises(ParameterError, match="memory"):
+        MIRPlugin(memory="fifo")
 
 
 def test_strategy_builds_the_plugin_first():

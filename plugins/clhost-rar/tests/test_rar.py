@@ -202,6 +202,35 @@ def test_adversarial_term_is_beta_times_the_cross_entropy_of_the_attacked_sample
     assert torch.allclose(terms["rar-replay"], F.cross_entropy(model(stored[0]), stored[1]))
 
 
+def test_joint_weighting_averages_current_and_replayed_samples_in_one_mean():
+    """replay_weighting="joint": the strategy's loss plus "rar-replay" is experience
+    replay's one mean over the joined minibatch (10 current, 6 replayed); the
+    adversarial term is unchanged."""
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    plugin = RARPlugin(batch_size_mem=6, beta_coef=0.25, replay_weighting="joint")
+    benchmark = toy_benchmark(2, 2)
+    strategy = _strategy(model, plugin)
+    strategy.train(benchmark.train_stream[0])
+    plugin.clhost_before_training_exp(strategy)
+    current = benchmark.train_stream[1].dataset.subset(range(0, 100, 10))
+    strategy.mbatch = current.tensors[:3]
+    strategy.mb_output = model(current.x)
+    torch.manual_seed(3)
+    terms = dict(plugin.clhost_loss_terms(strategy))
+    torch.manual_seed(3)
+    memory = plugin.buffer.buffer
+    chosen = torch.randperm(len(memory))[:6]
+    joined = F.cross_entropy(
+        model(torch.cat((current.x, memory.x[chosen]))), torch.cat((current.y, memory.y[chosen]))
+    )
+    assert torch.allclose(strategy.criterion() + terms["rar-replay"], joined)
+    perturbed, y, _ = plugin.adversarial_samples(
+        model, (memory.x[chosen], memory.y[chosen], memory.t[chosen]), current.tensors[:3]
+    )
+    assert torch.allclose(terms["rar-adversarial"], 0.25 * F.cross_entropy(model(perturbed), y))
+
+
 def test_mixup_blends_each_sample_with_a_partner_of_its_task():
     torch.manual_seed(0)
     x, t = torch.randn(9, 4), _labels(0, 1, 0, 1, 1, 0, 2, 2, 1)
@@ -334,6 +363,7 @@ def test_state_round_trip_restores_the_memory_and_the_training_that_follows():
         {"mixup_alpha": 0},
         {"use_mixup": "yes"},
         {"layer_name": ""},
+        {"replay_weighting": "mean"},
         {"buffer": TensorData(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long))},
     ],
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +16,11 @@ from clhost.errors import CheckpointError, ParameterError
 from clhost.models import MultiTaskModule, forward_with_tasks
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import first_sight
+from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_buffer_reservoir import ReservoirSamplingBuffer
+
+Memory = Literal["reservoir", "class_balanced"]
+MEMORIES = ("reservoir", "class_balanced")
 
 
 class MIRPlugin(SupervisedPlugin):
@@ -30,19 +34,34 @@ class MIRPlugin(SupervisedPlugin):
     most. Their mean cross-entropy is added to the loss as its own term,
     ``"mir_replay"``, as in the paper: the incoming and the replayed minibatch weigh the
     same whatever their sizes. The memory takes each incoming sample once, after its
-    first update (first epoch, first pass).
+    first update (first epoch, first pass): with ``memory="reservoir"`` (the paper's) a
+    uniform sample of the stream, with ``"class_balanced"`` an equal share per class seen,
+    each a uniform sample of its class (``ClassBalancedBuffer``, Avalanche's memory).
     """
 
     capabilities = Capabilities(provides={REHEARSAL})
 
-    def __init__(self, batch_size_mem: int = 10, mem_size: int = 200, subsample: int = 50):
+    def __init__(
+        self,
+        batch_size_mem: int = 10,
+        mem_size: int = 200,
+        subsample: int = 50,
+        memory: Memory = "reservoir",
+    ):
         _require_positive(batch_size_mem=batch_size_mem, mem_size=mem_size, subsample=subsample)
         if subsample < batch_size_mem:
             raise ParameterError(
                 f"subsample ({subsample}) must be at least batch_size_mem ({batch_size_mem})"
             )
+        if memory not in MEMORIES:
+            raise ParameterError(f"memory must be one of {', '.join(MEMORIES)}, got {memory!r}")
         self.batch_size_mem, self.mem_size, self.subsample = batch_size_mem, mem_size, subsample
-        self.buffer = ReservoirSamplingBuffer(mem_size)
+        self.memory = memory
+        self.buffer: ReservoirSamplingBuffer | ClassBalancedBuffer = (
+            ReservoirSamplingBuffer(mem_size)
+            if memory == "reservoir"
+            else ClassBalancedBuffer(mem_size, adaptive_size=True)
+        )
         self.replayed: TensorData | None = None  # the last step's choice, for inspection
         self._incoming: TensorData | None = None
 

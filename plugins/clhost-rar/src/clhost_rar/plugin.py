@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -28,6 +28,9 @@ from clhost_rar.adversarial import (
 )
 from clhost_rar.mixup import mixup
 
+ReplayWeighting = Literal["separate", "joint"]
+REPLAY_WEIGHTINGS = ("separate", "joint")
+
 
 class RARPlugin(SupervisedPlugin):
     """Retrospective Adversarial Replay (Kumari, Wang, Zhou and Bilmes, NeurIPS 2022,
@@ -42,6 +45,13 @@ class RARPlugin(SupervisedPlugin):
     the boundary the current task pushes into the old classes, and replaying them with
     weight ``beta_coef`` ("rar-adversarial") holds that boundary in place. With
     ``use_mixup`` the replayed samples are mixed pairwise (MixUp, ``mixup_alpha``).
+
+    ``replay_weighting`` says how the replayed samples weigh against the current
+    minibatch: ``"separate"``, a mean cross-entropy of their own added to the current
+    loss; ``"joint"``, one mean over the current and replayed samples together, as in
+    experience replay's joined minibatch (Chaudhry et al. 2019) and Avalanche: the
+    "rar-replay" term is then the change that joining makes to the strategy's loss, and
+    the adversarial term weighs relatively more (twice, for equal minibatches).
 
     The memory (default: a class-balanced buffer of ``mem_size`` samples) takes its share
     of each experience after training on it. Pairing and the attack run in eval mode,
@@ -63,6 +73,7 @@ class RARPlugin(SupervisedPlugin):
         use_mixup: bool = False,
         mixup_alpha: float = 0.2,
         buffer: ExemplarsBuffer | None = None,
+        replay_weighting: ReplayWeighting = "separate",
     ):
         _require_positive_int(batch_size_mem=batch_size_mem, mem_size=mem_size, iter_fgsm=iter_fgsm)
         _require_bool(use_adversarial_replay=use_adversarial_replay, use_mixup=use_mixup)
@@ -74,6 +85,11 @@ class RARPlugin(SupervisedPlugin):
             minimum=0.0,
             strict=True,
         )
+        if replay_weighting not in REPLAY_WEIGHTINGS:
+            raise ParameterError(
+                f"replay_weighting must be one of {', '.join(REPLAY_WEIGHTINGS)}, "
+                f"got {replay_weighting!r}"
+            )
         if layer_name is not None and (not isinstance(layer_name, str) or not layer_name):
             raise ParameterError(f"layer_name must be a module name or None, got {layer_name!r}")
         if buffer is None:
@@ -89,7 +105,7 @@ class RARPlugin(SupervisedPlugin):
         self.use_adversarial_replay, self.beta_coef = use_adversarial_replay, beta_coef
         self.decay_factor_fgsm, self.epsilon_fgsm = decay_factor_fgsm, epsilon_fgsm
         self.iter_fgsm, self.use_mixup, self.mixup_alpha = iter_fgsm, use_mixup, mixup_alpha
-        self.buffer = buffer
+        self.buffer, self.replay_weighting = buffer, replay_weighting
         self._memory: TensorData | None = None  # the buffer on the device, per experience
 
     @hookimpl
@@ -126,6 +142,9 @@ class RARPlugin(SupervisedPlugin):
             )
         else:
             replay = F.cross_entropy(output, y)
+        if self.replay_weighting == "joint":  # n current, m replayed: one mean over n + m
+            share = len(y) / (len(y) + len(strategy.mb_y))
+            replay = share * (replay - strategy.criterion())
         terms = [("rar-replay", replay)]
         if adversarial is not None:
             terms.append(("rar-adversarial", self.beta_coef * F.cross_entropy(adv_output, adv_y)))

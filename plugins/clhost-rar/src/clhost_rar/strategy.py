@@ -6,7 +6,7 @@ from typing import Any
 
 from clhost.rehearsal import ExemplarsBuffer
 from clhost.templates import SupervisedTemplate
-from clhost_rar.plugin import RARPlugin
+from clhost_rar.plugin import RARPlugin, ReplayWeighting
 
 
 class RAR(SupervisedTemplate):
@@ -27,6 +27,7 @@ class RAR(SupervisedTemplate):
         use_mixup: bool = False,
         mixup_alpha: float = 0.2,
         buffer: ExemplarsBuffer | None = None,
+        replay_weighting: ReplayWeighting = "separate",
         **kwargs: Any,
     ):
         plugin = RARPlugin(
@@ -41,5 +42,6 @@ class RAR(SupervisedTemplate):
             use_mixup=use_mixup,
             mixup_alpha=mixup_alpha,
             buffer=buffer,
+            replay_weighting=replay_weighting,
         )
         super().__init__(plugins=[plugin, *kwargs.pop("plugins", ())], **kwargs)
