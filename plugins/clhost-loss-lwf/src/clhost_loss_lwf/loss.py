@@ -9,9 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from clhost import hookimpl
+from clhost import hookimpl, validate
 from clhost.data import TensorData
-from clhost.errors import CheckpointError, ParameterError
+from clhost.errors import ParameterError
+from clhost.importance import require_keys
 from clhost.models import MultiTaskModule
 from clhost.regularization import ExperienceWeights, PreviousModel, RegularizationMethod
 
@@ -46,13 +47,11 @@ class LearningWithoutForgetting(RegularizationMethod):
     """
 
     term_name = "lwf"
+    state_key = "lwf"
 
     def __init__(self, alpha: float | list[float] = 1.0, temperature: float = 2.0):
         self.alpha = ExperienceWeights("alpha", alpha)
-        number = isinstance(temperature, int | float) and not isinstance(temperature, bool)
-        if not number or not temperature > 0:
-            raise ParameterError(f"temperature must be a positive number, got {temperature!r}")
-        self.temperature = float(temperature)
+        self.temperature = validate.number("temperature", temperature, low=0.0, low_open=True)
         self.previous_model = PreviousModel()
         self.previous_classes: dict[int, tuple[int, ...]] = {}
         self.experiences_seen = 0
@@ -128,9 +127,7 @@ class LearningWithoutForgetting(RegularizationMethod):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        missing = {"previous_model", "previous_classes", "experiences_seen"} - set(state)
-        if missing:
-            raise CheckpointError(f"LwF state lacks {sorted(missing)}")
+        require_keys(state, ("previous_model", "previous_classes", "experiences_seen"), "LwF")
         self.previous_model.load_state_dict(state["previous_model"])
         self.previous_classes = {
             int(t): tuple(int(c) for c in classes)

@@ -1,4 +1,4 @@
-"""LwF as a training plugin, and the strategy that trains with it."""
+"""LwF as a training plugin: the Learning without Forgetting term added to any strategy."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from torch import Tensor
 
 from clhost import hookimpl
 from clhost.plugin import SupervisedPlugin
-from clhost.templates import SupervisedTemplate
 from clhost_loss_lwf import LearningWithoutForgetting
 
 
@@ -16,10 +15,11 @@ class LwFPlugin(SupervisedPlugin):
     """Adds the Learning without Forgetting term to the loss of any supervised strategy.
 
     ``alpha`` weighs the distillation (one number, or one per experience) and
-    ``temperature`` softens the outputs compared; see ``LearningWithoutForgetting``.
+    ``temperature`` softens the outputs compared; see ``LearningWithoutForgetting``,
+    which the plugin holds as ``lwf`` (as Avalanche's ``LwFPlugin`` does).
     """
 
-    name = "lwf"
+    state_key = "lwf"
 
     def __init__(self, alpha: float | list[float] = 1.0, temperature: float = 2.0):
         self.lwf = LearningWithoutForgetting(alpha=alpha, temperature=temperature)
@@ -41,13 +41,3 @@ class LwFPlugin(SupervisedPlugin):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.lwf.load_state_dict(state)
-
-
-class LwF(SupervisedTemplate):
-    """Supervised training with the Learning without Forgetting term (``LwFPlugin``)."""
-
-    def __init__(
-        self, *, alpha: float | list[float] = 1.0, temperature: float = 2.0, **kwargs: Any
-    ):
-        plugin = LwFPlugin(alpha=alpha, temperature=temperature)
-        super().__init__(plugins=[plugin, *kwargs.pop("plugins", ())], **kwargs)
