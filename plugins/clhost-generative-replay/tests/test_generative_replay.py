@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from clhost.benchmarks import split_digits
-from clhost.errors import PluginCompositionError
+from clhost.errors import ParameterError, PluginCompositionError
 from clhost.models import MultiHeadMLP, SimpleMLP
 from clhost.templates import SupervisedTemplate
-from clhost.testing import average_accuracy, toy_benchmark
+from clhost.testing import assert_resumes, average_accuracy, state_round_trip, toy_benchmark
 from clhost_generative_replay import (
     VAE,
     GenerativeReplay,
@@ -116,15 +116,53 @@ def test_generator_trains_after_each_experience_and_state_round_trips():
     solver.train(benchmark.train_stream[0])
     assert any(not torch.equal(a, b) for a, b in zip(before, generator.parameters(), strict=True))
     trainer = next(p for p in solver.plugins if isinstance(p, TrainGeneratorAfterExpPlugin))
-    state = trainer.state_dict()
-    _, _, _, _, other_generator = _solver_with_replay()
-    other = TrainGeneratorAfterExpPlugin(
-        VAETraining(model=other_generator, optimizer=torch.optim.Adam(other_generator.parameters()))
-    )
-    other.load_state_dict(state)
-    for a, b in zip(generator.parameters(), other_generator.parameters(), strict=True):
+
+    def fresh():
+        _, _, _, _, other_generator = _solver_with_replay()
+        optimizer = torch.optim.Adam(other_generator.parameters())
+        return TrainGeneratorAfterExpPlugin(VAETraining(model=other_generator, optimizer=optimizer))
+
+    other = state_round_trip(trainer, fresh())
+    for a, b in zip(
+        generator.parameters(), other.generator_strategy.model.parameters(), strict=True
+    ):
         assert torch.equal(a, b)
     assert other.generator_strategy.plugins[0].experiences_seen == 1
+    state = trainer.state_dict()  # as saved before state keys were declared
+    state["replay"] = {"generative-replay-plugin": state["replay"]["generative-replay"]}
+    older = fresh()
+    older.load_state_dict(state)
+    assert older.generator_strategy.plugins[0].experiences_seen == 1
+
+
+def test_a_resumed_run_ends_as_one_never_stopped():
+    benchmark = toy_benchmark(n_experiences=3, classes_per_experience=2, n_per_class=20)
+
+    def build():
+        model = SimpleMLP(num_classes=6, input_size=8, hidden_sizes=(16,))
+        return GenerativeReplay(
+            model=model,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
+            latent_dim=2,
+            generator_hidden_sizes=(16,),
+            generator_epochs=1,
+            train_mb_size=20,
+            evaluator=None,
+        )
+
+    resumed = assert_resumes(build, benchmark.train_stream, split=2)
+    assert resumed.replay.experiences_seen == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"replay_size": 0}, {"increasing_replay_size": "yes"}, {"generator_epochs": 0},
+     {"generator_lr": -1.0}, {"latent_dim": 1.5}],
+)  # fmt: skip
+def test_bad_parameters_are_named(kwargs):
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(8,))
+    with pytest.raises(ParameterError, match=next(iter(kwargs))):
+        GenerativeReplay(model=model, optimizer=torch.optim.SGD(model.parameters()), **kwargs)
 
 
 def test_the_generator_replays_in_the_solvers_ratio():

@@ -10,7 +10,8 @@ from torch import Tensor
 
 from clhost.data import Experience
 from clhost.templates import SupervisedTemplate
-from clhost_generative_replay.plugins import GenerativeReplayPlugin, TrainGeneratorAfterExpPlugin
+from clhost.validate import number, positive_int
+from clhost_generative_replay.plugin import GenerativeReplayPlugin, TrainGeneratorAfterExpPlugin
 from clhost_generative_replay.vae import VAE
 
 
@@ -63,10 +64,10 @@ class GenerativeReplay(SupervisedTemplate):
         increasing_replay_size: bool = True,
         **kwargs: Any,
     ):
-        if generator_epochs < 1:
-            raise ValueError(f"generator_epochs must be positive, got {generator_epochs}")
-        self.latent_dim, self.generator_hidden_sizes = latent_dim, tuple(generator_hidden_sizes)
-        self.generator_epochs, self.generator_lr = generator_epochs, generator_lr
+        self.latent_dim = positive_int("latent_dim", latent_dim)
+        self.generator_hidden_sizes = tuple(generator_hidden_sizes)
+        self.generator_epochs = positive_int("generator_epochs", generator_epochs)
+        self.generator_lr = number("generator_lr", generator_lr, low=0, low_open=True)
         self.replay = GenerativeReplayPlugin(
             replay_size=replay_size, increasing_replay_size=increasing_replay_size
         )

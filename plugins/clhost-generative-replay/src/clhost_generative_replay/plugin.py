@@ -13,6 +13,8 @@ from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.errors import PluginCompositionError
 from clhost.models import MultiTaskModule
 from clhost.plugin import SupervisedPlugin
+from clhost.templates.state import keyed, legacy_keys, with_current_keys
+from clhost.validate import boolean, positive_int
 
 
 class GenerativeReplayPlugin(SupervisedPlugin):
@@ -30,16 +32,17 @@ class GenerativeReplayPlugin(SupervisedPlugin):
 
     capabilities = Capabilities(provides={REHEARSAL})
 
+    state_key = "generative-replay"
+
     def __init__(
         self,
         generator_strategy: Any = None,
         replay_size: int | None = None,
         increasing_replay_size: bool = False,
     ):
-        if replay_size is not None and replay_size < 1:
-            raise ValueError(f"replay_size must be positive, got {replay_size}")
         self.generator_strategy = generator_strategy
-        self.replay_size, self.increasing_replay_size = replay_size, increasing_replay_size
+        self.replay_size = None if replay_size is None else positive_int("replay_size", replay_size)
+        self.increasing_replay_size = boolean("increasing_replay_size", increasing_replay_size)
         self.experiences_seen = 0
         self.old_generator: nn.Module | None = None
         self.old_solver: nn.Module | None = None
@@ -93,6 +96,8 @@ class GenerativeReplayPlugin(SupervisedPlugin):
 class TrainGeneratorAfterExpPlugin(SupervisedPlugin):
     """After the solver trains on an experience, train the generator on the same one."""
 
+    state_key = "train-generator-after-exp"
+
     def __init__(self, generator_strategy: Any = None):
         self.generator_strategy = generator_strategy
 
@@ -109,7 +114,7 @@ class TrainGeneratorAfterExpPlugin(SupervisedPlugin):
         return {
             "model": generator.model.state_dict(),
             "optimizer": generator.optimizer.state_dict(),
-            "replay": {p.state_key: p.state_dict() for p in generator.plugins},
+            "replay": {key: p.state_dict() for key, p in keyed(generator.plugins).items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -120,8 +125,10 @@ class TrainGeneratorAfterExpPlugin(SupervisedPlugin):
             raise ValueError("cannot restore a generator before it exists")
         generator.model.load_state_dict(state["model"])
         generator.optimizer.load_state_dict(state["optimizer"])
-        for plugin in generator.plugins:
-            plugin.load_state_dict(state["replay"][plugin.state_key])
+        plugins = keyed(generator.plugins)  # states saved under class-name keys load too
+        saved = with_current_keys(state["replay"], plugins, legacy_keys(generator.plugins))
+        for key, plugin in plugins.items():
+            plugin.load_state_dict(saved[key])
 
 
 def _frozen_copy(model: nn.Module) -> nn.Module:
