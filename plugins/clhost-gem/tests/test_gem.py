@@ -205,7 +205,7 @@ def test_memory_keeps_the_asked_samples_of_each_experience_and_round_trips(tmp_p
             model=model,
             optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
             train_epochs=2,
-            patterns_per_experience=15,
+            patterns_per_exp=15,
         )
         if killed_before is None:
             run_experiment(strategy, benchmark, eval_before_training=False, **options)
@@ -293,7 +293,7 @@ def test_beats_finetuning_on_task_incremental_split_digits():
             model, split_digits(task_labels=True), momentum=0.9, epochs=10, **gem
         )
 
-    naive, gem = accuracy(), accuracy(patterns_per_experience=100)
+    naive, gem = accuracy(), accuracy(patterns_per_exp=100)
     assert gem >= naive + 0.1, (gem, naive)  # measured 0.98 vs 0.84
 
 
@@ -303,7 +303,7 @@ def test_beats_finetuning_on_domain_incremental_permuted_digits():
         model = SimpleMLP(10, 64, (64, 64))
         return _average_accuracy(model, permuted_digits(), momentum=0.9, epochs=5, **gem)
 
-    naive, gem = accuracy(), accuracy(patterns_per_experience=100)
+    naive, gem = accuracy(), accuracy(patterns_per_exp=100)
     assert gem >= naive + 0.3, (gem, naive)  # measured 0.86 vs 0.30
 
 
@@ -313,5 +313,5 @@ def test_beats_finetuning_on_class_incremental_split_digits():
         model = IncrementalMLP(64, (64, 64))
         return _average_accuracy(model, split_digits(), momentum=0.0, epochs=5, **gem)
 
-    naive, gem = accuracy(), accuracy(patterns_per_experience=100)
+    naive, gem = accuracy(), accuracy(patterns_per_exp=100)
     assert gem >= naive + 0.4, (gem, naive)  # measured 0.87 vs 0.20

@@ -1,4 +1,4 @@
-"""GEM as a training plugin, and the strategy that trains with it."""
+"""GEM as a training plugin: each update projected to agree with every memory's gradient."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import torch
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
-from clhost.errors import CheckpointError, ParameterError
+from clhost.errors import CheckpointError
 from clhost.gradients import assign_gradient, current_gradient, trainable_parameters
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import experience_tensors, tensor_data_from_state, tensor_data_state
-from clhost.templates import SupervisedTemplate
+from clhost.validate import number, positive_int
 from clhost_gem.batched import memory_gradients
 from clhost_gem.qp import project_to_constraints
 
@@ -32,28 +32,13 @@ class GEMPlugin(SupervisedPlugin):
 
     capabilities = Capabilities(provides={REHEARSAL})
 
-    name = "gem"
+    state_key = "gem"
 
     def __init__(self, patterns_per_experience: int = 256, memory_strength: float = 0.5):
-        if (
-            not isinstance(patterns_per_experience, int)
-            or isinstance(patterns_per_experience, bool)
-            or patterns_per_experience < 1
-        ):
-            raise ParameterError(
-                "patterns_per_experience must be a positive integer, "
-                f"got {patterns_per_experience!r}"
-            )
-        if (
-            not isinstance(memory_strength, int | float)
-            or isinstance(memory_strength, bool)
-            or not memory_strength >= 0
-        ):
-            raise ParameterError(
-                f"memory_strength must be a non-negative number, got {memory_strength!r}"
-            )
-        self.patterns_per_experience = patterns_per_experience
-        self.memory_strength = float(memory_strength)
+        self.patterns_per_experience = positive_int(
+            "patterns_per_experience", patterns_per_experience
+        )
+        self.memory_strength = number("memory_strength", memory_strength, low=0.0)
         self.memories: list[TensorData] = []
 
     @hookimpl
@@ -87,15 +72,3 @@ class GEMPlugin(SupervisedPlugin):
         if "memories" not in state:
             raise CheckpointError("GEM state lacks 'memories'")
         self.memories = [tensor_data_from_state(memory) for memory in state["memories"]]
-
-
-class GEM(SupervisedTemplate):
-    """Supervised training with GEM's constrained gradient updates (``GEMPlugin``)."""
-
-    def __init__(
-        self, *, patterns_per_experience: int = 256, memory_strength: float = 0.5, **kwargs: Any
-    ):
-        plugin = GEMPlugin(
-            patterns_per_experience=patterns_per_experience, memory_strength=memory_strength
-        )
-        super().__init__(plugins=[plugin, *kwargs.pop("plugins", ())], **kwargs)
