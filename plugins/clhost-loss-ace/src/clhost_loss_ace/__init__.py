@@ -1,5 +1,5 @@
 """Asymmetric cross-entropy (Caccia et al., 2022), the loss of ER-ACE."""
 
-from clhost_loss_ace.ace import ACECriterion, present_units, restrict_logits
+from clhost_loss_ace.loss import ACECriterion, present_units, restrict_logits
 
 __all__ = ["ACECriterion", "present_units", "restrict_logits"]

@@ -10,7 +10,8 @@ from torch.nn import functional as F
 
 from clhost import hookimpl
 from clhost.data import TensorData
-from clhost.errors import CheckpointError, ParameterError
+from clhost.errors import ParameterError
+from clhost.importance import require_keys
 from clhost.models import forward_with_tasks
 from clhost.plugin import SupervisedPlugin
 from clhost.regularization import PreviousModel
@@ -57,7 +58,7 @@ class ICaRLLossPlugin(SupervisedPlugin):
     classes become old.
     """
 
-    name = "icarl-loss"
+    state_key = "icarl-loss"  # the key its checkpoints always had (``icarl`` is iCaRL's)
 
     def __init__(self) -> None:
         self.previous_model = PreviousModel()
@@ -112,8 +113,7 @@ class ICaRLLossPlugin(SupervisedPlugin):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if not isinstance(state, dict) or {"previous_model", "old_classes"} - set(state):
-            raise CheckpointError("ICaRLLossPlugin state lacks previous_model or old_classes")
+        require_keys(state, ("previous_model", "old_classes"), "ICaRLLossPlugin")
         self.previous_model.load_state_dict(state["previous_model"])
         self.old_classes = [int(label) for label in state["old_classes"]]
         self._previous_logits, self._old_units = None, None

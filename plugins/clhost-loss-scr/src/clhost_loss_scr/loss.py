@@ -14,8 +14,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from clhost import validate
 from clhost.capabilities import PROJECTION_HEAD, Capabilities
-from clhost.errors import ParameterError
 
 CONTRAST_MODES = ("all", "one")
 
@@ -54,16 +54,11 @@ class SCRLoss:
         contrast_mode: Literal["all", "one"] = "all",
         base_temperature: float = 0.07,
     ):
-        for name, value in (("temperature", temperature), ("base_temperature", base_temperature)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ParameterError(f"{name} must be a positive number, got {value!r}")
-        if contrast_mode not in CONTRAST_MODES:
-            raise ParameterError(
-                f"contrast_mode must be one of {', '.join(CONTRAST_MODES)}, got {contrast_mode!r}"
-            )
-        self.temperature = float(temperature)
-        self.contrast_mode = contrast_mode
-        self.base_temperature = float(base_temperature)
+        self.temperature = validate.number("temperature", temperature, low=0.0, low_open=True)
+        self.contrast_mode = validate.one_of("contrast_mode", contrast_mode, CONTRAST_MODES)
+        self.base_temperature = validate.number(
+            "base_temperature", base_temperature, low=0.0, low_open=True
+        )
 
     def __repr__(self) -> str:
         return (
