@@ -79,7 +79,7 @@ def _separable(strategy: Any, params: Sequence[nn.Parameter]) -> bool:
     """The loss reads only the output and targets, samples do not interact, and every
     parameter is a linear layer's weight or bias."""
     if type(strategy).criterion is not SupervisedTemplate.criterion or not isinstance(
-        strategy._criterion, _Loss
+        strategy.loss_fn, _Loss
     ):
         return False
     model = strategy.model
