@@ -10,7 +10,7 @@ import torch
 
 from clhost.data import TensorData
 from clhost.errors import ParameterError
-from clhost.testing import toy_benchmark
+from clhost.testing import state_round_trip, toy_benchmark
 from clhost_buffer_class_balanced import ClassBalancedBuffer
 
 
@@ -71,15 +71,13 @@ def test_resize_gives_every_class_its_new_share_and_no_more_memory_than_held():
         assert stored.untyped_storage().nbytes() == stored.nbytes, "copies, not views"
 
 
-def test_state_round_trip_restores_groups_and_future_behaviour(tmp_path):
+def test_state_round_trip_restores_groups_and_future_behaviour():
     torch.manual_seed(0)
     stream = toy_benchmark(3, 2).train_stream
     buffer = ClassBalancedBuffer(30)
     for experience in stream[:2]:
         buffer.update(SimpleNamespace(experience=experience))
-    torch.save(buffer.state_dict(), tmp_path / "cb.pt")
-    restored = ClassBalancedBuffer(5)
-    restored.load_state_dict(torch.load(tmp_path / "cb.pt", weights_only=True))
+    restored = state_round_trip(buffer, ClassBalancedBuffer(5))
     assert torch.equal(restored.buffer.x, buffer.buffer.x)
     for target in (buffer, restored):
         torch.manual_seed(3)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from clhost.errors import ParameterError
-from clhost.testing import toy_benchmark
+from clhost.testing import state_round_trip, toy_benchmark
 from clhost_buffer_experience_balanced import ExperienceBalancedBuffer
 
 
@@ -61,15 +61,13 @@ def test_resize_shrinks_every_experience_to_its_new_share():
     assert buffer.max_size == 31 and per_experience(buffer) == [11, 10, 10]
 
 
-def test_state_round_trip_restores_groups_and_future_behaviour(tmp_path):
+def test_state_round_trip_restores_groups_and_future_behaviour():
     torch.manual_seed(0)
     stream = toy_benchmark(3, 2).train_stream
     buffer = ExperienceBalancedBuffer(30)
     for experience in stream[:2]:
         buffer.update(SimpleNamespace(experience=experience))
-    torch.save(buffer.state_dict(), tmp_path / "eb.pt")
-    restored = ExperienceBalancedBuffer(3)
-    restored.load_state_dict(torch.load(tmp_path / "eb.pt", weights_only=True))
+    restored = state_round_trip(buffer, ExperienceBalancedBuffer(3))
     assert torch.equal(restored.buffer.x, buffer.buffer.x)
     for target in (buffer, restored):
         torch.manual_seed(5)

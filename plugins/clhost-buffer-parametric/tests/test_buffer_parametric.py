@@ -11,7 +11,7 @@ import torch
 from clhost.data import Experience, TensorData
 from clhost.errors import CheckpointError, ParameterError
 from clhost.rehearsal import ExemplarsSelectionStrategy
-from clhost.testing import toy_benchmark
+from clhost.testing import state_round_trip, toy_benchmark
 from clhost_buffer_parametric import ParametricBuffer, SelectionBuffer
 from clhost_selection_random import RandomExemplarsSelectionStrategy
 
@@ -103,12 +103,11 @@ def test_bad_parameters_are_named():
         ParametricBuffer(-1)
 
 
-def test_state_round_trip_restores_groups_and_future_behaviour(tmp_path):
+def test_state_round_trip_restores_groups_and_future_behaviour():
     buffer = ParametricBuffer(6, groupby="class", selection_strategy=LargestFirst())
     buffer.update_from_data(TensorData.concat([numbered([1, 2, 3, 4], 0), numbered([5, 6], 1)]))
-    torch.save(buffer.state_dict(), tmp_path / "p.pt")
-    restored = ParametricBuffer(1, groupby="class", selection_strategy=LargestFirst())
-    restored.load_state_dict(torch.load(tmp_path / "p.pt", weights_only=True))
+    fresh = ParametricBuffer(1, groupby="class", selection_strategy=LargestFirst())
+    restored = state_round_trip(buffer, fresh)
     assert torch.equal(restored.buffer.x, buffer.buffer.x)
     for target in (buffer, restored):
         target.update_from_data(numbered([0, 9], 2))

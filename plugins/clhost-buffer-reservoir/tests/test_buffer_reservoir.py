@@ -9,6 +9,7 @@ import torch
 
 from clhost.data import Experience, TensorData
 from clhost.errors import CheckpointError, ParameterError
+from clhost.testing import state_round_trip
 from clhost_buffer_reservoir import ReservoirSamplingBuffer
 
 
@@ -113,13 +114,11 @@ def test_extras_follow_their_samples_and_can_be_replaced():
         buffer.buffer = numbered(2)
 
 
-def test_state_round_trip_restores_samples_keys_and_future_behaviour(tmp_path):
+def test_state_round_trip_restores_samples_keys_and_future_behaviour():
     torch.manual_seed(0)
     buffer = ReservoirSamplingBuffer(10)
     buffer.update_from_data(numbered(25))
-    torch.save(buffer.state_dict(), tmp_path / "reservoir.pt")
-    restored = ReservoirSamplingBuffer(1)
-    restored.load_state_dict(torch.load(tmp_path / "reservoir.pt", weights_only=True))
+    restored = state_round_trip(buffer, ReservoirSamplingBuffer(1))
     assert restored.max_size == 10 and held(restored) == held(buffer)
     for target in (buffer, restored):
         torch.manual_seed(7)

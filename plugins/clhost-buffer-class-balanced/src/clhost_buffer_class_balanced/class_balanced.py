@@ -19,6 +19,8 @@ class ClassBalancedBuffer(BalancedExemplarsBuffer):
     smallest class ids); otherwise every class gets ``max_size // total_num_classes``.
     """
 
+    state_key = "class-balanced"
+
     def __init__(
         self,
         max_size: int,

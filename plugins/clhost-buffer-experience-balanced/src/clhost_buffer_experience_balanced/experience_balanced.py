@@ -18,6 +18,8 @@ class ExperienceBalancedBuffer(BalancedExemplarsBuffer):
     gets ``max_size // num_experiences``.
     """
 
+    state_key = "experience-balanced"
+
     def __init__(
         self,
         max_size: int,

@@ -15,7 +15,7 @@ from clhost.rehearsal import (
     ExemplarsSelectionStrategy,
     experience_tensors,
 )
-from clhost.validate import non_negative_int
+from clhost.validate import non_negative_int, one_of
 from clhost_selection_random import RandomExemplarsSelectionStrategy
 
 GroupBy = Literal["class", "task", "experience"]
@@ -61,16 +61,15 @@ class ParametricBuffer(BalancedExemplarsBuffer):
     ``selection_strategy`` ranks the samples of a group (default: random order).
     """
 
+    state_key = "parametric"
+
     def __init__(
         self,
         max_size: int,
         groupby: GroupBy | None = None,
         selection_strategy: ExemplarsSelectionStrategy | None = None,
     ):
-        if groupby not in GROUPINGS:
-            raise ParameterError(
-                f"groupby must be one of {', '.join(map(repr, GROUPINGS))}, got {groupby!r}"
-            )
+        one_of("groupby", groupby, GROUPINGS)
         if selection_strategy is not None and not isinstance(
             selection_strategy, ExemplarsSelectionStrategy
         ):

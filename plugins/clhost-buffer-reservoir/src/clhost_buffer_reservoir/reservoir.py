@@ -25,6 +25,8 @@ class ReservoirSamplingBuffer(ExemplarsBuffer):
     after every minibatch). Keys come from torch's global generator.
     """
 
+    state_key = "reservoir"
+
     def __init__(self, max_size: int):
         super().__init__(max_size)
         self._keys = torch.empty(0, dtype=torch.float64)
