@@ -1,5 +1,5 @@
 """A replay buffer that shares its memory equally among the classes seen."""
 
-from clhost_buffer_class_balanced.class_balanced import ClassBalancedBuffer
+from clhost_buffer_class_balanced.buffer import ClassBalancedBuffer
 
 __all__ = ["ClassBalancedBuffer"]
