@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -234,6 +235,15 @@ def scenario_accuracy(strategy_class: type | None, scenario: str, **method_optio
             **method_options,
         )
     raise ValueError(f"scenario must be one of {FORGETTING_SCENARIOS}, got {scenario!r}")
+
+
+def run_readme_examples(readme: str | Path) -> None:
+    """Run the ```` ```python ```` blocks of ``readme`` in order, in one namespace: the
+    test that keeps a distribution's README examples true. A README without one fails."""
+    path = Path(readme)
+    blocks = re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+    assert blocks, f"{path} has no python example"
+    exec(compile("\n".join(blocks), str(path), "exec"), {"__name__": "readme"})
 
 
 class Killed(BaseException):

@@ -1,8 +1,6 @@
 """Cumulative trains on the union of all experiences so far, and so does not forget."""
 
-import io
 import math
-import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from clhost.data import Experience, TensorData
 from clhost.models import SimpleMLP
 from clhost.plugin import SupervisedPlugin
 from clhost.templates import SupervisedTemplate
+from clhost.testing import assert_resumes, run_readme_examples, state_round_trip
 from clhost_cumulative import Cumulative, CumulativePlugin
 
 
@@ -34,7 +33,7 @@ def build(cls, **kwargs):
     torch.manual_seed(0)
     model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(64,))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    return cls(model=model, optimizer=optimizer, train_epochs=5, **kwargs)
+    return cls(model=model, optimizer=optimizer, **{"train_epochs": 5, **kwargs})
 
 
 @pytest.fixture(scope="module")
@@ -102,17 +101,19 @@ def test_datasets_that_are_not_tensors_are_concatenated():
 def test_state_dict_round_trip_restores_the_union(benchmark):
     first = build(Cumulative)
     first.train(benchmark.train_stream[:2])
-    state = first.plugins[0].state_dict()
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    restored = CumulativePlugin()
-    restored.load_state_dict(torch.load(buffer, weights_only=True))
+    restored = state_round_trip(first.plugins[0], CumulativePlugin())
     spy = SizeSpy()
     second = build(SupervisedTemplate, plugins=[restored, spy])
     second.train(benchmark.train_stream[2])
     assert spy.sizes == [sum(len(e) for e in benchmark.train_stream[:3])]
     assert spy.classes == [set(benchmark.train_stream[2].classes_seen_so_far)]
+
+
+def test_a_resumed_run_ends_as_one_never_stopped(benchmark):
+    resumed = assert_resumes(
+        lambda: build(Cumulative, train_epochs=1, evaluator=None), benchmark.train_stream[:3]
+    )
+    assert len(resumed.plugins[0].seen) == sum(len(e) for e in benchmark.train_stream[:3])
 
 
 def test_cumulative_beats_naive_on_class_incremental_split_digits(benchmark):
@@ -127,7 +128,4 @@ def test_cumulative_beats_naive_on_class_incremental_split_digits(benchmark):
 
 
 def test_readme_example_runs():
-    readme = Path(__file__).resolve().parents[1] / "README.md"
-    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.S)
-    assert blocks
-    exec(compile("\n".join(blocks), str(readme), "exec"), {"__name__": "readme"})
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")

@@ -1,7 +1,6 @@
 """EarlyStoppingPlugin stops after ``patience`` without improvement and restores the best."""
 
 import dataclasses
-import re
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from clhost.evaluation import EvaluationPlugin
 from clhost.models import SimpleMLP
 from clhost.plugin import SupervisedPlugin
 from clhost.templates import SupervisedTemplate
-from clhost.testing import toy_benchmark
+from clhost.testing import run_readme_examples, toy_benchmark
 from clhost_early_stopping import EarlyStoppingPlugin
 
 
@@ -199,7 +198,4 @@ def test_bad_parameters_are_named(kwargs):
 
 
 def test_readme_example_runs():
-    readme = Path(__file__).resolve().parents[1] / "README.md"
-    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.S)
-    assert blocks
-    exec(compile("\n".join(blocks), str(readme), "exec"), {"__name__": "readme"})
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")

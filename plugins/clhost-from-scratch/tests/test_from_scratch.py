@@ -1,7 +1,5 @@
 """FromScratchTraining resets weights and optimizer state before every experience."""
 
-import io
-import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from clhost.errors import ParameterError
 from clhost.models import IncrementalMLP, SimpleMLP
 from clhost.plugin import SupervisedPlugin
 from clhost.templates import SupervisedTemplate
+from clhost.testing import assert_resumes, run_readme_examples, state_round_trip
 from clhost_from_scratch import FromScratchTraining, FromScratchTrainingPlugin
 
 
@@ -109,16 +108,19 @@ def test_from_scratch_learns_each_experience_and_keeps_nothing_of_the_others(ben
 def test_state_dict_round_trip_restores_the_same_initial_weights(benchmark):
     first = build(FromScratchTraining)
     first.train(benchmark.train_stream[0])
-    buffer = io.BytesIO()
-    torch.save(first.plugins[0].state_dict(), buffer)
-    buffer.seek(0)
-    restored = FromScratchTrainingPlugin()
-    restored.load_state_dict(torch.load(buffer, weights_only=True))
+    restored = state_round_trip(first.plugins[0], FromScratchTrainingPlugin())
     spy = AtStart()
     second = build(SupervisedTemplate, plugins=[restored, spy])
     torch.nn.init.zeros_(second.model.classifier.weight)  # a model trained differently
     second.train(benchmark.train_stream[1])
     assert_same(spy.weights[0], first.plugins[0].initial)
+
+
+def test_a_resumed_run_ends_as_one_never_stopped(benchmark):
+    assert_resumes(
+        lambda: build(FromScratchTraining, train_epochs=1, evaluator=None),
+        benchmark.train_stream[:3],
+    )
 
 
 def test_reset_optimizer_must_be_a_bool():
@@ -127,7 +129,4 @@ def test_reset_optimizer_must_be_a_bool():
 
 
 def test_readme_example_runs():
-    readme = Path(__file__).resolve().parents[1] / "README.md"
-    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.S)
-    assert blocks
-    exec(compile("\n".join(blocks), str(readme), "exec"), {"__name__": "readme"})
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")

@@ -1,7 +1,6 @@
 """JointTraining trains once on the whole stream with a model grown to all of it."""
 
 import math
-import re
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from clhost.data import Experience
 from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
 from clhost.plugin import SupervisedPlugin
 from clhost.templates import SupervisedTemplate
-from clhost.testing import toy_benchmark
+from clhost.testing import run_readme_examples, toy_benchmark
 from clhost_joint import AlreadyTrainedError, JointTraining, joint_experience
 
 
@@ -109,7 +108,4 @@ def test_joint_beats_naive_on_class_incremental_split_digits(benchmark):
 
 
 def test_readme_example_runs():
-    readme = Path(__file__).resolve().parents[1] / "README.md"
-    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.S)
-    assert blocks
-    exec(compile("\n".join(blocks), str(readme), "exec"), {"__name__": "readme"})
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")

@@ -3,7 +3,6 @@
 import dataclasses
 import io
 import math
-import re
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from clhost.errors import ParameterError, UnknownNameError
 from clhost.models import SimpleMLP
 from clhost.plugin import SupervisedPlugin
 from clhost.templates import SupervisedTemplate
-from clhost.testing import toy_benchmark
+from clhost.testing import run_readme_examples, toy_benchmark
 from clhost_lr_scheduler import LRSchedulerPlugin
 
 
@@ -225,7 +224,4 @@ def test_options_of_named_schedulers_are_refused_with_a_scheduler_object():
 
 
 def test_readme_example_runs():
-    readme = Path(__file__).resolve().parents[1] / "README.md"
-    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.S)
-    assert blocks
-    exec(compile("\n".join(blocks), str(readme), "exec"), {"__name__": "readme"})
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")

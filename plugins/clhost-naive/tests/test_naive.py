@@ -1,6 +1,5 @@
 """Naive is the bare supervised template: same training, and it forgets."""
 
-import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +8,7 @@ import torch
 from clhost.benchmarks import split_digits
 from clhost.models import SimpleMLP
 from clhost.templates import SupervisedTemplate
+from clhost.testing import run_readme_examples
 from clhost_naive import Naive
 
 
@@ -59,7 +59,4 @@ def test_naive_accepts_extra_plugins_and_lists_its_keywords():
 
 
 def test_readme_example_runs():
-    readme = Path(__file__).resolve().parents[1] / "README.md"
-    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.S)
-    assert blocks
-    exec(compile("\n".join(blocks), str(readme), "exec"), {"__name__": "readme"})
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")

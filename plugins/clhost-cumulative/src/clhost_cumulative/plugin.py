@@ -10,6 +10,7 @@ from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, TRAINING_DATA, Capabilities
 from clhost.data import TensorData
 from clhost.errors import CheckpointError
+from clhost.importance import require_keys
 from clhost.plugin import SupervisedPlugin
 
 
@@ -31,6 +32,8 @@ class CumulativePlugin(SupervisedPlugin):
         },
     )
 
+    state_key = "cumulative"
+
     def __init__(self) -> None:
         self.seen: Any = None
 
@@ -51,6 +54,7 @@ class CumulativePlugin(SupervisedPlugin):
         return {"seen": {"x": data.x, "y": data.y, "t": data.t, "extras": dict(data.extras)}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        require_keys(state, ("seen",), "CumulativePlugin")
         seen = state["seen"]
         self.seen = None if seen is None else TensorData(**seen)
 

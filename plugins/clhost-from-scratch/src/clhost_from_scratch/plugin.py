@@ -6,8 +6,8 @@ from typing import Any
 
 from torch import Tensor
 
-from clhost import hookimpl
-from clhost.errors import ParameterError
+from clhost import hookimpl, validate
+from clhost.importance import require_keys
 from clhost.models import reinitialise, snapshot_weights
 from clhost.plugin import SupervisedPlugin
 
@@ -22,10 +22,10 @@ class FromScratchTrainingPlugin(SupervisedPlugin):
     are overwritten in place, so the optimizer keeps pointing at them.
     """
 
+    state_key = "from-scratch"
+
     def __init__(self, *, reset_optimizer: bool = True):
-        if not isinstance(reset_optimizer, bool):
-            raise ParameterError(f"reset_optimizer must be true or false, got {reset_optimizer!r}")
-        self.reset_optimizer = reset_optimizer
+        self.reset_optimizer = validate.boolean("reset_optimizer", reset_optimizer)
         self.initial: dict[str, Tensor] | None = None
 
     @hookimpl
@@ -41,5 +41,6 @@ class FromScratchTrainingPlugin(SupervisedPlugin):
         return {"initial": None if self.initial is None else dict(self.initial)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        require_keys(state, ("initial",), "FromScratchTrainingPlugin")
         initial = state["initial"]
         self.initial = None if initial is None else dict(initial)

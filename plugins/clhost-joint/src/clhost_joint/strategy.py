@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from clhost.capabilities import REHEARSAL, TRAINING_DATA, Capabilities
-from clhost.data import Experience, TensorData, as_classification_data
+from clhost.data import Experience, TensorData, experience_data
 from clhost.errors import ClhostError
 from clhost.templates import SupervisedTemplate, TrainResult
 
@@ -79,7 +79,7 @@ def joint_experience(parts: Sequence[Experience]) -> Experience:
     """
     if not parts:
         raise ValueError("JointTraining needs at least one experience to train on")
-    datasets = [as_classification_data(p.dataset, _first_task(p)) for p in parts]
+    datasets = [experience_data(p) for p in parts]
     if all(isinstance(d, TensorData) for d in datasets):
         dataset: Any = TensorData.concat(datasets)
     else:
@@ -95,7 +95,3 @@ def joint_experience(parts: Sequence[Experience]) -> Experience:
         previous_classes=(),
         classes_seen_so_far=classes,
     )
-
-
-def _first_task(experience: Experience) -> int:
-    return experience.task_labels[0] if experience.task_labels else 0
