@@ -18,7 +18,7 @@ from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import first_sight
 from clhost.validate import number, positive_int
 from clhost_buffer_class_balanced import ClassBalancedBuffer
-from clhost_cope.ppp import PPPLoss
+from clhost_cope.loss import PPPLoss
 from clhost_cope.prototypes import ClassPrototypes
 
 
