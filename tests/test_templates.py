@@ -421,3 +421,22 @@ def test_model_must_be_a_module():
         SupervisedTemplate(
             model=lambda x: x, optimizer=torch.optim.SGD([nn.Parameter(torch.ones(1))])
         )
+
+
+def test_a_template_learning_without_gradients_has_no_optimizer():
+    class GradientFree(SupervisedTemplate):
+        LEARNS_BY_GRADIENT = False
+
+    model = nn.Linear(4, 2)
+    strategy = GradientFree(model=model, optimizer=None, evaluator=None)
+    assert strategy.optimizer is None and "optimizer" not in strategy.state_dict()
+    strategy.load_state_dict(strategy.state_dict())
+    with_optimizer = SupervisedTemplate(
+        model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), evaluator=None
+    )
+    with pytest.raises(clhost.errors.CheckpointError, match="has an optimizer"):
+        strategy.load_state_dict(with_optimizer.state_dict())
+    with pytest.raises(TypeError, match="learns without gradients"):
+        GradientFree(model=model, optimizer=with_optimizer.optimizer)
+    with pytest.raises(TypeError, match="optimizer must be"):
+        SupervisedTemplate(model=model, optimizer=None)

@@ -35,6 +35,7 @@ NAIVE = "naive"
 # strategy keywords that clhost run sets itself, and the option that sets each
 STRATEGY_RESERVED = {
     "model": "--model",
+    "slda_model": "--model",
     "optimizer": "--optimizer and --lr",
     "criterion": "--loss",
     "train_mb_size": "--batch-size",
@@ -49,6 +50,9 @@ STRATEGY_RESERVED = {
 # the keyword a component takes --buffer by: Avalanche's name, else the one clhost used
 # before (kept by components not yet renamed)
 BUFFER_KEYWORDS = ("storage_policy", "buffer")
+# the keyword a strategy takes --model by: Avalanche's StreamingLDA names its (frozen)
+# feature extractor slda_model
+MODEL_KEYWORDS = ("model", "slda_model")
 # a rehearsal component's memory size, and the size of the buffer it is given: with
 # --buffer one is given and the other follows (see _size_once)
 MEM_SIZE, MAX_SIZE = "mem_size", "max_size"
@@ -99,8 +103,8 @@ def build(options: RunOptions) -> Composition:
     benchmark, benchmark_label = _build_benchmark(options.benchmark)
     if options.validation is not None:
         benchmark = with_validation_stream(benchmark, options.validation, seed=options.seed)
-    model, model_label = _build_model(options.model, benchmark)
     strategy_class, strategy_label = _strategy_class(options.strategy.name)
+    model, model_label = _build_model(options.model, benchmark, strategy_class)
     takers = [
         _Taker(f"strategy {options.strategy.name!r}", strategy_class, options.strategy.params)
     ]
@@ -113,14 +117,15 @@ def build(options: RunOptions) -> Composition:
         for spec, taker in zip(options.plugins, takers[1:], strict=True)
     ]
     criterion, criterion_label = _build_criterion(options.loss, model)
-    optimizer, optimizer_label = _build_optimizer(options, model)
+    optimizer, optimizer_label = _build_optimizer(options, model, strategy_class)
 
     what = f"strategy {options.strategy.name!r}"
     kwargs = bind(strategy_class, options.strategy.params, what=what, reserved=STRATEGY_RESERVED)
     kwargs.update(takers[0].given)
+    kwargs[next((k for k in MODEL_KEYWORDS if accepts(strategy_class, k)), "model")] = model
+    if optimizer is not None:
+        kwargs["optimizer"] = optimizer
     kwargs.update(
-        model=model,
-        optimizer=optimizer,
         train_mb_size=options.batch_size,
         train_epochs=options.epochs,
         device=device,
@@ -261,19 +266,26 @@ def available_models() -> dict[str, type]:
     }
 
 
-def _build_model(spec: Spec | None, benchmark: Any) -> tuple[Any, str]:
-    """The chosen model, sized from the benchmark; by default an MLP, multi-head when the
-    benchmark has several tasks."""
-    if spec is None:
-        spec = Spec("multihead-mlp" if getattr(benchmark, "n_tasks", 1) > 1 else "mlp")
-    models = available_models()
-    name = registry.normalize_name(spec.name)
-    if name not in models:
-        raise UnknownNameError("model", spec.name, models)
-    cls = models[name]
+def _build_model(spec: Spec | None, benchmark: Any, strategy_class: Any) -> tuple[Any, str]:
+    """The chosen model, sized from the benchmark; by default the strategy's
+    ``default_model`` class if it names one (PNN's columns), else an MLP, multi-head when
+    the benchmark has several tasks."""
+    own = getattr(strategy_class, "default_model", None)
+    if spec is None and own is not None:
+        cls, name = own, f"{own.__name__} (the strategy's default)"
+    else:
+        if spec is None:
+            spec = Spec("multihead-mlp" if getattr(benchmark, "n_tasks", 1) > 1 else "mlp")
+        models = available_models()
+        name = registry.normalize_name(spec.name)
+        if name not in models:
+            raise UnknownNameError("model", spec.name, models)
+        cls = models[name]
+    spec = spec or Spec(cls.__name__)
     kwargs = bind(cls, spec.params, what=f"model {spec.name!r}")
     shape = tuple(benchmark.input_shape)
-    derived = {"num_classes": benchmark.n_classes, "input_size": math.prod(shape)}
+    size = math.prod(shape)
+    derived = {"num_classes": benchmark.n_classes, "input_size": size, "in_features": size}
     if len(shape) == 3:
         derived["in_channels"] = shape[0]
     for key, value in derived.items():
@@ -282,8 +294,8 @@ def _build_model(spec: Spec | None, benchmark: Any) -> tuple[Any, str]:
     model = _construct(f"model {spec.name!r}", cls, kwargs)
     _check_input_fits(model, spec, benchmark)
     settings = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-    size = sum(p.numel() for p in model.parameters())
-    return model, f"{name}: {cls.__name__}({settings}), {size:,} parameters"
+    count = sum(p.numel() for p in model.parameters())
+    return model, f"{name}: {cls.__name__}({settings}), {count:,} parameters"
 
 
 def _check_input_fits(model: Any, spec: Spec, benchmark: Any) -> None:
@@ -321,7 +333,11 @@ def _build_criterion(spec: Spec | None, model: Any) -> tuple[Any, str]:
     return (functools.partial(loss, **kwargs) if kwargs else loss), label
 
 
-def _build_optimizer(options: RunOptions, model: Any) -> tuple[Any, str]:
+def _build_optimizer(options: RunOptions, model: Any, strategy_class: Any) -> tuple[Any, str]:
+    """The optimizer of ``--optimizer``/``--lr``; none for a strategy taking no optimizer
+    (StreamingLDA learns without gradients)."""
+    if not accepts(strategy_class, "optimizer"):
+        return None, "none (the strategy learns without gradients)"
     name = options.optimizer.lower()
     if name not in OPTIMIZERS:
         raise UnknownNameError("optimizer", options.optimizer, OPTIMIZERS)

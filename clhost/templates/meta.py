@@ -18,14 +18,15 @@ class SupervisedMetaLearningTemplate(SupervisedTemplate):
     HOOK_GROUPS = (BaseTemplateHooks, SGDLoopHooks, MetaLearningHooks)
 
     def training_epoch(self) -> None:
-        hooks, guard = self.hooks, self._finite_guard
+        hooks, guard, optimizer = self.hooks, self._finite_guard, self.optimizer
+        assert optimizer is not None, "a template learning by gradient has an optimizer"
         guard.start_epoch()
         for batch in self.dataloader:
             if self._stop_requested:
                 break
             self.mbatch = self._to_device(batch)
             self._fire(hooks.before_training_iteration)
-            self.optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad(set_to_none=True)
             self._fire(hooks.before_inner_updates)
             self.inner_updates()
             self._fire(hooks.after_inner_updates)

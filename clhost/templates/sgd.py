@@ -28,6 +28,9 @@ class BaseSGDTemplate(BaseTemplate):
     """
 
     HOOK_GROUPS: tuple[type, ...] = (BaseTemplateHooks, SGDLoopHooks, SGDUpdateHooks)
+    LEARNS_BY_GRADIENT: bool = True
+    """False for a template that updates its model without gradients (StreamingLDA): it
+    takes ``optimizer=None`` and has no optimizer state to refresh, save or load."""
     LOOP_STATE = (
         *BaseTemplate.LOOP_STATE,
         "adapted_dataset",
@@ -41,7 +44,7 @@ class BaseSGDTemplate(BaseTemplate):
         self,
         *,
         model: nn.Module,
-        optimizer: torch.optim.Optimizer,
+        optimizer: torch.optim.Optimizer | None,
         criterion: Callable[..., Tensor] | None = None,
         train_mb_size: int = 32,
         train_epochs: int = 1,
@@ -59,7 +62,10 @@ class BaseSGDTemplate(BaseTemplate):
             positive_int("eval_mb_size", eval_mb_size)
         if peval_mode not in ("epoch", "iteration"):
             raise ValueError(f"peval_mode must be 'epoch' or 'iteration', got {peval_mode!r}")
-        if not isinstance(optimizer, torch.optim.Optimizer):
+        if not self.LEARNS_BY_GRADIENT:
+            if optimizer is not None:
+                raise TypeError(f"{type(self).__name__} learns without gradients: no optimizer")
+        elif not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {optimizer!r}")
         self.optimizer = optimizer
         self._criterion = criterion if criterion is not None else nn.CrossEntropyLoss()
@@ -92,9 +98,16 @@ class BaseSGDTemplate(BaseTemplate):
         return [self._criterion]
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "optimizer": self.optimizer.state_dict()}
+        state = super().state_dict()
+        if self.optimizer is not None:
+            state["optimizer"] = self.optimizer.state_dict()
+        return state
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
+        if self.optimizer is None:
+            if state.get("optimizer") is not None:
+                raise CheckpointError("the saved state has an optimizer but the strategy has none")
+            return
         if state.get("optimizer") is None:
             raise CheckpointError("the saved state has no optimizer but the strategy has one")
         load_into(self.optimizer, state["optimizer"], "optimizer")
@@ -165,19 +178,21 @@ class BaseSGDTemplate(BaseTemplate):
     def make_optimizer(self) -> None:
         """Point the optimizer at parameters the adaptation replaced or added, keeping the
         state of every parameter that did not change."""
-        refresh_optimizer(self.optimizer, self._params_before_adaptation, self.model)
+        if self.optimizer is not None:
+            refresh_optimizer(self.optimizer, self._params_before_adaptation, self.model)
 
     def training_epoch(self) -> None:
         """One pass over the dataloader; a non-finite loss raises ``NonFiniteError``
         (``FiniteGuard`` says when it is detected on each device)."""
-        hooks, guard = self.hooks, self._finite_guard
+        hooks, guard, optimizer = self.hooks, self._finite_guard, self.optimizer
+        assert optimizer is not None, "a template learning by gradient has an optimizer"
         guard.start_epoch()
         for batch in self.dataloader:
             if self._stop_requested:
                 break
             self.mbatch = self._to_device(batch)
             self._fire(hooks.before_training_iteration)
-            self.optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad(set_to_none=True)
             self._fire(hooks.before_forward)
             self.mb_output = self.forward()
             self._fire(hooks.after_forward)
@@ -219,6 +234,7 @@ class BaseSGDTemplate(BaseTemplate):
         self.loss.backward()
 
     def optimizer_step(self) -> None:
+        assert self.optimizer is not None, "a template learning by gradient has an optimizer"
         self.optimizer.step()
 
     # -- evaluation -------------------------------------------------------------------
