@@ -12,6 +12,7 @@ from clhost.models import (
     IncrementalMLP,
     MultiHeadClassifier,
     MultiHeadMLP,
+    MultiTaskModule,
     SlimResNet18,
     adapt_model,
     refresh_optimizer,
@@ -120,6 +121,18 @@ def stepped(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor)
     optimizer.zero_grad()
     model(x).sum().backward()
     optimizer.step()
+
+
+def test_a_multi_task_module_splits_mixed_minibatches_by_task():
+    class TaskWidth(MultiTaskModule):  # task t: t + 1 outputs, each x + t
+        def forward_single_task(self, x, task):
+            return x.new_full((len(x), task + 1), float(task)) + x
+
+    x, tasks = torch.tensor([[1.0], [2.0], [3.0]]), torch.tensor([2, 0, 2])
+    lowest = torch.finfo(torch.float32).min
+    expected = torch.tensor([[3.0, 3.0, 3.0], [2.0, lowest, lowest], [5.0, 5.0, 5.0]])
+    assert torch.equal(TaskWidth()(x, tasks), expected)
+    assert torch.equal(TaskWidth()(x[:1], tasks[:1]), torch.full((1, 3), 3.0))
 
 
 @pytest.mark.parametrize(

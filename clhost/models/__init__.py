@@ -7,6 +7,7 @@ from clhost.models.dynamic import (
     MultiTaskModule,
     adapt_model,
     forward_with_tasks,
+    grown_linear,
 )
 from clhost.models.ncm import NCMClassifier
 from clhost.models.optim import refresh_optimizer
@@ -26,6 +27,7 @@ __all__ = [
     "SlimResNet18",
     "adapt_model",
     "forward_with_tasks",
+    "grown_linear",
     "refresh_optimizer",
     "reinitialise",
     "snapshot_weights",

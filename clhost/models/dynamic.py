@@ -19,9 +19,27 @@ class DynamicModule(nn.Module):
 
 
 class MultiTaskModule(nn.Module):
-    """A model whose forward pass also takes the task label of each sample."""
+    """A model whose forward pass also takes the task label of each sample.
+
+    Subclasses implement ``forward_single_task`` (or ``forward`` itself). ``forward``
+    splits a minibatch mixing tasks by task; outputs narrower than the widest are padded
+    with the lowest finite value, which no argmax picks and no softmax weighs.
+    """
 
     def forward(self, x: Tensor, task_labels: Tensor) -> Tensor:
+        tasks = torch.unique(task_labels)
+        if len(tasks) == 1:
+            return self.forward_single_task(x, int(tasks[0]))
+        masks = [task_labels == task for task in tasks]
+        parts = [self.forward_single_task(x[m], int(t)) for m, t in zip(masks, tasks, strict=True)]
+        width = max(part.shape[1] for part in parts)
+        out = parts[0].new_full((len(x), width), torch.finfo(parts[0].dtype).min)
+        for mask, part in zip(masks, parts, strict=True):
+            out[mask, : part.shape[1]] = part
+        return out
+
+    def forward_single_task(self, x: Tensor, task: int) -> Tensor:
+        """The output for ``x``, whose samples all have task label ``task``."""
         raise NotImplementedError
 
 
@@ -57,7 +75,7 @@ class IncrementalClassifier(DynamicModule):
         classes = experience.classes_seen_so_far or experience.classes_in_this_experience
         needed = max(classes, default=-1) + 1
         if needed > self.out_features:
-            self.classifier = _grown_linear(self.classifier, needed)
+            self.classifier = grown_linear(self.classifier, needed)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(x)
@@ -66,8 +84,7 @@ class IncrementalClassifier(DynamicModule):
 class MultiHeadClassifier(MultiTaskModule, DynamicModule):
     """One linear head per task label; a head grows if its task brings new classes.
 
-    A minibatch mixing tasks is split by task; outputs of narrower heads are padded with
-    the lowest finite value, which no argmax picks and no softmax weighs. Evaluating a
+    A minibatch mixing tasks is split by task (``MultiTaskModule.forward``). Evaluating a
     task no experience has trained yet (the baseline of forward transfer, a test stream
     ahead of training) gives all-zero scores, as no head carries information about it;
     evaluation never changes the model. Training such a task without adapting first is
@@ -88,7 +105,7 @@ class MultiHeadClassifier(MultiTaskModule, DynamicModule):
                     self.in_features, max(needed, self.initial_out_features)
                 )
             elif needed > self.head(task).out_features:
-                self.heads[key] = _grown_linear(self.head(task), needed)
+                self.heads[key] = grown_linear(self.head(task), needed)
 
     def head(self, task: int) -> nn.Linear:
         key = str(int(task))
@@ -101,26 +118,10 @@ class MultiHeadClassifier(MultiTaskModule, DynamicModule):
             return x.new_zeros(len(x), self.initial_out_features)
         return self.head(task)(x)
 
-    def forward(self, x: Tensor, task_labels: Tensor) -> Tensor:
-        tasks = torch.unique(task_labels)
-        if len(tasks) == 1:
-            return self.forward_single_task(x, int(tasks[0]))
-        width = max(self._width(int(t)) for t in tasks)
-        out = x.new_full((len(x), width), torch.finfo(x.dtype).min)
-        for task in tasks:
-            mask = task_labels == task
-            scores = self.forward_single_task(x[mask], int(task))
-            out[mask, : scores.shape[1]] = scores
-        return out
 
-    def _width(self, task: int) -> int:
-        key = str(int(task))
-        if key not in self.heads and not self.training:
-            return self.initial_out_features
-        return self.head(task).out_features
-
-
-def _grown_linear(old: nn.Linear, out_features: int) -> nn.Linear:
+def grown_linear(old: nn.Linear, out_features: int) -> nn.Linear:
+    """A copy of ``old`` with ``out_features`` output units: the old units keep their
+    weights, new ones start at PyTorch's default initialisation."""
     new = nn.Linear(old.in_features, out_features).to(old.weight.device, old.weight.dtype)
     with torch.no_grad():
         new.weight[: old.out_features] = old.weight
