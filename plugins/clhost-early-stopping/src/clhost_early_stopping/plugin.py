@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from torch import Tensor
 
-from clhost import hookimpl
+from clhost import hookimpl, validate
 from clhost.errors import ParameterError, UnknownNameError
 from clhost.plugin import SupervisedPlugin
 
@@ -24,8 +24,11 @@ class EarlyStoppingPlugin(SupervisedPlugin):
     changed yet: the next epoch, iteration or evaluation, or the end of the experience.
     In ``"iteration"`` mode the stop takes effect after the iteration that follows the
     deciding evaluation (its update is undone when the best weights are restored).
-    Nothing carries over between experiences: each starts with no best value.
+    Nothing carries over between experiences: each starts with no best value (so its
+    checkpoint state, under the key ``early-stopping``, is empty).
     """
+
+    state_key = "early-stopping"
 
     def __init__(
         self,
@@ -38,24 +41,15 @@ class EarlyStoppingPlugin(SupervisedPlugin):
         margin: float = 0.0,
         restore_best_weights: bool = True,
     ):
-        if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
-            raise ParameterError(f"patience must be a positive integer, got {patience!r}")
         for name, value in (("val_stream_name", val_stream_name), ("metric_name", metric_name)):
             if not isinstance(value, str) or not value:
                 raise ParameterError(f"{name} must be a non-empty string, got {value!r}")
-        if mode not in ("max", "min"):
-            raise ParameterError(f"mode must be 'max' or 'min', got {mode!r}")
-        if peval_mode not in ("epoch", "iteration"):
-            raise ParameterError(f"peval_mode must be 'epoch' or 'iteration', got {peval_mode!r}")
-        if not isinstance(margin, (int, float)) or not margin >= 0:
-            raise ParameterError(f"margin must be a number >= 0, got {margin!r}")
-        if not isinstance(restore_best_weights, bool):
-            raise ParameterError(
-                f"restore_best_weights must be true or false, got {restore_best_weights!r}"
-            )
-        self.patience, self.val_stream_name = patience, val_stream_name
-        self.metric_name, self.mode, self.peval_mode = metric_name, mode, peval_mode
-        self.margin, self.restore_best_weights = float(margin), restore_best_weights
+        self.patience = validate.positive_int("patience", patience)
+        self.val_stream_name, self.metric_name = val_stream_name, metric_name
+        self.mode = validate.one_of("mode", mode, ("max", "min"))
+        self.peval_mode = validate.one_of("peval_mode", peval_mode, ("epoch", "iteration"))
+        self.margin = validate.number("margin", margin, low=0.0)
+        self.restore_best_weights = validate.boolean("restore_best_weights", restore_best_weights)
         self.history: list[tuple[int, float]] = []
         self.best_value: float | None = None
         self.best_step = 0

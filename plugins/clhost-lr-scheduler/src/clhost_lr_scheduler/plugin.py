@@ -7,8 +7,9 @@ from typing import Any, Literal
 
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from clhost import hookimpl
+from clhost import hookimpl, validate
 from clhost.errors import ParameterError
+from clhost.importance import require_keys
 from clhost.plugin import SupervisedPlugin
 from clhost_lr_scheduler.schedulers import SchedulerName, build_scheduler, scheduler_options
 
@@ -26,8 +27,11 @@ class LRSchedulerPlugin(SupervisedPlugin):
     one cosine half-period spans each experience) and ``"plateau"`` (``gamma`` is the
     factor, ``patience``). Metric-driven schedulers (``ReduceLROnPlateau``) step with
     ``metric``: the mean training loss of the epoch (or the iteration's loss), or the
-    loss on the ``val_stream_name`` stream after each periodic evaluation.
+    loss on the ``val_stream_name`` stream after each periodic evaluation. Checkpoints
+    keep the schedule under the key ``lr-scheduler``.
     """
+
+    state_key = "lr-scheduler"
 
     def __init__(
         self,
@@ -69,13 +73,10 @@ class LRSchedulerPlugin(SupervisedPlugin):
             raise ParameterError(
                 f"scheduler must be a torch LR scheduler or a name, got {scheduler!r}"
             )
-        _check_flags(reset_scheduler=reset_scheduler, reset_lr=reset_lr)
-        if step_granularity not in ("epoch", "iteration"):
-            raise ParameterError(
-                f"step_granularity must be 'epoch' or 'iteration', got {step_granularity!r}"
-            )
-        if metric not in (None, "train_loss", "val_loss"):
-            raise ParameterError(f"metric must be 'train_loss', 'val_loss' or None, got {metric!r}")
+        validate.boolean("reset_scheduler", reset_scheduler)
+        validate.boolean("reset_lr", reset_lr)
+        validate.one_of("step_granularity", step_granularity, ("epoch", "iteration"))
+        validate.one_of("metric", metric, (None, "train_loss", "val_loss"))
         if metric_driven != (metric is not None):
             raise ParameterError(
                 "metric must be given for ReduceLROnPlateau ('plateau') and only for it"
@@ -197,6 +198,8 @@ class LRSchedulerPlugin(SupervisedPlugin):
     # -- state -------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
+        if self._loaded is not None:  # loaded, not yet applied: saved again as it came
+            return dict(self._loaded)
         if self.scheduler is None or not self._initial_state:
             return {"scheduler": None}
         return {
@@ -207,6 +210,7 @@ class LRSchedulerPlugin(SupervisedPlugin):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the schedule; a named scheduler is rebuilt when training starts."""
+        require_keys(state, ("scheduler",), "LRSchedulerPlugin")
         self._loaded = None if state["scheduler"] is None else dict(state)
         if self._loaded is not None and self._initial_state:
             self._apply_loaded()
@@ -233,12 +237,6 @@ class _Mean:
         mean = float(self.total / max(self.count, 1))
         self.total, self.count = 0.0, 0
         return mean
-
-
-def _check_flags(**flags: Any) -> None:
-    for name, value in flags.items():
-        if not isinstance(value, bool):
-            raise ParameterError(f"{name} must be true or false, got {value!r}")
 
 
 def _check_periodic_evaluation(strategy: Any, granularity: str, stream: str | None) -> None:

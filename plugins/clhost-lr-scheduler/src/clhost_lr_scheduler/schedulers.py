@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
 from torch.optim import lr_scheduler
 
+from clhost import validate
 from clhost.errors import ParameterError, UnknownNameError
 
 SchedulerName = Literal["step", "multistep", "exponential", "cosine", "plateau"]
@@ -39,35 +40,29 @@ def scheduler_options(name: str, given: Mapping[str, Any]) -> dict[str, Any]:
             )
     chosen = {o: given.get(o) if given.get(o) is not None else d for o, d in options.items()}
     for option, value in chosen.items():
-        if value is None:
-            if (name, option) not in OPTIONAL_WITHOUT_DEFAULT:
-                raise ParameterError(f"scheduler={name!r} needs {option}")
-        elif not _VALID[option](value):
-            raise ParameterError(f"{option} must be {_EXPECTED[option]}, got {value!r}")
+        if value is not None:
+            chosen[option] = _VALIDATORS[option](option, value)
+        elif (name, option) not in OPTIONAL_WITHOUT_DEFAULT:
+            raise ParameterError(f"scheduler={name!r} needs {option}")
     return chosen
 
 
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+def _milestones(name: str, value: Any) -> tuple[int, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        raise ParameterError(f"{name} must be increasing positive integers, got {value!r}")
+    steps = tuple(validate.positive_int(name, step) for step in value)
+    if list(steps) != sorted(set(steps)):
+        raise ParameterError(f"{name} must be increasing positive integers, got {value!r}")
+    return steps
 
 
-_VALID = {
-    "step_size": _positive_int,
-    "t_max": _positive_int,
-    "patience": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-    "gamma": lambda v: isinstance(v, (int, float)) and v > 0,
-    "eta_min": lambda v: isinstance(v, (int, float)) and v >= 0,
-    "milestones": lambda v: (
-        len(v) > 0 and all(_positive_int(m) for m in v) and list(v) == sorted(set(v))
-    ),
-}
-_EXPECTED = {
-    "step_size": "a positive integer",
-    "t_max": "a positive integer",
-    "patience": "an integer >= 0",
-    "gamma": "a number > 0",
-    "eta_min": "a number >= 0",
-    "milestones": "increasing positive integers",
+_VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
+    "step_size": validate.positive_int,
+    "t_max": validate.positive_int,
+    "patience": validate.non_negative_int,
+    "gamma": lambda name, value: validate.number(name, value, low=0.0, low_open=True),
+    "eta_min": lambda name, value: validate.number(name, value, low=0.0),
+    "milestones": _milestones,
 }
 
 
