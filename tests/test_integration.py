@@ -174,13 +174,14 @@ def test_two_dataloader_replacers_are_rejected_naming_both(first_replay):
             plugins=plugins if first_replay else plugins[::-1],
         )
     message = str(caught.value)
-    assert "ReplayPlugin" in message and "bic" in message and "clhost_train_dataloader" in message
+    assert "ReplayPlugin" in message and "BiCPlugin" in message
+    assert "clhost_train_dataloader" in message
 
 
 def test_the_cli_rejects_two_dataloader_replacers_before_training():
     result = CliRunner().invoke(main, ["run", "--strategy", "replay", "--plugin", "bic", "-q"])
     assert result.exit_code != 0
-    assert "ReplayPlugin and bic both implement clhost_train_dataloader" in result.output
+    assert "ReplayPlugin and BiCPlugin both implement clhost_train_dataloader" in result.output
     assert "Traceback" not in result.output and "Accuracy" not in result.output
 
 

@@ -21,9 +21,9 @@ class ReplayPlugin(SupervisedPlugin):
     While an experience trains, each minibatch of ``batch_size`` new samples is joined
     with ``batch_size_mem`` samples drawn from the memory (both default to the
     strategy's ``train_mb_size``); with ``task_balanced_dataloader`` the memory part is
-    split evenly among the task labels it holds. After the experience the
-    ``storage_policy`` (a buffer; default an adaptive
-    ``ExperienceBalancedBuffer(mem_size)``) takes its share of it; a buffer given must
+    split evenly among the task labels it holds. After the experience the memory, the
+    buffer ``storage_policy``, takes its share of it. ``storage_policy``
+    defaults to an adaptive ``ExperienceBalancedBuffer(mem_size)``; a buffer given must
     hold ``mem_size`` samples.
     """
 
