@@ -173,42 +173,84 @@ class LossTermProbe:
             self.gradients.append(grad)
 
 
-def assert_penalty_spares_new_units(
+def assert_penalty_contract(
     make_plugin: Callable[[], Any], term: str, **strategy_options: Any
 ) -> Any:
-    """Check that the penalty term ``term`` of a method storing parameters pulls only what
-    it stored: classifier units an ``IncrementalMLP`` grows get no gradient from it (the
-    old ones do) and a ``MultiHeadMLP``'s new head is never reached while the term stays
-    positive. Returns the plugin trained with the new head, for the method's own checks
-    (``strategy_options`` go to ``strategy_for``)."""
-    from clhost.models import IncrementalMLP, MultiHeadMLP
+    """Check what every method pulling parameters towards stored ones must do, with the
+    loss term ``term`` of a fresh ``make_plugin()`` each time:
+
+    - nothing to pull during the first experience nor at the first step of the second
+      (it starts where the anchors are), a finite positive term after;
+    - classifier units an ``IncrementalMLP`` grew get no gradient from it (old ones do);
+    - a ``MultiHeadMLP``'s new head is never reached while the term stays positive;
+    - with CUDA available, everything the plugin keeps lives on the model's device.
+
+    ``strategy_options`` go to ``strategy_for``. Returns the plugin trained with the new
+    head, for the method's own checks of what it stored."""
+    from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
+
+    stream = toy_benchmark(n_experiences=2, classes_per_experience=2).train_stream
+    torch.manual_seed(0)
+    probe = LossTermProbe(term)
+    strategy_for(SimpleMLP(4, 8, (16,)), [make_plugin(), probe], **strategy_options).train(stream)
+    first = [value for exp, value in probe.values if exp == 0]
+    second = [value for exp, value in probe.values if exp == 1]
+    assert first and all(value == 0.0 for value in first)
+    assert second[0] == 0.0 and all(0.0 < value < float("inf") for value in second[1:])
 
     torch.manual_seed(0)
     probe = LossTermProbe(term, "classifier.classifier.weight")
     model = IncrementalMLP(8, (16,), initial_out_features=2)
-    stream = toy_benchmark(n_experiences=2, classes_per_experience=2).train_stream
     strategy_for(model, [make_plugin(), probe], **strategy_options).train(stream)
     assert model.classifier.out_features == 4
     later = probe.gradients[1:]  # after the first step of experience 1 the term pulls
     assert later and all(grad is not None and grad[2:].abs().sum() == 0 for grad in later)
     assert all(grad is not None and grad[:2].abs().sum() > 0 for grad in later)
 
-    torch.manual_seed(0)
-    plugin, probe = make_plugin(), LossTermProbe(term, "classifier.heads.1.weight")
-    stream = toy_benchmark(n_experiences=2, classes_per_experience=2, task_labels=True).train_stream
-    strategy_for(MultiHeadMLP(8, (16,)), [plugin, probe], **strategy_options).train(stream)
-    assert probe.gradients and all(grad is None for grad in probe.gradients)
-    assert probe.values[-1][1] > 0  # the shared body and the old head are still held
-    return plugin
+    tasks = toy_benchmark(n_experiences=2, classes_per_experience=2, task_labels=True)
+    trained = []
+    for device in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
+        torch.manual_seed(0)
+        plugin, probe = make_plugin(), LossTermProbe(term, "classifier.heads.1.weight")
+        strategy = strategy_for(
+            MultiHeadMLP(8, (16,)), [plugin, probe], device=device, **strategy_options
+        )
+        strategy.train(tasks.train_stream)
+        assert probe.gradients and all(grad is None for grad in probe.gradients)
+        assert probe.values[-1][1] > 0  # the shared body and the old head are still held
+        _assert_on_device(plugin.state_dict(), device)
+        trained.append(plugin)
+    return trained[0]
+
+
+def _assert_on_device(state: Any, device: str) -> None:
+    if isinstance(state, torch.Tensor):
+        assert state.device.type == device, (state.device, device)
+    elif isinstance(state, dict):
+        for value in state.values():
+            _assert_on_device(value, device)
+    elif isinstance(state, list | tuple):
+        for value in state:
+            _assert_on_device(value, device)
 
 
 FORGETTING_SCENARIOS = ("task-incremental-split-digits", "permuted-digits")
 """Two settings in which finetuning forgets and a method's effect shows within seconds."""
 
 
-def scenario_accuracy(strategy_class: type | None, scenario: str, **method_options: Any) -> float:
-    """``average_accuracy`` with Adam in one of ``FORGETTING_SCENARIOS``: a method's effect
-    test compares it with finetuning's (``strategy_class=None``)."""
+def assert_forgets_less(
+    strategy_class: type, scenario: str, *, margin: float = 0.05, **method_options: Any
+) -> tuple[float, float]:
+    """The effect test of a method: in one of ``FORGETTING_SCENARIOS``, trained with Adam
+    (``average_accuracy``), ``strategy_class`` with ``method_options`` must end more than
+    ``margin`` above finetuning. Returns (finetuning's, the method's) accuracy."""
+    naive = _scenario_accuracy(None, scenario)
+    method = _scenario_accuracy(strategy_class, scenario, **method_options)
+    assert method > naive + margin, (scenario, naive, method)
+    return naive, method
+
+
+def _scenario_accuracy(strategy_class: type | None, scenario: str, **method_options: Any) -> float:
     from clhost.benchmarks import permuted_digits, split_digits
     from clhost.models import MultiHeadMLP, SimpleMLP
 
@@ -311,6 +353,26 @@ def assert_resumes(
         resumed.train(experience)
     _assert_same_state(whole.state_dict(), resumed.state_dict(), "state")
     return resumed
+
+
+def assert_plugin_resumes(make_plugin: Callable[[], Any], **strategy_options: Any) -> Any:
+    """``assert_resumes`` for one plugin: a small MLP trained with ``make_plugin()`` on a
+    three-experience toy stream, checkpointed after two; then the resumed plugin's state
+    must come back whole through ``state_round_trip`` into another ``make_plugin()``,
+    which is returned for the plugin's own checks of what its state holds
+    (``strategy_options`` go to ``strategy_for``)."""
+    from clhost.models import SimpleMLP
+
+    stream = toy_benchmark(n_experiences=3, classes_per_experience=2).train_stream
+    resumed = assert_resumes(
+        lambda: strategy_for(SimpleMLP(6, 8, (16,)), [make_plugin()], **strategy_options),
+        stream,
+        split=2,
+    )
+    plugin = resumed.plugins[0]
+    restored = state_round_trip(plugin, make_plugin())
+    _assert_same_state(plugin.state_dict(), restored.state_dict(), "round-tripped state")
+    return restored
 
 
 def _assert_same_state(expected: Any, actual: Any, where: str) -> None:
