@@ -4,6 +4,7 @@ the old parameter name and effect."""
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +16,7 @@ from clhost.errors import CheckpointError, ParameterError, PluginCompositionErro
 from clhost.models import SimpleMLP
 from clhost.plugin import SupervisedPlugin
 from clhost.templates import SupervisedTemplate
-from clhost.testing import assert_resumes, state_round_trip, toy_benchmark
+from clhost.testing import assert_resumes, run_readme_examples, state_round_trip, toy_benchmark
 from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_buffer_experience_balanced import ExperienceBalancedBuffer
 from clhost_buffer_parametric import ParametricBuffer
@@ -259,3 +260,8 @@ def test_replay_with_an_icarl_memory_keeps_the_herding_prefix_of_the_trained_fea
         model.eval()
         order = selection.make_sorted_indices_from_features(model.features(class_two.x))
     assert torch.equal(buffer.buffer_groups[2].buffer.x, class_two.x[order[:5]])
+
+
+def test_readme_example_runs_without_deprecated_names(recwarn):
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")
+    assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]
