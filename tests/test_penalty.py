@@ -8,10 +8,17 @@ import pytest
 import torch
 from torch import nn
 
+from clhost import hookimpl
 from clhost.errors import CheckpointError, ParameterError
 from clhost.importance import ParamTensors, detached_copy
 from clhost.penalty import AnchorSets, QuadraticPenaltyPlugin
-from clhost.testing import LossTermProbe, state_round_trip, strategy_for, toy_benchmark
+from clhost.testing import (
+    LossTermProbe,
+    assert_penalty_contract,
+    state_round_trip,
+    strategy_for,
+    toy_benchmark,
+)
 
 
 class Stiff(QuadraticPenaltyPlugin):
@@ -76,3 +83,21 @@ def test_the_term_is_added_from_the_second_experience_and_state_round_trips():
 def test_sgd_weight_cap_must_be_a_bool():
     with pytest.raises(ParameterError, match="sgd_weight_cap"):
         Stiff(sgd_weight_cap="yes")  # type: ignore[arg-type]
+
+
+def test_the_base_keeps_the_penalty_contract():
+    plugin = assert_penalty_contract(Stiff, "stiff")
+    assert "classifier.heads.1.weight" in plugin.anchors  # stored once trained
+
+
+class PullsEverything:
+    """A wrong penalty: it pulls every parameter towards zero from the start."""
+
+    @hookimpl
+    def clhost_loss_terms(self, strategy: Any) -> tuple[str, torch.Tensor]:
+        return "wrong", sum((p * p).sum() for p in strategy.model.parameters())
+
+
+def test_the_contract_catches_a_penalty_on_what_was_never_stored():
+    with pytest.raises(AssertionError):
+        assert_penalty_contract(PullsEverything, "wrong")
