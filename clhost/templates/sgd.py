@@ -29,8 +29,9 @@ class BaseSGDTemplate(BaseTemplate):
 
     HOOK_GROUPS: tuple[type, ...] = (BaseTemplateHooks, SGDLoopHooks, SGDUpdateHooks)
     LEARNS_BY_GRADIENT: bool = True
-    """False for a template that updates its model without gradients (StreamingLDA): it
-    takes ``optimizer=None`` and has no optimizer state to refresh, save or load."""
+    """False for a template that updates its model without gradients (StreamingLDA): its
+    constructor passes ``optimizer=None`` up and it has no optimizer state to refresh,
+    save or load."""
     LOOP_STATE = (
         *BaseTemplate.LOOP_STATE,
         "adapted_dataset",
@@ -44,7 +45,7 @@ class BaseSGDTemplate(BaseTemplate):
         self,
         *,
         model: nn.Module,
-        optimizer: torch.optim.Optimizer | None,
+        optimizer: torch.optim.Optimizer,
         criterion: Callable[..., Tensor] | None = None,
         train_mb_size: int = 32,
         train_epochs: int = 1,
@@ -67,7 +68,7 @@ class BaseSGDTemplate(BaseTemplate):
                 raise TypeError(f"{type(self).__name__} learns without gradients: no optimizer")
         elif not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {optimizer!r}")
-        self.optimizer = optimizer
+        self.optimizer: torch.optim.Optimizer | None = optimizer
         self._criterion = criterion if criterion is not None else nn.CrossEntropyLoss()
         self.train_mb_size, self.train_epochs = train_mb_size, train_epochs
         self.eval_mb_size = eval_mb_size or train_mb_size

@@ -67,7 +67,7 @@ class StreamingLDA(SupervisedTemplate):
         )
         super().__init__(
             model=model,
-            optimizer=None,
+            optimizer=None,  # LEARNS_BY_GRADIENT is False: no optimizer
             criterion=criterion,
             train_mb_size=train_mb_size,
             train_epochs=train_epochs,
