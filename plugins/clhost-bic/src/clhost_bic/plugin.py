@@ -160,13 +160,7 @@ class BiCPlugin(SupervisedPlugin):
 
     @hookimpl
     def clhost_train_dataloader(self, strategy: Any) -> Any:
-        return replay_dataloader(
-            strategy,
-            self.storage_policy.buffer,
-            self.batch_size,
-            self.batch_size_mem,
-            self.task_balanced_dataloader,
-        )
+        return replay_dataloader(strategy, self)
 
     def distillation_weight(self, n_old: int, n_seen: int) -> float:
         """``lambda``: the share of the loss given to distillation when ``n_old`` of the

@@ -3,36 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
 from clhost.data import CyclingLoader, ReplayLoader, TensorBatchLoader, TensorData, make_loader
+from clhost.rehearsal import ExemplarsBuffer
 from clhost.rehearsal.data import to_tensor_data
 
 
-def replay_dataloader(
-    strategy: Any,
-    memory: TensorData,
-    batch_size: int | None,
-    batch_size_mem: int | None,
-    task_balanced: bool,
-) -> Any:
-    """The training loader of a replay plugin (ReplayPlugin, BiC): the experience's
-    minibatches of ``batch_size`` joined with ``batch_size_mem`` memory samples (both
+class ReplayOptions(Protocol):
+    """What a replay plugin (ReplayPlugin, BiCPlugin) holds that shapes its loader."""
+
+    storage_policy: ExemplarsBuffer
+    batch_size: int | None
+    batch_size_mem: int | None
+    task_balanced_dataloader: bool
+
+
+def replay_dataloader(strategy: Any, replay: ReplayOptions) -> Any:
+    """The training loader of a replay plugin: the experience's minibatches of
+    ``batch_size`` joined with ``batch_size_mem`` samples of its ``storage_policy`` (both
     default to ``train_mb_size``), or ``None`` (the template's loader) when the memory is
     empty and no ``batch_size`` was asked."""
-    size = batch_size or strategy.train_mb_size
+    memory = replay.storage_policy.buffer
+    size = replay.batch_size or strategy.train_mb_size
     if len(memory) == 0:
-        if batch_size is None:
+        if replay.batch_size is None:
             return None
         return make_loader(
             strategy.adapted_dataset, size, shuffle=True, num_workers=strategy.num_workers
         )
     current = to_tensor_data(strategy.adapted_dataset)
-    size_mem = batch_size_mem or strategy.train_mb_size
-    if task_balanced:
+    size_mem = replay.batch_size_mem or strategy.train_mb_size
+    if replay.task_balanced_dataloader:
         return TaskBalancedReplayLoader(current, memory, size, size_mem)
     return ReplayLoader(current, memory, size, size_mem)
 

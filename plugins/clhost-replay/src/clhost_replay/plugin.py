@@ -60,13 +60,7 @@ class ReplayPlugin(SupervisedPlugin):
 
     @hookimpl
     def clhost_train_dataloader(self, strategy: Any) -> Any:
-        return replay_dataloader(
-            strategy,
-            self.storage_policy.buffer,
-            self.batch_size,
-            self.batch_size_mem,
-            self.task_balanced_dataloader,
-        )
+        return replay_dataloader(strategy, self)
 
     @hookimpl
     def clhost_after_training_exp(self, strategy: Any) -> None:
