@@ -171,6 +171,7 @@ def test_features_come_from_the_named_layer_and_sizes_are_measured():
     with torch.no_grad():
         expected = torch.stack([extractor.features(x[y == k]).mean(dim=0) for k in (0, 1)])
     torch.testing.assert_close(classifier.means.float(), expected)
+    assert torch.equal(strategy.model(x), strategy.model(x, torch.zeros_like(y)))  # task 0
     strategy.train(benchmark.train_stream[1])
     assert classifier.means.shape == (4, 16)
 

@@ -196,7 +196,10 @@ class StreamingLDAModel(MultiTaskModule, DynamicModule):
             handle.remove()
         return captured[-1].flatten(1)
 
-    def forward(self, x: Tensor, task_labels: Tensor) -> Tensor:
+    def forward(self, x: Tensor, task_labels: Tensor | None = None) -> Tensor:
+        """Scores of ``x``; without task labels every sample is of task 0."""
+        if task_labels is None:
+            task_labels = torch.zeros(len(x), dtype=torch.long, device=x.device)
         return self.classifier(self.features(x, task_labels))
 
     def adaptation(self, experience: Experience) -> None:
