@@ -118,17 +118,22 @@ def test_separate_mode_keeps_every_experience_and_online_mode_decays_one_fisher(
         torch.testing.assert_close(kept.importances[1][name], f1[name] + 0.5 * f0[name])
 
 
-def test_penalty_sums_every_stored_experience_in_separate_mode():
+@pytest.mark.parametrize(
+    "options, pulled",
+    [({}, (0, 1)), ({"mode": "online", "decay_factor": 0.5, "keep_importance_data": True}, (1,))],
+    ids=["separate-mode-sums-every-experience", "online-mode-pulls-to-the-latest"],
+)
+def test_penalty_is_the_fisher_weighted_distance_to_what_is_stored(options, pulled):
     benchmark = toy_benchmark(n_experiences=3, classes_per_experience=2)
     torch.manual_seed(1)
-    plugin, probe = EWCPlugin(ewc_lambda=3.0), LossTermProbe("ewc")
+    plugin, probe = EWCPlugin(ewc_lambda=3.0, **options), LossTermProbe("ewc")
     strategy = strategy_for(SimpleMLP(6, 8, (8,)), [plugin, probe], train_mb_size=100)
     strategy.train(benchmark.train_stream[:2])
     params = {name: p.detach().clone() for name, p in strategy.model.named_parameters()}
     strategy.train(benchmark.train_stream[2])  # one minibatch: the term is taken at `params`
     expected = sum(
         (plugin.importances[k][name] * (params[name] - plugin.saved_params[k][name]) ** 2).sum()
-        for k in (0, 1)
+        for k in pulled
         for name in params
     )
     assert probe.values[-1][1] == pytest.approx(1.5 * float(expected), rel=1e-5)
