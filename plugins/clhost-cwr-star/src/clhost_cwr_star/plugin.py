@@ -32,17 +32,17 @@ class CWRStarPlugin(SupervisedPlugin):
     second experience on (parameters and batch-norm statistics; ``clhost.models.freeze``),
     as in the paper, where the representation is learnt on the first batch only.
 
-    ``model`` is the model trained (checked here, so a wrong ``cwr_layer_name`` fails at
-    construction); the hooks act on the strategy's model. A classifier that grows with
-    the stream (``IncrementalClassifier``) is found again by name each time. Task labels
-    are not used.
+    ``model`` is the model trained, optional: given, a wrong ``cwr_layer_name`` fails at
+    construction, not at the first experience; the hooks act on the strategy's model. A
+    classifier that grows with the stream (``IncrementalClassifier``) is found again by
+    name each time. Task labels are not used.
     """
 
     state_key = "cwr-star"
 
     def __init__(
         self,
-        model: nn.Module,
+        model: nn.Module | None = None,
         cwr_layer_name: str | None = None,
         freeze_remaining_model: bool = True,
     ):
@@ -50,7 +50,8 @@ class CWRStarPlugin(SupervisedPlugin):
         self.freeze_remaining_model = validate.boolean(
             "freeze_remaining_model", freeze_remaining_model
         )
-        self.cwr_layer(model)
+        if model is not None:
+            self.cwr_layer(model)
         self.consolidated_weight = torch.zeros(0, 0)
         self.consolidated_bias = torch.zeros(0)
         self.past_counts = torch.zeros(0)  # samples of each class trained before
