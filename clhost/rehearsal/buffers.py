@@ -7,7 +7,12 @@ from typing import Any
 
 from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError
-from clhost.rehearsal.data import empty_tensor_data, tensor_data_from_state, tensor_data_state
+from clhost.rehearsal.data import (
+    empty_tensor_data,
+    experience_tensors,
+    tensor_data_from_state,
+    tensor_data_state,
+)
 from clhost.validate import non_negative_int, positive_int
 
 
@@ -40,13 +45,19 @@ class ExemplarsBuffer(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(max_size={self.max_size}, held={len(self)})"
 
-    @abstractmethod
     def update(self, strategy: Any) -> None:
         """Take what should be kept from ``strategy.experience`` (after training on it)."""
+        self.add(strategy, experience_tensors(strategy.experience))
 
     def update_from_data(self, data: TensorData) -> None:
-        """Take what should be kept from ``data``; buffers that need a strategy refuse."""
-        raise NotImplementedError(f"{type(self).__name__} can only be updated from a strategy")
+        """Take what should be kept from ``data``, with no strategy at hand."""
+        self.add(None, data)
+
+    def add(self, strategy: Any, data: TensorData) -> None:
+        """Take what should be kept from ``data``. ``strategy`` is ``None`` when the caller
+        has none; a buffer that needs one (e.g. to rank samples by their features) says so.
+        Buffers implement this, or override ``update`` and ``update_from_data``."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither add nor update")
 
     @abstractmethod
     def resize(self, strategy: Any, new_size: int) -> None:

@@ -285,9 +285,13 @@ def _replay_memory(
             f"storage_policy holds {buffer.max_size} samples, but of mem_size={mem_size} BiC "
             f"keeps {val_size} for validation: give a buffer of {replay_size}"
         )
-    if type(buffer).update_from_data is ExemplarsBuffer.update_from_data:
+    kind = type(buffer)
+    if (
+        kind.update_from_data is ExemplarsBuffer.update_from_data
+        and kind.add is ExemplarsBuffer.add
+    ):
         raise ParameterError(
             f"{type(buffer).__name__} can only be updated from a strategy; BiC fills its buffer "
-            "with the training part of each experience and needs update_from_data"
+            "with the training part of each experience and needs add or update_from_data"
         )
     return buffer

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from clhost.data import TensorData
-from clhost.rehearsal import BalancedExemplarsBuffer, experience_tensors
+from clhost.rehearsal import BalancedExemplarsBuffer
 from clhost_buffer_reservoir import ReservoirSamplingBuffer
 
 
@@ -40,13 +40,7 @@ class ClassBalancedBuffer(BalancedExemplarsBuffer):
     def make_group_buffer(self, max_size: int) -> ReservoirSamplingBuffer:
         return ReservoirSamplingBuffer(max_size)
 
-    def update(self, strategy: Any) -> None:
-        self._add(strategy, experience_tensors(strategy.experience))
-
-    def update_from_data(self, data: TensorData) -> None:
-        self._add(None, data)
-
-    def _add(self, strategy: Any, data: TensorData) -> None:
+    def add(self, strategy: Any, data: TensorData) -> None:
         if len(data) == 0:
             return
         classes, counts = torch.unique(data.y, sorted=True, return_counts=True)

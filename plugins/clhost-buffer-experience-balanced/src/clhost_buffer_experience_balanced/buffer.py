@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from clhost.data import TensorData
-from clhost.rehearsal import BalancedExemplarsBuffer, experience_tensors
+from clhost.rehearsal import BalancedExemplarsBuffer
 from clhost_buffer_reservoir import ReservoirSamplingBuffer
 
 
@@ -35,13 +35,7 @@ class ExperienceBalancedBuffer(BalancedExemplarsBuffer):
     def make_group_buffer(self, max_size: int) -> ReservoirSamplingBuffer:
         return ReservoirSamplingBuffer(max_size)
 
-    def update(self, strategy: Any) -> None:
-        self._add(strategy, experience_tensors(strategy.experience))
-
-    def update_from_data(self, data: TensorData) -> None:
-        self._add(None, data)
-
-    def _add(self, strategy: Any, data: TensorData) -> None:
+    def add(self, strategy: Any, data: TensorData) -> None:
         new_group = len(self.buffer_groups)
         sizes = self.target_sizes([*self.buffer_groups, new_group])
         for gid, group in self.buffer_groups.items():  # shrink first: never above max_size

@@ -13,7 +13,6 @@ from clhost.rehearsal import (
     BalancedExemplarsBuffer,
     ExemplarsBuffer,
     ExemplarsSelectionStrategy,
-    experience_tensors,
 )
 from clhost.validate import non_negative_int, one_of
 from clhost_selection_random import RandomExemplarsSelectionStrategy
@@ -32,12 +31,6 @@ class SelectionBuffer(ExemplarsBuffer):
     def __init__(self, max_size: int, selection_strategy: ExemplarsSelectionStrategy):
         super().__init__(max_size)
         self.selection_strategy = selection_strategy
-
-    def update(self, strategy: Any) -> None:
-        self.add(strategy, experience_tensors(strategy.experience))
-
-    def update_from_data(self, data: TensorData) -> None:
-        self.add(None, data)
 
     def add(self, strategy: Any, data: TensorData) -> None:
         """Rank the samples held and ``data`` together and keep the first ``max_size``."""
@@ -84,12 +77,6 @@ class ParametricBuffer(BalancedExemplarsBuffer):
     def make_group_buffer(self, max_size: int) -> SelectionBuffer:
         return SelectionBuffer(max_size, self.selection_strategy)
 
-    def update(self, strategy: Any) -> None:
-        self._add(strategy, experience_tensors(strategy.experience))
-
-    def update_from_data(self, data: TensorData) -> None:
-        self._add(None, data)
-
     def _group_labels(self, data: TensorData) -> Tensor:
         if self.groupby == "class":
             return data.y
@@ -98,7 +85,7 @@ class ParametricBuffer(BalancedExemplarsBuffer):
         group = len(self.buffer_groups) if self.groupby == "experience" else 0
         return torch.full_like(data.y, group)
 
-    def _add(self, strategy: Any, data: TensorData) -> None:
+    def add(self, strategy: Any, data: TensorData) -> None:
         if len(data) == 0:
             return
         labels = self._group_labels(data)

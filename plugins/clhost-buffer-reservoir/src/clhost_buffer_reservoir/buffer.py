@@ -9,7 +9,7 @@ from torch import Tensor
 
 from clhost.data import TensorData
 from clhost.errors import CheckpointError
-from clhost.rehearsal import ExemplarsBuffer, experience_tensors
+from clhost.rehearsal import ExemplarsBuffer
 from clhost.validate import non_negative_int
 
 
@@ -44,10 +44,7 @@ class ReservoirSamplingBuffer(ExemplarsBuffer):
             )
         self._buffer = data
 
-    def update(self, strategy: Any) -> None:
-        self.update_from_data(experience_tensors(strategy.experience))
-
-    def update_from_data(self, data: TensorData) -> None:
+    def add(self, strategy: Any, data: TensorData) -> None:
         if len(data) == 0 or self.max_size == 0:
             return
         keys = torch.rand(len(data), dtype=torch.float64)
