@@ -66,3 +66,13 @@ def test_state_round_trip_goes_through_safe_bytes():
 
     with pytest.raises(Exception, match="weights_only|Unsupported"):
         state_round_trip(Unsafe(True), Drift(True))
+
+
+def test_assert_resumes_works_with_the_default_evaluator():
+    def build():
+        model = SimpleMLP(num_classes=6, input_size=8, hidden_sizes=(16,))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        return SupervisedTemplate(model=model, optimizer=optimizer, plugins=[Drift(True)])
+
+    resumed = assert_resumes(build, BENCHMARK.train_stream, split=1)
+    assert resumed.evaluator.trained_experiences == [0, 1, 2]
