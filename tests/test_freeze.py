@@ -10,7 +10,7 @@ from torch import nn
 
 from clhost.errors import ParameterError
 from clhost.models.freeze import freeze_below, freeze_except, freeze_modules, is_frozen, unfreeze
-from clhost.models.layers import last_linear, layer
+from clhost.models.layers import last_linear, named_layer
 
 
 def _model():
@@ -68,10 +68,10 @@ def test_freeze_except_keeps_one_layer_learning():
 
 def test_layers_are_found_by_name():
     model = _model()
-    assert layer(model, "3") is model[3]
+    assert named_layer(model, "3") is model[3]
     assert last_linear(model) == ("4", model[4])
     with pytest.raises(ParameterError, match=r"no Linear layer named '1'; it has '0', '3', '4'"):
-        layer(model, "1", nn.Linear)
+        named_layer(model, "1", nn.Linear)
     with pytest.raises(ParameterError, match="no Module layer named 'nine'"):
         freeze_below(model, "nine")
     with pytest.raises(ParameterError, match="Sequential has no nn.Linear"):

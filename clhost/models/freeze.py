@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import nn
 
-from clhost.models.layers import layer
+from clhost.models.layers import named_layer
 
 # parameter names (recurse=False) a module had frozen by ``freeze_modules``
 FROZEN_ATTRIBUTE = "clhost_frozen_parameters"
@@ -73,7 +73,7 @@ def freeze_except(model: nn.Module, keep: nn.Module) -> None:
 def freeze_below(model: nn.Module, layer_name: str) -> list[str]:
     """Freeze every module registered before the layer ``layer_name`` (the input side in a
     sequential model), not the modules containing it; returns the names frozen."""
-    layer(model, layer_name)
+    named_layer(model, layer_name)
     below: list[str] = []
     for name, module in model.named_modules():
         if name == layer_name:

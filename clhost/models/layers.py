@@ -7,7 +7,7 @@ from torch import nn
 from clhost.errors import ParameterError
 
 
-def layer(model: nn.Module, name: str, kind: type[nn.Module] = nn.Module) -> nn.Module:
+def named_layer(model: nn.Module, name: str, kind: type[nn.Module] = nn.Module) -> nn.Module:
     """The submodule called ``name`` (dotted, as in ``named_modules``), of type ``kind``;
     a ``ParameterError`` listing the names there are otherwise."""
     modules = dict(model.named_modules())

@@ -4,6 +4,8 @@ renormalization follows its schedule, the backbone is any torchvision model (wei
 only from a local file), the state restores a run exactly, and AR1 beats finetuning on
 class-incremental digits."""
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -14,7 +16,13 @@ from clhost.data import Experience, Stream, TensorData
 from clhost.errors import ParameterError
 from clhost.models.batch_renorm import BatchRenorm
 from clhost.models.freeze import is_frozen
-from clhost.testing import assert_resumes, average_accuracy, state_round_trip, toy_benchmark
+from clhost.testing import (
+    assert_resumes,
+    average_accuracy,
+    run_readme_examples,
+    state_round_trip,
+    toy_benchmark,
+)
 from clhost_ar1 import AR1, AR1Plugin
 from clhost_synaptic_intelligence import SynapticIntelligencePlugin
 
@@ -211,3 +219,7 @@ def test_ar1_beats_finetuning_on_class_incremental_digits():
     accuracy = strategy.eval(benchmark.test_stream).accuracy
     assert naive < 0.25
     assert accuracy > naive + 0.5
+
+
+def test_the_readme_example_runs():
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")

@@ -2,6 +2,7 @@
 is found by name, the rest of the model is frozen from the second experience on, the
 state restores a run exactly, and CWR* beats finetuning on class-incremental digits."""
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -12,7 +13,13 @@ from clhost.benchmarks import split_digits
 from clhost.data import TensorData
 from clhost.errors import ParameterError
 from clhost.models import IncrementalMLP, SimpleMLP
-from clhost.testing import assert_resumes, average_accuracy, state_round_trip, toy_benchmark
+from clhost.testing import (
+    assert_resumes,
+    average_accuracy,
+    run_readme_examples,
+    state_round_trip,
+    toy_benchmark,
+)
 from clhost_cwr_star import CWRStar, CWRStarPlugin, consolidate
 
 
@@ -161,3 +168,7 @@ def test_cwr_star_beats_finetuning_on_class_incremental_digits():
     cwr = average_accuracy(CWRStar, **options)
     assert naive < 0.25
     assert cwr > naive + 0.25
+
+
+def test_the_readme_example_runs():
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")

@@ -14,7 +14,7 @@ from clhost.errors import CheckpointError, ParameterError
 from clhost.models.batch_renorm import set_renorm
 from clhost.models.freeze import freeze_below
 from clhost.models.latent import LatentReplayModel
-from clhost.models.layers import layer
+from clhost.models.layers import named_layer
 from clhost.rehearsal import experience_tensors
 from clhost_cwr_star import CWRStarPlugin
 
@@ -206,7 +206,7 @@ def _latents(model: LatentReplayModel, data: TensorData, strategy: Any) -> Tenso
 def _check_freeze_layer(model: nn.Module, name: str) -> None:
     """Freezing must cover every layer below the latent layer: stored activations are
     only valid while those layers do not change."""
-    layer(model, name)
+    named_layer(model, name)
     if not (name == UPPER or name.startswith(UPPER + ".")):
         raise ParameterError(
             f"freeze_below_layer {name!r} is below the latent layer: the layers between "

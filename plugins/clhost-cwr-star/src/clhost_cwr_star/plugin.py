@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from clhost import hookimpl, validate
 from clhost.errors import CheckpointError, ParameterError
 from clhost.models.freeze import freeze_except
-from clhost.models.layers import last_linear, layer
+from clhost.models.layers import last_linear, named_layer
 from clhost.plugin import SupervisedPlugin
 
 
@@ -61,7 +61,7 @@ class CWRStarPlugin(SupervisedPlugin):
         """The classifier layer whose weights are consolidated."""
         if self.cwr_layer_name is None:
             return last_linear(model)[1]
-        found = layer(model, self.cwr_layer_name, nn.Linear)
+        found = named_layer(model, self.cwr_layer_name, nn.Linear)
         assert isinstance(found, nn.Linear)
         return found
 
