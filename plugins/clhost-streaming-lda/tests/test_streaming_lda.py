@@ -113,6 +113,7 @@ def test_registered_with_avalanches_parameters():
     classifier = strategy.model.classifier
     assert classifier.means.shape == (4, 8) and classifier.shrinkage_param == 0.01
     assert strategy.optimizer is None
+    assert isinstance(StreamingLDA().model.feature_extractor, nn.Identity)
 
 
 @pytest.mark.parametrize(

@@ -19,10 +19,11 @@ class StreamingLDA(SupervisedTemplate):
     """Deep Streaming Linear Discriminant Analysis (Hayes & Kanan, CVPR-W 2020).
 
     One pass over the stream without backpropagation: ``slda_model`` (cut at its layer
-    ``output_layer_name`` if given) is a frozen feature extractor, and on its features a
-    ``StreamingLDAClassifier`` keeps a running mean per class and one shared covariance
-    (updated as it streams, or fixed with ``streaming_update_sigma=False``), shrunk by
-    ``shrinkage_param`` towards the identity before it is inverted. ``input_size`` (the
+    ``output_layer_name`` if given; the identity if none) is a frozen feature extractor,
+    and on its features a ``StreamingLDAClassifier`` keeps a running mean per class and
+    one shared covariance (updated as it streams, or fixed with
+    ``streaming_update_sigma=False``), shrunk by ``shrinkage_param`` towards the identity
+    before it is inverted. ``input_size`` (the
     feature size) and ``num_classes`` are measured from the stream when not given.
 
     Each minibatch is scored before it is fitted, so the training metrics are those of
@@ -37,7 +38,7 @@ class StreamingLDA(SupervisedTemplate):
     def __init__(
         self,
         *,
-        slda_model: nn.Module,
+        slda_model: nn.Module | None = None,
         criterion: Callable[..., Tensor] | None = None,
         input_size: int | None = None,
         num_classes: int | None = None,
@@ -60,6 +61,7 @@ class StreamingLDA(SupervisedTemplate):
             shrinkage_param=number("shrinkage_param", shrinkage_param, low=0, high=1),
             streaming_update_sigma=boolean("streaming_update_sigma", streaming_update_sigma),
         )
+        slda_model = nn.Identity() if slda_model is None else slda_model
         if not isinstance(slda_model, nn.Module):
             raise TypeError(f"slda_model must be a torch.nn.Module, got {slda_model!r}")
         model = StreamingLDAModel(
