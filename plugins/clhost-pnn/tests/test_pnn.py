@@ -106,6 +106,8 @@ def test_a_frozen_task_cannot_be_trained_again_and_bad_parameters_are_reported()
         adapt_model(model, experience)
     with pytest.raises(ParameterError, match="task 0, whose column is frozen"):
         adapt_model(model, stream[0])
+    with pytest.raises(ParameterError, match="inputs have 3 features but in_features is 8"):
+        model(torch.zeros(2, 3), torch.ones(2, dtype=torch.long))
     with pytest.raises(ParameterError, match="adapter"):
         PNN(adapter="conv")
     with pytest.raises(ParameterError, match="num_layers"):

@@ -161,8 +161,13 @@ class PNN(MultiTaskModule, DynamicModule):
             if self.training:
                 raise ParameterError(f"no column for task {task}: adapt the model first")
             return x.new_zeros(len(x), self.initial_out_features)
+        x = x.flatten(1)
+        if x.shape[1] != self.in_features:
+            raise ParameterError(
+                f"inputs have {x.shape[1]} features but in_features is {self.in_features}"
+            )
         columns = self.columns[: column + 1]
-        inputs = [x.flatten(1)] * len(columns)  # the input is shared by every column
+        inputs = [x] * len(columns)  # the input is shared by every column
         for depth in range(self.num_layers):
             inputs = [
                 F.relu(col.layers[depth](inputs[j], inputs[:j])) for j, col in enumerate(columns)
