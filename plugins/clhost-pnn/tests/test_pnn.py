@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +15,7 @@ from clhost.benchmarks import split_digits
 from clhost.cli import main
 from clhost.errors import ParameterError
 from clhost.models import MultiHeadMLP, SimpleMLP, adapt_model
-from clhost.testing import assert_resumes, average_accuracy, toy_benchmark
+from clhost.testing import assert_resumes, average_accuracy, run_readme_examples, toy_benchmark
 from clhost_pnn import PNN, LinearAdapter, MLPAdapter, PNNStrategy
 
 
@@ -155,3 +156,7 @@ def test_cuda_grows_columns_on_the_device():
     strategy.train(task_stream().train_stream)
     assert {p.device.type for p in model.parameters()} == {"cuda"}
     assert len(model.columns) == 3
+
+
+def test_the_readme_example_runs():
+    run_readme_examples(Path(__file__).parents[1] / "README.md")

@@ -4,6 +4,7 @@ forget in the class-incremental setting it targets."""
 from __future__ import annotations
 
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +16,7 @@ from clhost.benchmarks import split_digits
 from clhost.cli import main
 from clhost.errors import ParameterError, PluginCompositionError, UnknownNameError
 from clhost.models import SimpleMLP
-from clhost.testing import assert_resumes, average_accuracy, toy_benchmark
+from clhost.testing import assert_resumes, average_accuracy, run_readme_examples, toy_benchmark
 from clhost_streaming_lda import StreamingLDA, StreamingLDAClassifier
 
 
@@ -230,3 +231,7 @@ def test_cuda_gives_the_cpu_result():
         return strategy.eval(benchmark.test_stream).accuracy
 
     assert accuracy("cuda") == pytest.approx(accuracy("cpu"), abs=0.01)
+
+
+def test_the_readme_example_runs():
+    run_readme_examples(Path(__file__).parents[1] / "README.md")
