@@ -122,9 +122,7 @@ def build(options: RunOptions) -> Composition:
     what = f"strategy {options.strategy.name!r}"
     kwargs = bind(strategy_class, options.strategy.params, what=what, reserved=STRATEGY_RESERVED)
     kwargs.update(takers[0].given)
-    kwargs[next((k for k in MODEL_KEYWORDS if accepts(strategy_class, k)), "model")] = model
-    if optimizer is not None:
-        kwargs["optimizer"] = optimizer
+    kwargs.update(strategy_inputs(strategy_class, model, optimizer))
     kwargs.update(
         train_mb_size=options.batch_size,
         train_epochs=options.epochs,
@@ -160,6 +158,26 @@ def build(options: RunOptions) -> Composition:
         )
     )
     return Composition(benchmark, strategy, described, [benchmark.streams[VALID_STREAM]])
+
+
+def strategy_inputs(strategy_class: Any, model: Any, optimizer: Any) -> dict[str, Any]:
+    """The keywords giving ``strategy_class`` its model (``model``, or StreamingLDA's
+    ``slda_model``) and, where it takes one, its optimizer."""
+    keyword = next((k for k in MODEL_KEYWORDS if accepts(strategy_class, k)), "model")
+    inputs = {keyword: model}
+    if accepts(strategy_class, "optimizer"):
+        inputs["optimizer"] = optimizer
+    return inputs
+
+
+def bare_strategy(strategy_class: Any) -> Any:
+    """``strategy_class`` built with its defaults on a small model (its ``default_model``,
+    else one linear layer), for ``clhost info`` to show its resolved hooks."""
+    own = getattr(strategy_class, "default_model", None)
+    model = own() if own is not None else torch.nn.Linear(1, 1)
+    takes_optimizer = accepts(strategy_class, "optimizer")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1) if takes_optimizer else None
+    return strategy_class(**strategy_inputs(strategy_class, model, optimizer))
 
 
 def _share_memory(options: RunOptions, takers: list[_Taker], model: Any) -> list[tuple[str, str]]:

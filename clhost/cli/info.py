@@ -115,12 +115,11 @@ def _hook_lines(component: Any) -> list[str]:
 
 
 def _strategy_hook_lines(strategy_class: type) -> list[str]:
-    """Build the strategy with defaults on a tiny model and read its resolved call order."""
-    import torch
+    """Build the strategy with defaults on a small model and read its resolved call order."""
+    from clhost.cli._compose import bare_strategy
 
-    model = torch.nn.Linear(1, 1)
     try:
-        strategy = strategy_class(model=model, optimizer=torch.optim.SGD(model.parameters(), 0.1))
+        strategy = bare_strategy(strategy_class)
     except Exception as error:  # info must describe even what cannot be built bare
         return ["", f"  Hooks: shown once built; with defaults it fails: {error}"]
     return ["", "  Hooks, in firing order, with their implementers in call order:"] + [

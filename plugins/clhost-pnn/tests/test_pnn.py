@@ -146,6 +146,8 @@ def test_clhost_run_trains_it_with_the_defaults(benchmark):
     result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 0, result.output
     assert "Average accuracy" in result.output
+    described = CliRunner().invoke(main, ["info", "pnn"])
+    assert "Hooks, in firing order" in described.output, described.output
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

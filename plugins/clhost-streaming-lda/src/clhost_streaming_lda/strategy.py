@@ -23,8 +23,8 @@ class StreamingLDA(SupervisedTemplate):
     and on its features a ``StreamingLDAClassifier`` keeps a running mean per class and
     one shared covariance (updated as it streams, or fixed with
     ``streaming_update_sigma=False``), shrunk by ``shrinkage_param`` towards the identity
-    before it is inverted. ``input_size`` (the
-    feature size) and ``num_classes`` are measured from the stream when not given.
+    before it is inverted. ``input_size`` (the feature size) and ``num_classes`` are
+    measured from the stream when not given.
 
     Each minibatch is scored before it is fitted, so the training metrics are those of
     predicting samples not yet learned. The optimizer hooks are never fired (there is no
