@@ -3,6 +3,7 @@ forget in the class-incremental setting it targets."""
 
 from __future__ import annotations
 
+import re
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -215,12 +216,11 @@ def test_resumes_exactly_from_a_checkpoint():
 
 
 def test_clhost_run_trains_it_with_the_defaults():
-    arguments = ["run", "--strategy", "streaming-lda", "--benchmark", "split-digits", "-q"]
-    result = CliRunner().invoke(main, arguments)
+    result = CliRunner().invoke(main, ["run", "--strategy", "streaming-lda", "-q"])
     assert result.exit_code == 0, result.output
-    assert "Average accuracy" in result.output
-    described = CliRunner().invoke(main, ["info", "streaming-lda"])
-    assert "Hooks, in firing order" in described.output, described.output
+    average = re.search(r"^Average accuracy\s+(\d\.\d+)", result.output, re.M)
+    assert average and float(average.group(1)) > 0.9  # LDA on the inputs: the identity
+    assert "Hooks, in firing order" in CliRunner().invoke(main, ["info", "streaming-lda"]).output
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
