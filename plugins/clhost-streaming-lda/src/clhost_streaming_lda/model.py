@@ -45,7 +45,8 @@ class StreamingLDAClassifier(nn.Module):
         self.register_buffer("counts", torch.zeros(num_classes, dtype=torch.int64))
         self.register_buffer("covariance", torch.eye(input_size, dtype=torch.float64))
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.int64))
-        self._linear_cache: tuple[tuple[int, ...], Tensor, Tensor] | None = None
+        self._linear_cache: tuple[tuple[Tensor, ...], tuple[int, ...], Tensor, Tensor] | None
+        self._linear_cache = None
 
     means: Tensor
     counts: Tensor
@@ -129,14 +130,16 @@ class StreamingLDAClassifier(nn.Module):
 
     def _linear(self) -> tuple[Tensor, Tensor]:
         """``Lambda M^T`` and the biases, recomputed only when the means or the covariance
-        changed (tensor versions count every in-place change, a loaded state's too)."""
-        key = tuple(
-            part
-            for tensor in (self.means, self.covariance)
-            for part in (id(tensor), tensor._version)
-        )
+        changed: they are other tensors, or in-place changes (a loaded state's too) moved
+        their version counters."""
+        statistics = (self.means, self.covariance)
+        versions = tuple(tensor._version for tensor in statistics)
         cache = self._linear_cache
-        if cache is None or cache[0] != key:
+        if (
+            cache is None
+            or cache[1] != versions
+            or any(a is not b for a, b in zip(cache[0], statistics, strict=True))
+        ):
             eye = torch.eye(
                 self.input_size, dtype=self.covariance.dtype, device=self.covariance.device
             )
@@ -146,8 +149,8 @@ class StreamingLDAClassifier(nn.Module):
             else:
                 weights = torch.linalg.pinv(shrunk, hermitian=True) @ self.means.T
             bias = 0.5 * (self.means.T * weights).sum(dim=0)
-            cache = self._linear_cache = (key, weights, bias)
-        return cache[1], cache[2]
+            cache = self._linear_cache = (statistics, versions, weights, bias)
+        return cache[2], cache[3]
 
 
 class StreamingLDAModel(MultiTaskModule, DynamicModule):
