@@ -223,3 +223,17 @@ def test_ar1_beats_finetuning_on_class_incremental_digits():
 
 def test_the_readme_example_runs():
     run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_runs_on_cuda():
+    benchmark = toy_benchmark(n_experiences=3, classes_per_experience=2)
+    strategy = _ar1(_mlp(), rm_sz=60, ewc_lambda=0.1, train_epochs=4, device="cuda")
+    strategy.train(benchmark.train_stream)
+    plugin = strategy.plugins[0]
+    assert len(plugin.memory_y) == 60 and strategy.model.lower[1].running_std.is_cuda
+    test = benchmark.test_stream
+    x, y = (torch.cat([e.dataset.tensors[i] for e in test]).cuda() for i in (0, 1))
+    strategy.model.eval()
+    with torch.no_grad():
+        assert (strategy.model(x).argmax(1) == y).float().mean() > 0.5

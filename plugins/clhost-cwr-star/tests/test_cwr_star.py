@@ -172,3 +172,16 @@ def test_cwr_star_beats_finetuning_on_class_incremental_digits():
 
 def test_the_readme_example_runs():
     run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_runs_on_cuda():
+    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2)
+    model = IncrementalMLP(8, (16,))
+    strategy = CWRStar(
+        model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.05), device="cuda"
+    )
+    strategy.train(benchmark.train_stream)
+    plugin = strategy.plugins[0]
+    assert plugin.consolidated_weight.is_cuda and plugin.past_counts.gt(0).sum() == 4
+    assert strategy.eval(benchmark.test_stream).accuracy > 0.5
