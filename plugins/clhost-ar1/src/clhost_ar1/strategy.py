@@ -23,18 +23,19 @@ INC_LR_RATIO = 0.05
 class AR1(SupervisedTemplate):
     """AR1* with latent replay (Pellegrini et al., 2020), with Avalanche's parameters.
 
-        The model is ``model`` (any ``nn.Sequential``, torchvision MobileNet/EfficientNet/
-        VGG/AlexNet/ResNet, or a model of ``features`` then ``classifier``; default:
-        torchvision's MobileNetV2 with ``num_classes`` outputs, randomly initialised), with
-        ``pretrained_weights`` (a local state-dict file) loaded, batch norm replaced by batch
-        renormalization and cut after layer ``latent_layer_num`` (``ar1_model``; by default 19,
-    Avalanche's, on the default backbone, and the layer under the classifier on another). The
-        optimizer is ``SGD(lr, momentum, weight_decay=l2)`` unless ``optimizer`` is given
-        (then ``lr``, ``momentum`` and ``l2`` are not used); later experiences train at
-        ``inc_lr``, by default a twentieth of the first learning rate (5e-5 with the default
-        ``lr``, Avalanche's values). ``ewc_lambda`` (Avalanche's
-        name) is the synaptic-intelligence strength on every layer but the classifier; the
-        other parameters are ``AR1Plugin``'s.
+    The model is ``model`` (an ``nn.Sequential``, a torchvision MobileNet, EfficientNet,
+    VGG, AlexNet or ResNet, or a model of ``features`` then ``classifier``; default:
+    torchvision's MobileNetV2 with ``num_classes`` outputs, randomly initialised) with
+    ``pretrained_weights`` (a local state-dict file) loaded, batch norm replaced by batch
+    renormalization, cut after layer ``latent_layer_num`` (``ar1_model``; by default 19,
+    Avalanche's, on the default backbone, and the layer under the classifier on another).
+    The optimizer is ``SGD(lr, momentum, weight_decay=l2)`` unless ``optimizer`` is given
+    (then ``lr``, ``momentum`` and ``l2`` are not used); later experiences train at
+    ``inc_lr``, by default a twentieth of the first learning rate (5e-5 with the default
+    ``lr``: Avalanche's values). ``ewc_lambda`` (Avalanche's name) is the strength of the
+    synaptic-intelligence penalty on every layer but the classifier. The other parameters
+    are ``AR1Plugin``'s (``freeze_below_layer`` names a layer of the cut model, under
+    ``upper``).
     """
 
     def __init__(
