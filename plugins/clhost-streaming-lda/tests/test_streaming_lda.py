@@ -15,7 +15,7 @@ from torch import nn
 from clhost import hookimpl
 from clhost.benchmarks import split_digits
 from clhost.cli import main
-from clhost.errors import ParameterError, PluginCompositionError, UnknownNameError
+from clhost.errors import ParameterError, PluginCompositionError
 from clhost.models import SimpleMLP
 from clhost.testing import assert_resumes, average_accuracy, run_readme_examples, toy_benchmark
 from clhost_streaming_lda import StreamingLDA, StreamingLDAClassifier
@@ -124,7 +124,7 @@ def test_registered_with_avalanches_parameters():
         ({"shrinkage_param": 1.5}, ParameterError, "shrinkage_param"),
         ({"input_size": 0}, ParameterError, "input_size"),
         ({"streaming_update_sigma": "yes"}, ParameterError, "streaming_update_sigma"),
-        ({"output_layer_name": "feature"}, UnknownNameError, "features"),
+        ({"output_layer_name": "feature"}, ParameterError, "no Module layer named 'feature'"),
         (
             {"optimizer": torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)},
             TypeError,

@@ -8,8 +8,8 @@ import torch
 from torch import Tensor, nn
 
 from clhost.data import Experience, experience_data
-from clhost.errors import ParameterError, UnknownNameError
-from clhost.models import DynamicModule, MultiTaskModule, forward_with_tasks
+from clhost.errors import ParameterError
+from clhost.models import DynamicModule, MultiTaskModule, forward_with_tasks, named_layer
 
 
 class StreamingLDAClassifier(nn.Module):
@@ -172,9 +172,7 @@ class StreamingLDAModel(MultiTaskModule, DynamicModule):
     ):
         super().__init__()
         if output_layer_name is not None:
-            layers = [name for name, _ in feature_extractor.named_modules() if name]
-            if output_layer_name not in layers:
-                raise UnknownNameError("layer", output_layer_name, layers)
+            named_layer(feature_extractor, output_layer_name)  # one clear error if absent
         self.feature_extractor = feature_extractor.eval()
         self.classifier = classifier
         self.output_layer_name = output_layer_name
@@ -191,7 +189,7 @@ class StreamingLDAModel(MultiTaskModule, DynamicModule):
         if self.output_layer_name is None:
             return forward_with_tasks(self.feature_extractor, x, task_labels).flatten(1)
         captured: list[Any] = []
-        layer = self.feature_extractor.get_submodule(self.output_layer_name)
+        layer = named_layer(self.feature_extractor, self.output_layer_name)
         handle = layer.register_forward_hook(lambda module, inputs, output: captured.append(output))
         try:
             forward_with_tasks(self.feature_extractor, x, task_labels)
