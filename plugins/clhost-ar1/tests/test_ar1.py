@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from click.testing import CliRunner
 from torch import nn
 
 from clhost import hookimpl
 from clhost.benchmarks import split_digits
+from clhost.cli import main
 from clhost.data import Experience, Stream, TensorData
 from clhost.errors import ParameterError
 from clhost.models.batch_renorm import BatchRenorm
@@ -237,3 +239,10 @@ def test_runs_on_cuda():
     strategy.model.eval()
     with torch.no_grad():
         assert (strategy.model(x).argmax(1) == y).float().mean() > 0.5
+
+
+def test_clhost_run_trains_it_with_the_defaults():
+    result = CliRunner().invoke(main, ["run", "--strategy", "ar1", "-q"])
+    assert result.exit_code == 0, result.output
+    accuracy = float(result.output.split("Average accuracy")[1].split()[0])
+    assert accuracy > 0.5  # finetuning: 0.2

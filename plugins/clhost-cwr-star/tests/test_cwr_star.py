@@ -7,9 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from click.testing import CliRunner
 from torch import nn
 
 from clhost.benchmarks import split_digits
+from clhost.cli import main
 from clhost.data import TensorData
 from clhost.errors import ParameterError
 from clhost.models import IncrementalMLP, SimpleMLP
@@ -185,3 +187,12 @@ def test_runs_on_cuda():
     plugin = strategy.plugins[0]
     assert plugin.consolidated_weight.is_cuda and plugin.past_counts.gt(0).sum() == 4
     assert strategy.eval(benchmark.test_stream).accuracy > 0.5
+
+
+def test_clhost_run_trains_it_with_the_defaults():
+    result = CliRunner().invoke(main, ["run", "--strategy", "cwr-star", "-q"])
+    assert result.exit_code == 0, result.output
+    accuracy = float(result.output.split("Average accuracy")[1].split()[0])
+    assert accuracy > 0.5  # finetuning: 0.2
+    plugin = CliRunner().invoke(main, ["run", "--plugin", "cwr-star", "--epochs", "1", "-q"])
+    assert plugin.exit_code == 0, plugin.output
