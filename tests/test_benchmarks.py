@@ -439,6 +439,25 @@ def test_parity_scenarios_give_both_libraries_the_same_tensors():
         parity.make_scenario("nope", 0)
 
 
+def test_parity_online_parameters_apply_and_key_the_online_scenario_only(monkeypatch):
+    """A pair's ``online`` parameters reach both sides in the online scenario only, and
+    only its online cache keys change: other scenarios' cached results stay valid."""
+    parity = parity_module()
+    plain = parity.Pair("LFL", (("lambda_e", "lambda_e", 0.1),))
+    online = parity.Pair("LFL", plain.params, online=(("consolidate", "", "piece"),))
+    assert online.clhost_kwargs("online") == {"lambda_e": 0.1, "consolidate": "piece"}
+    assert online.clhost_kwargs("class-il") == {"lambda_e": 0.1}
+    assert online.avalanche_kwargs("online") == {"lambda_e": 0.1}
+    keys = {}
+    for pair in (plain, online):
+        monkeypatch.setitem(parity.STRATEGIES, "lfl", pair)
+        keys[pair is online] = [
+            parity.cache_key("clhost", "lfl", scenario, "sgd", 0, "src")
+            for scenario in ("class-il", "online")
+        ]
+    assert keys[True][0] == keys[False][0] and keys[True][1] != keys[False][1]
+
+
 def test_parity_cache_round_trip_skips_cut_lines(tmp_path):
     parity = parity_module()
     path = tmp_path / "cache.jsonl"
