@@ -16,6 +16,7 @@ from clhost.benchmarks import split_digits
 from clhost.cli import main
 from clhost.data import Experience, Stream, TensorData
 from clhost.errors import ParameterError
+from clhost.models import IncrementalMLP
 from clhost.models.batch_renorm import BatchRenorm
 from clhost.models.freeze import is_frozen
 from clhost.testing import (
@@ -246,3 +247,15 @@ def test_clhost_run_trains_it_with_the_defaults():
     assert result.exit_code == 0, result.output
     accuracy = float(result.output.split("Average accuracy")[1].split()[0])
     assert accuracy > 0.5  # finetuning: 0.2
+
+
+def test_a_growing_classifier_grows_under_the_cut_and_resumes():
+    benchmark = toy_benchmark(n_experiences=3, classes_per_experience=2)
+
+    def build():
+        return AR1(model=IncrementalMLP(8, (16,)), lr=0.05, inc_lr=0.01, rm_sz=60, evaluator=None)
+
+    assert [name for name, _ in build().model.lower.named_children()] == ["features"]
+    resumed = assert_resumes(build, benchmark.train_stream, split=1)
+    assert resumed.model.upper.classifier.out_features == 6
+    assert resumed.plugins[0].past_counts.gt(0).sum() == 6

@@ -118,8 +118,16 @@ def ar1_model(
 
 
 def _below_classifier(layers: list[tuple[str, nn.Module]]) -> int:
-    """The index of the last layer before the last ``nn.Linear`` (the classifier)."""
-    linear = max((i for i, (_, m) in enumerate(layers) if isinstance(m, nn.Linear)), default=0)
+    """The index of the layer before the last one holding an ``nn.Linear`` (the
+    classifier, or a classifier that grows around one)."""
+    linear = max(
+        (
+            i
+            for i, (_, m) in enumerate(layers)
+            if any(isinstance(c, nn.Linear) for c in m.modules())
+        ),
+        default=0,
+    )
     if linear == 0:
         raise ParameterError(
             "latent_layer_num: the model has no nn.Linear classifier with layers below"
