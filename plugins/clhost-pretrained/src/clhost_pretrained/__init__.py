@@ -1,0 +1,28 @@
+"""Shared base of clhost's pretrained-model methods: timm backbones loaded offline from
+local weights, the prompt pool and prompted ViT (L2P), and the frozen-feature template
+of closed-form classifiers (SimpleCIL, RanPAC)."""
+
+from clhost_pretrained.backbone import create_backbone, features, freeze
+from clhost_pretrained.frozen import (
+    ClosedFormClassifier,
+    FrozenFeatureModel,
+    FrozenFeatureTemplate,
+    build_backbone,
+    grown,
+)
+from clhost_pretrained.prompt import PromptPool, PromptSelection
+from clhost_pretrained.prompted import PromptedViT
+
+__all__ = [
+    "ClosedFormClassifier",
+    "FrozenFeatureModel",
+    "FrozenFeatureTemplate",
+    "PromptPool",
+    "PromptSelection",
+    "PromptedViT",
+    "build_backbone",
+    "create_backbone",
+    "features",
+    "freeze",
+    "grown",
+]

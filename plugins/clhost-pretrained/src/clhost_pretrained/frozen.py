@@ -1,0 +1,180 @@
+"""Classifiers fitted in closed form on the features of a frozen pretrained backbone
+(SimpleCIL's prototypes, RanPAC's ridge regression): the model, and the training loop
+that fits instead of stepping an optimizer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from clhost.data import Experience, experience_data
+from clhost.errors import ParameterError
+from clhost.hookspecs import BaseTemplateHooks, SGDLoopHooks
+from clhost.models import DynamicModule
+from clhost.templates import SupervisedTemplate
+from clhost.templates.base import DEFAULT
+from clhost.validate import boolean
+from clhost_pretrained.backbone import autocast, create_backbone, features, freeze, prepare_input
+
+DEFAULT_MODEL_NAME = "vit_base_patch16_224"  # ViT-B/16, the backbone of the papers
+
+
+class ClosedFormClassifier(nn.Module):
+    """A classifier on features whose statistics are float64 buffers, fitted from
+    minibatches without gradients. Subclasses size their buffers in ``resize`` and
+    implement ``fit`` and ``forward``."""
+
+    num_features: int = 0
+    num_classes: int = 0
+
+    def resize(self, num_features: int, num_classes: int) -> None:
+        """Take the feature size (fixed once known) and grow to ``num_classes``."""
+        raise NotImplementedError
+
+    def fit(self, features: Tensor, targets: Tensor) -> None:
+        raise NotImplementedError
+
+
+def grown(tensor: Tensor, rows: int, dim: int = 0) -> Tensor:
+    """``tensor`` with zeros appended along ``dim`` up to ``rows`` (unchanged if longer)."""
+    extra = rows - tensor.shape[dim]
+    if extra <= 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = extra
+    return torch.cat((tensor, tensor.new_zeros(shape)), dim=dim)
+
+
+class FrozenFeatureModel(DynamicModule):
+    """``backbone`` (frozen, in eval mode) and a ``ClosedFormClassifier`` on its
+    pre-logits features. Before each experience the classifier grows to its classes; the
+    feature size is measured on one sample the first time. ``bf16`` runs the backbone
+    under bf16 autocast, ``channels_last`` gives it channels-last images; the features
+    reach the classifier in float32."""
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        classifier: ClosedFormClassifier,
+        *,
+        bf16: bool = False,
+        channels_last: bool = False,
+    ):
+        super().__init__()
+        self.backbone = freeze(backbone)
+        self.classifier = classifier
+        self.bf16 = boolean("bf16", bf16)
+        self.channels_last = boolean("channels_last", channels_last)
+        if self.channels_last:
+            self.backbone.to(memory_format=torch.channels_last)
+
+    def train(self, mode: bool = True) -> FrozenFeatureModel:
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+    @torch.no_grad()
+    def features(self, x: Tensor) -> Tensor:
+        with autocast(x.device, self.bf16):
+            return features(self.backbone, prepare_input(x, self.channels_last)).float()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.features(x))
+
+    def adaptation(self, experience: Experience) -> None:
+        num_features = self.classifier.num_features
+        if num_features == 0:
+            x = experience_data(experience)[0][0]
+            device = next(self.parameters(), torch.empty(0)).device
+            num_features = self.features(torch.as_tensor(x)[None].to(device)).shape[1]
+        needed = max(experience.classes_in_this_experience, default=-1) + 1
+        self.classifier.resize(num_features, max(needed, self.classifier.num_classes))
+
+
+def build_backbone(
+    model: nn.Module | None, model_name: str, pretrained: bool, pretrained_path: str | None
+) -> nn.Module:
+    """``model`` if given, else the timm model ``model_name`` (weights from
+    ``pretrained_path``)."""
+    if model is None:
+        return create_backbone(model_name, pretrained=pretrained, pretrained_path=pretrained_path)
+    if not isinstance(model, nn.Module):
+        raise ParameterError(f"model must be a torch.nn.Module, got {model!r}")
+    return model
+
+
+class FrozenFeatureTemplate(SupervisedTemplate):
+    """One pass per epoch over each experience, fitting ``make_classifier()``'s closed-form
+    classifier on the frozen backbone's features; no optimizer, no backpropagation.
+
+    The backbone is ``model`` if given (any module; a timm model gives its pre-logits
+    feature), else the timm model ``model_name`` with weights from ``pretrained_path``
+    when ``pretrained`` (never downloaded). Each minibatch is scored before it is fitted,
+    so the training metrics are those of samples not yet learned; ``criterion`` only
+    measures the loss. The classifier's statistics are buffers of ``strategy.model``, so
+    checkpoints hold them.
+    """
+
+    HOOK_GROUPS = (BaseTemplateHooks, SGDLoopHooks)
+    LEARNS_BY_GRADIENT = False
+
+    def __init__(
+        self,
+        *,
+        model: nn.Module | None = None,
+        model_name: str = DEFAULT_MODEL_NAME,
+        pretrained: bool = True,
+        pretrained_path: str | None = None,
+        bf16: bool = False,
+        channels_last: bool = False,
+        criterion: Callable[..., Tensor] | None = None,
+        train_mb_size: int = 32,
+        train_epochs: int = 1,
+        eval_mb_size: int | None = None,
+        device: str | torch.device | None = None,
+        plugins: Sequence[object] = (),
+        evaluator: Any = DEFAULT,
+        eval_every: int = -1,
+        peval_mode: Literal["epoch", "iteration"] = "epoch",
+        num_workers: int = 0,
+    ):
+        backbone = build_backbone(model, model_name, pretrained, pretrained_path)
+        frozen = FrozenFeatureModel(
+            backbone, self.make_classifier(), bf16=bf16, channels_last=channels_last
+        )
+        super().__init__(
+            model=frozen,
+            optimizer=None,  # LEARNS_BY_GRADIENT is False: no optimizer
+            criterion=criterion,
+            train_mb_size=train_mb_size,
+            train_epochs=train_epochs,
+            eval_mb_size=eval_mb_size,
+            device=device,
+            plugins=plugins,
+            evaluator=evaluator,
+            eval_every=eval_every,
+            peval_mode=peval_mode,
+            num_workers=num_workers,
+        )
+
+    def make_classifier(self) -> ClosedFormClassifier:
+        raise NotImplementedError
+
+    def training_epoch(self) -> None:
+        """Score each minibatch (for the training metrics), then fit its features."""
+        hooks, model = self.hooks, self.model
+        for batch in self.dataloader:
+            if self._stop_requested:
+                break
+            self.mbatch = self._to_device(batch)
+            self._fire(hooks.before_training_iteration)
+            features = model.features(self.mb_x)
+            self.mb_output = model.classifier(features)
+            self.loss = self.criterion()
+            model.classifier.fit(features, self.mb_y)
+            self._fire(hooks.after_training_iteration)
+            self.clock.tick_iteration()
+            self._periodic_eval("iteration", self.clock.train_exp_iterations)

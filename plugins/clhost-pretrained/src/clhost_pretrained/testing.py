@@ -1,0 +1,77 @@
+"""Test kit of the pretrained-model methods: a tiny timm ViT, images of textured classes,
+and a "pretrained" checkpoint made by training on classes the stream never shows, saved
+to disk so that tests read it through the offline loading path. CPU, seconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from clhost.benchmarks import class_incremental
+from clhost.data import Benchmark, TensorData
+from clhost_pretrained.backbone import create_backbone
+
+TINY_VIT = "vit_tiny_patch16_224"
+TINY_VIT_KWARGS = {"img_size": 32, "patch_size": 8, "depth": 2, "embed_dim": 64, "num_heads": 2}
+_CELLS, _CELL = 4, 8  # a 32x32 image is 4x4 cells of 8x8 pixels, one ViT patch each
+_TEXTURES = 8
+
+
+def tiny_vit(**overrides: object) -> torch.nn.Module:
+    """``TINY_VIT`` at 32x32, patch 8, depth 2, width 64 (``overrides`` change them)."""
+    return create_backbone(TINY_VIT, **{**TINY_VIT_KWARGS, **overrides})
+
+
+def texture_images(
+    n_classes: int, n_per_class: int, *, seed: int, noise: float = 0.6
+) -> tuple[TensorData, TensorData]:
+    """Train and test images (``3 x 32 x 32``) of ``n_classes`` classes, drawn by ``seed``.
+
+    Every class is a layout of textures on the 4x4 grid; the textures come from one bank
+    shared by every seed, so features learned on the classes of one seed serve the
+    classes of another. A sample is its class's layout with each cell swapped for a
+    random texture with probability 1/4, plus Gaussian noise of std ``noise``."""
+    bank = torch.randn(_TEXTURES, 3, _CELL, _CELL, generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(seed)
+    layouts = torch.randint(_TEXTURES, (n_classes, _CELLS * _CELLS), generator=generator)
+
+    def draw() -> TensorData:
+        y = torch.arange(n_classes).repeat_interleave(n_per_class)
+        cells = layouts[y].clone()
+        swap = torch.rand(cells.shape, generator=generator) < 0.25
+        cells[swap] = torch.randint(_TEXTURES, (int(swap.sum()),), generator=generator)
+        grid = bank[cells].view(len(y), _CELLS, _CELLS, 3, _CELL, _CELL)
+        x = grid.permute(0, 3, 1, 4, 2, 5).reshape(len(y), 3, _CELLS * _CELL, _CELLS * _CELL)
+        return TensorData(x + noise * torch.randn(x.shape, generator=generator), y)
+
+    return draw(), draw()
+
+
+def texture_stream(
+    n_experiences: int = 3, classes_per_experience: int = 2, n_per_class: int = 40, seed: int = 1
+) -> Benchmark:
+    """A class-incremental stream of texture classes (seed 0's classes are the
+    pretraining ones: use another seed)."""
+    train, test = texture_images(n_experiences * classes_per_experience, n_per_class, seed=seed)
+    return class_incremental(train, test, n_experiences, name="textures")
+
+
+def pretrain(
+    path: str | Path, *, n_classes: int = 48, n_per_class: int = 30, epochs: int = 10
+) -> Path:
+    """Train ``tiny_vit`` with a head on ``n_classes`` texture classes of seed 0 and save
+    its weights, head included, as timm saves a checkpoint; returns ``path``."""
+    torch.manual_seed(0)
+    model = tiny_vit(num_classes=n_classes)
+    train, _ = texture_images(n_classes, n_per_class, seed=0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    for _ in range(epochs):
+        for batch in torch.randperm(len(train.y)).split(32):
+            optimizer.zero_grad()
+            F.cross_entropy(model(train.x[batch]), train.y[batch]).backward()
+            optimizer.step()
+    path = Path(path)
+    torch.save(model.state_dict(), path)
+    return path
