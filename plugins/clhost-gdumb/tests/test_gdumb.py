@@ -1,15 +1,23 @@
 """GDumb: the greedy sampler balances classes, training restarts from the initial
 weights on the memory alone, and that already beats naive finetuning."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
 import clhost
 from clhost.benchmarks import split_digits
 from clhost.data import Experience, TensorData
+from clhost.errors import ParameterError
 from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
-from clhost.templates import SupervisedTemplate
-from clhost.testing import average_accuracy
+from clhost.testing import (
+    assert_plugin_resumes,
+    average_accuracy,
+    run_readme_examples,
+    state_round_trip,
+    strategy_for,
+)
 from clhost_gdumb import GDumb, GDumbPlugin, GreedyClassBalancedBuffer
 from clhost_gdumb.loader import TaskBalancedLoader
 
@@ -97,37 +105,37 @@ def test_each_experience_restarts_from_initial_weights_on_the_memory():
     assert model.classifier.out_features == 10  # grew, and the grown units were reset
 
 
-def test_state_round_trip_restores_memory_and_initial_weights():
+def test_a_checkpointed_run_resumes_with_the_memory_and_the_initial_weights():
+    restored = assert_plugin_resumes(lambda: GDumbPlugin(mem_size=30))
+    assert _counts(restored.storage_policy) == [5] * 6  # three experiences of two classes
+    assert restored.from_scratch.initial is not None
+    assert set(restored.state_dict()) == {"buffer", "initial"}  # the keys checkpoints hold
+
+
+def test_the_buffer_round_trips_with_its_future_behaviour():
     torch.manual_seed(0)
-    model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(16,))
-    plugin = GDumbPlugin(mem_size=30)
-    strategy = SupervisedTemplate(
-        model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), plugins=[plugin]
-    )
-    strategy.train(split_digits().train_stream[0])
-    restored = GDumbPlugin(mem_size=30)
-    restored.load_state_dict(plugin.state_dict())
-    assert torch.equal(restored.buffer.buffer.x, plugin.buffer.buffer.x)
-    assert all(torch.equal(restored.initial[k], v) for k, v in plugin.initial.items())
+    buffer, labels = GreedyClassBalancedBuffer(6), _data([0, 0, 0, 0, 1, 1])
+    buffer.add(None, labels)
+    restored = state_round_trip(buffer, GreedyClassBalancedBuffer(1))
+    assert restored.max_size == 6 and torch.equal(restored.buffer.x, buffer.buffer.x)
+    restored.add(None, _data([2, 2, 2]))
+    assert _counts(restored) == [2, 2, 2]
 
 
 def test_negative_memory_and_unknown_balancing_are_refused():
-    with pytest.raises(ValueError, match="mem_size"):
+    with pytest.raises(ParameterError, match="mem_size"):
         GDumbPlugin(mem_size=-1)
-    with pytest.raises(ValueError, match="balancing"):
+    with pytest.raises(ParameterError, match="balancing must be one of 'greedy', 'reservoir'"):
         GDumbPlugin(balancing="fifo")
-    with pytest.raises(ValueError, match="task_balanced_dataloader"):
+    with pytest.raises(ParameterError, match="task_balanced_dataloader must be True or False"):
         GDumbPlugin(task_balanced_dataloader="yes")
 
 
 def _fill(plugin, *experiences):
-    model = SimpleMLP(num_classes=2, input_size=1, hidden_sizes=(4,))
-    strategy = SupervisedTemplate(
-        model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), plugins=[plugin]
-    )
+    strategy = strategy_for(SimpleMLP(num_classes=2, input_size=1, hidden_sizes=(4,)), [plugin])
     for index, data in enumerate(experiences):
         strategy.train(Experience(data, index))
-    return plugin.buffer.buffer
+    return plugin.storage_policy.buffer
 
 
 def test_the_greedy_sampler_takes_the_experience_in_a_random_order():
@@ -219,3 +227,7 @@ def test_gdumb_beats_naive_on_split_digits():
     gdumb = average_accuracy(GDumb, mem_size=200, **setup)
     assert naive < 0.25
     assert gdumb > 0.75
+
+
+def test_readme_example_runs():
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")

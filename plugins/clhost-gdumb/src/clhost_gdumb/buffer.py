@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from clhost.data import TensorData
-from clhost.rehearsal import ExemplarsBuffer, experience_tensors
+from clhost.rehearsal import ExemplarsBuffer
 from clhost.validate import non_negative_int
 
 
@@ -21,10 +21,9 @@ class GreedyClassBalancedBuffer(ExemplarsBuffer):
     order or boundary is needed, so it also works on online streams.
     """
 
-    def update(self, strategy: Any) -> None:
-        self.update_from_data(experience_tensors(strategy.experience))
+    state_key = "greedy-class-balanced"
 
-    def update_from_data(self, data: TensorData) -> None:
+    def add(self, strategy: Any, data: TensorData) -> None:
         if len(data) == 0 or self.max_size == 0:
             return
         # Each memory slot points at its sample: ("old", i) in the buffer or ("new", i) in data.

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
-from torch import Tensor
 
-from clhost import hookimpl
+from clhost import hookimpl, validate
 from clhost.capabilities import REHEARSAL, TRAINING_DATA, Capabilities
-from clhost.errors import ParameterError
-from clhost.models import reinitialise, snapshot_weights
+from clhost.importance import require_keys
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import experience_tensors
-from clhost.validate import non_negative_int
 from clhost_buffer_class_balanced import ClassBalancedBuffer
+from clhost_from_scratch import FromScratchTrainingPlugin
 from clhost_gdumb.buffer import GreedyClassBalancedBuffer
 from clhost_gdumb.loader import TaskBalancedLoader
 
 Balancing = Literal["greedy", "reservoir"]
-BALANCINGS = ("greedy", "reservoir")
 
 
 class GDumbPlugin(SupervisedPlugin):
@@ -42,6 +39,8 @@ class GDumbPlugin(SupervisedPlugin):
     for every task-aware stream); with one task the two are the same.
     """
 
+    state_key = "gdumb"
+
     capabilities = Capabilities(
         provides={TRAINING_DATA, REHEARSAL},
         conflicts={
@@ -57,31 +56,26 @@ class GDumbPlugin(SupervisedPlugin):
         balancing: Balancing = "greedy",
         task_balanced_dataloader: bool = False,
     ):
-        size = non_negative_int("mem_size", mem_size)
-        if balancing not in BALANCINGS:
-            raise ParameterError(
-                f"balancing must be one of {', '.join(BALANCINGS)}, got {balancing!r}"
-            )
-        if not isinstance(task_balanced_dataloader, bool):
-            raise ParameterError(
-                f"task_balanced_dataloader must be a bool, got {task_balanced_dataloader!r}"
-            )
-        self.balancing = balancing
-        self.task_balanced_dataloader = task_balanced_dataloader
-        self.buffer: GreedyClassBalancedBuffer | ClassBalancedBuffer = (
+        size = validate.non_negative_int("mem_size", mem_size)
+        self.balancing = validate.one_of("balancing", balancing, get_args(Balancing))
+        self.task_balanced_dataloader = validate.boolean(
+            "task_balanced_dataloader", task_balanced_dataloader
+        )
+        self.storage_policy: GreedyClassBalancedBuffer | ClassBalancedBuffer = (
             GreedyClassBalancedBuffer(size)
             if balancing == "greedy"
             else ClassBalancedBuffer(size, adaptive_size=True)
         )
-        self.initial: dict[str, Tensor] | None = None
+        # restarting from the initial weights, optimizer state cleared, is From-scratch's job
+        self.from_scratch = FromScratchTrainingPlugin(reset_optimizer=True)
 
     @hookimpl
     def clhost_after_train_dataset_adaptation(self, strategy: Any) -> None:
         data = experience_tensors(strategy.experience)
         # A stream's samples come in no particular order: a dataset's own order (e.g.
         # by writer) must not decide which samples the greedy sampler keeps.
-        self.buffer.update_from_data(data.subset(torch.randperm(len(data))))
-        strategy.adapted_dataset = self.buffer.buffer
+        self.storage_policy.add(strategy, data.subset(torch.randperm(len(data))))
+        strategy.adapted_dataset = self.storage_policy.buffer
 
     @hookimpl
     def clhost_train_dataloader(self, strategy: Any) -> TaskBalancedLoader | None:
@@ -91,15 +85,13 @@ class GDumbPlugin(SupervisedPlugin):
 
     @hookimpl
     def clhost_before_training_exp(self, strategy: Any) -> None:
-        if self.initial is None:
-            self.initial = snapshot_weights(strategy.model)
-            return
-        reinitialise(strategy.model, self.initial)
-        strategy.optimizer.state.clear()
+        self.from_scratch.clhost_before_training_exp(strategy)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"buffer": self.buffer.state_dict(), "initial": self.initial}
+        # the keys checkpoints have always held: the memory and the initial weights
+        return {"buffer": self.storage_policy.state_dict(), **self.from_scratch.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.buffer.load_state_dict(state["buffer"])
-        self.initial = None if state["initial"] is None else dict(state["initial"])
+        require_keys(state, ("buffer", "initial"), "GDumbPlugin")
+        self.storage_policy.load_state_dict(state["buffer"])
+        self.from_scratch.load_state_dict(state)
