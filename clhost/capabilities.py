@@ -20,6 +20,7 @@ TRAINING_DATA = "training-data"
 WHOLE_STREAM = "whole-stream"
 REHEARSAL = "rehearsal"
 PROJECTION_HEAD = "projection-head"
+META_LEARNING = "meta-learning"
 
 # what a component providing each capability does, as messages say it
 MEANINGS: Mapping[str, str] = MappingProxyType(
@@ -28,6 +29,7 @@ MEANINGS: Mapping[str, str] = MappingProxyType(
         WHOLE_STREAM: "trains once on the whole stream",
         REHEARSAL: "rehearses samples of past experiences",
         PROJECTION_HEAD: "has a projection head giving normalised embeddings",
+        META_LEARNING: "trains each minibatch by inner updates then an outer update",
     }
 )
 

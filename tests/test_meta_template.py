@@ -4,10 +4,11 @@ import pytest
 import torch
 
 import clhost
+from clhost.benchmarks import split_online
 from clhost.errors import PluginCompositionError
 from clhost.hookspecs import BaseTemplateHooks, MetaLearningHooks, SGDLoopHooks, hook_names
 from clhost.models import SimpleMLP
-from clhost.templates import SupervisedMetaLearningTemplate
+from clhost.templates import OnlineMetaLearningTemplate, SupervisedMetaLearningTemplate
 from clhost.testing import HookRecorder, toy_benchmark
 
 
@@ -74,3 +75,46 @@ def test_meta_template_learns():
     strategy = _strategy(train_epochs=5)
     strategy.train(benchmark.train_stream[0])
     assert strategy.eval(benchmark.test_stream).accuracy > 0.9
+
+
+class StepLearner:
+    """A MetaLearner plugin: one SGD step as the inner update, nothing as the outer one."""
+
+    def __init__(self):
+        self.steps = 0
+
+    def inner_updates(self, strategy):
+        strategy.loss = strategy._criterion(strategy.forward(), strategy.mb_y)
+        strategy.loss.backward()
+        strategy.optimizer.step()
+        self.steps += 1
+
+    def outer_update(self, strategy):
+        pass
+
+
+def _template(template, plugins, **kwargs):
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    return template(model=model, optimizer=optimizer, plugins=plugins, **kwargs)
+
+
+def test_the_online_template_runs_a_meta_learner_plugin_with_the_meta_hooks():
+    learner = StepLearner()
+    recorder = HookRecorder(["clhost_before_inner_updates", "clhost_after_outer_update"])
+    strategy = _template(
+        OnlineMetaLearningTemplate, [learner, recorder], train_mb_size=10, train_passes=2
+    )
+    stream = split_online(toy_benchmark().train_stream, 20)
+    strategy.train(stream)
+    assert learner.steps == 2 * 200 // 10 == recorder.calls.count("clhost_after_outer_update")
+    assert strategy.eval(toy_benchmark().test_stream).accuracy > 0.4
+
+
+def test_a_meta_template_needs_exactly_one_meta_learner():
+    benchmark = toy_benchmark()
+    for plugins, found in (([], "none"), ([StepLearner(), StepLearner()], "StepLearner, Step")):
+        strategy = _template(SupervisedMetaLearningTemplate, plugins)
+        with pytest.raises(PluginCompositionError, match=f"found {found}"):
+            strategy.train(benchmark.train_stream[0])

@@ -2,7 +2,11 @@
 
 from clhost.templates.base import BaseTemplate, TrainResult
 from clhost.templates.clock import Clock
-from clhost.templates.meta import SupervisedMetaLearningTemplate
+from clhost.templates.meta import (
+    MetaLearner,
+    OnlineMetaLearningTemplate,
+    SupervisedMetaLearningTemplate,
+)
 from clhost.templates.online import OnlineSupervisedTemplate
 from clhost.templates.sgd import BaseSGDTemplate
 from clhost.templates.supervised import SupervisedTemplate
@@ -11,6 +15,8 @@ __all__ = [
     "BaseSGDTemplate",
     "BaseTemplate",
     "Clock",
+    "MetaLearner",
+    "OnlineMetaLearningTemplate",
     "OnlineSupervisedTemplate",
     "SupervisedMetaLearningTemplate",
     "SupervisedTemplate",
