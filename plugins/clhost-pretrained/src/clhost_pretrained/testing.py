@@ -75,3 +75,25 @@ def pretrain(
     path = Path(path)
     torch.save(model.state_dict(), path)
     return path
+
+
+def pretrained_vit(path: str | Path, **overrides: object) -> torch.nn.Module:
+    """``tiny_vit`` with the weights ``pretrain`` saved at ``path``, read offline."""
+    kwargs = {**TINY_VIT_KWARGS, **overrides}
+    return create_backbone(TINY_VIT, pretrained=True, pretrained_path=path, **kwargs)
+
+
+def naive_accuracy(
+    benchmark: Benchmark, path: str | Path, *, epochs: int = 3, lr: float = 1e-3
+) -> float:
+    """The baseline of the effect tests: the same pretrained ViT with a head, finetuned
+    whole with Adam on each experience in turn; its accuracy over the test stream."""
+    from clhost.templates import SupervisedTemplate
+
+    torch.manual_seed(0)
+    model = pretrained_vit(path, num_classes=benchmark.n_classes)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    strategy = SupervisedTemplate(model=model, optimizer=optimizer, train_epochs=epochs)
+    for experience in benchmark.train_stream:
+        strategy.train(experience)
+    return strategy.eval(benchmark.test_stream).accuracy

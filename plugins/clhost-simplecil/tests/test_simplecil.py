@@ -1,0 +1,82 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from clhost.testing import assert_resumes, run_readme_examples
+from clhost_pretrained.testing import naive_accuracy, pretrained_vit, texture_stream
+from clhost_simplecil import PrototypeClassifier, SimpleCIL
+
+
+@pytest.fixture(scope="module")
+def stream():
+    return texture_stream()
+
+
+def test_prototypes_are_the_class_means_of_the_frozen_features(stream, pretrained_path):
+    strategy = SimpleCIL(model=pretrained_vit(pretrained_path), train_mb_size=7)
+    before = {k: v.clone() for k, v in strategy.model.backbone.state_dict().items()}
+    for experience in stream.train_stream:
+        strategy.train(experience)
+    reference = pretrained_vit(pretrained_path).eval()
+    data = stream.train_stream
+    x = torch.cat([e.dataset.x for e in data])
+    y = torch.cat([e.dataset.y for e in data])
+    with torch.no_grad():
+        features = reference(x).double()
+    means = torch.stack([features[y == c].mean(0) for c in range(stream.n_classes)])
+    torch.testing.assert_close(strategy.model.classifier.prototypes, means)
+    assert strategy.model.classifier.counts.tolist() == torch.bincount(y).tolist()
+    after = strategy.model.backbone.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in before.items())  # nothing trained
+
+
+def test_scores_are_cosine_similarities_and_unseen_classes_lose():
+    classifier = PrototypeClassifier()
+    classifier.resize(2, 3)
+    classifier.fit(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1]))
+    scores = classifier(torch.tensor([[1.0, 1.0]]))
+    torch.testing.assert_close(scores[0, :2], torch.tensor([2**-0.5, 2**-0.5]))
+    assert scores[0, 2] < scores[0, :2].min()
+
+
+def test_beats_naive_finetuning_of_the_same_backbone(stream, pretrained_path):
+    strategy = SimpleCIL(model=pretrained_vit(pretrained_path))
+    for experience in stream.train_stream:
+        strategy.train(experience)
+    accuracy = strategy.eval(stream.test_stream).accuracy
+    naive = naive_accuracy(stream, pretrained_path)
+    print(f"simplecil {accuracy:.3f} naive {naive:.3f}")
+    assert accuracy > naive + 0.25
+
+
+def test_resumes_exactly(stream, pretrained_path):
+    def build():
+        return SimpleCIL(model=pretrained_vit(pretrained_path), evaluator=None)
+
+    resumed = assert_resumes(build, stream.train_stream, split=1)
+    assert resumed.model.classifier.prototypes.shape == (stream.n_classes, 64)
+
+
+def test_builds_its_backbone_by_timm_name_from_local_weights(pretrained_path):
+    from clhost.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="pretrained=True needs pretrained_path"):
+        SimpleCIL(model_name="vit_tiny_patch16_224")
+    strategy = SimpleCIL(model_name="vit_small_patch16_224", pretrained=False)
+    assert strategy.model.backbone.embed_dim == 384
+
+
+def test_bf16_and_channels_last_keep_the_prototypes_close(stream, pretrained_path):
+    plain = SimpleCIL(model=pretrained_vit(pretrained_path), evaluator=None)
+    fast = SimpleCIL(
+        model=pretrained_vit(pretrained_path), bf16=True, channels_last=True, evaluator=None
+    )
+    for strategy in (plain, fast):
+        strategy.train(stream.train_stream[0])
+    a, b = plain.model.classifier.prototypes, fast.model.classifier.prototypes
+    assert torch.nn.functional.cosine_similarity(a, b).min() > 0.99
+
+
+def test_readme_example_runs():
+    run_readme_examples(Path(__file__).parents[1] / "README.md")
