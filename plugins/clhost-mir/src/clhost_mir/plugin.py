@@ -16,6 +16,7 @@ from clhost.errors import CheckpointError, ParameterError
 from clhost.models import MultiTaskModule, forward_with_tasks
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import first_sight
+from clhost.validate import one_of, positive_int
 from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_buffer_reservoir import ReservoirSamplingBuffer
 
@@ -41,6 +42,8 @@ class MIRPlugin(SupervisedPlugin):
 
     capabilities = Capabilities(provides={REHEARSAL})
 
+    state_key = "mir"
+
     def __init__(
         self,
         batch_size_mem: int = 10,
@@ -48,15 +51,15 @@ class MIRPlugin(SupervisedPlugin):
         subsample: int = 50,
         memory: Memory = "reservoir",
     ):
-        _require_positive(batch_size_mem=batch_size_mem, mem_size=mem_size, subsample=subsample)
+        batch_size_mem = positive_int("batch_size_mem", batch_size_mem)
+        mem_size = positive_int("mem_size", mem_size)
+        subsample = positive_int("subsample", subsample)
         if subsample < batch_size_mem:
             raise ParameterError(
                 f"subsample ({subsample}) must be at least batch_size_mem ({batch_size_mem})"
             )
-        if memory not in MEMORIES:
-            raise ParameterError(f"memory must be one of {', '.join(MEMORIES)}, got {memory!r}")
         self.batch_size_mem, self.mem_size, self.subsample = batch_size_mem, mem_size, subsample
-        self.memory = memory
+        self.memory = one_of("memory", memory, MEMORIES)
         self.buffer: ReservoirSamplingBuffer | ClassBalancedBuffer = (
             ReservoirSamplingBuffer(mem_size)
             if memory == "reservoir"
@@ -121,7 +124,7 @@ def interference_scores(
     params = {name: p for name, p in model.named_parameters() if p.requires_grad and id(p) in rates}
     grads = torch.autograd.grad(loss, list(params.values()), retain_graph=True, allow_unused=True)
     cx, cy, ct = candidates
-    args = (cx, ct) if isinstance(model, MultiTaskModule) else (cx,)
+    args = (cx, ct) if isinstance(model, MultiTaskModule) else (cx,)  # functional_call's
 
     def candidate_losses(weights: dict[str, Tensor]) -> Tensor:
         buffers = {name: b.clone() for name, b in model.named_buffers()}
@@ -135,8 +138,3 @@ def interference_scores(
         }
         return candidate_losses(virtual) - candidate_losses({})
 
-
-def _require_positive(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ParameterError(f"{name} must be a positive integer, got {value!r}")

@@ -1,28 +1,10 @@
-"""MIR: a supervised strategy with the MIR plugin built in."""
-
-from __future__ import annotations
-
-from typing import Any
+"""MIR as a strategy: the supervised template with an ``MIRPlugin`` first in line."""
 
 from clhost.templates import SupervisedTemplate
-from clhost_mir.plugin import Memory, MIRPlugin
+from clhost_mir.plugin import MIRPlugin
 
 
-class MIR(SupervisedTemplate):
-    """``SupervisedTemplate`` with ``MIRPlugin(batch_size_mem, mem_size, subsample, memory)``
-    first among its plugins. For the online setting, add ``MIRPlugin`` to an
-    ``OnlineSupervisedTemplate`` instead."""
-
-    def __init__(
-        self,
-        *,
-        batch_size_mem: int = 10,
-        mem_size: int = 200,
-        subsample: int = 50,
-        memory: Memory = "reservoir",
-        **kwargs: Any,
-    ):
-        plugin = MIRPlugin(
-            batch_size_mem=batch_size_mem, mem_size=mem_size, subsample=subsample, memory=memory
-        )
-        super().__init__(plugins=[plugin, *kwargs.pop("plugins", ())], **kwargs)
+class MIR(SupervisedTemplate, plugin=MIRPlugin):
+    """Maximally Interfered Retrieval: supervised training replaying the memory samples a
+    virtual update would hurt most. The parameters are ``MIRPlugin``'s, which documents
+    them. For the online setting, add ``MIRPlugin`` to an ``OnlineSupervisedTemplate``."""
