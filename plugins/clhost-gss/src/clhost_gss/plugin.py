@@ -12,6 +12,8 @@ from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError
 from clhost.plugin import SupervisedPlugin
+from clhost.rehearsal import first_sight
+from clhost.validate import boolean, positive_int
 from clhost_gss.memory import GradientDiverseMemory
 
 
@@ -37,6 +39,8 @@ class GSS_greedyPlugin(SupervisedPlugin):
 
     capabilities = Capabilities(provides={REHEARSAL})
 
+    state_key = "gss-greedy"
+
     def __init__(
         self,
         mem_size: int = 200,
@@ -46,20 +50,15 @@ class GSS_greedyPlugin(SupervisedPlugin):
         replay_snapshot: bool = False,
         offer_each_epoch: bool = False,
     ):
-        _require_positive(mem_size=mem_size, mem_strength=mem_strength)
-        for name, flag in (
-            ("replay_snapshot", replay_snapshot),
-            ("offer_each_epoch", offer_each_epoch),
-        ):
-            if not isinstance(flag, bool):
-                raise ParameterError(f"{name} must be a bool, got {flag!r}")
-        if batch_size_mem is not None:
-            _require_positive(batch_size_mem=batch_size_mem)
-        self.mem_size, self.mem_strength = mem_size, mem_strength
+        self.mem_size = positive_int("mem_size", mem_size)
+        self.mem_strength = positive_int("mem_strength", mem_strength)
+        self.replay_snapshot = boolean("replay_snapshot", replay_snapshot)
+        self.offer_each_epoch = boolean("offer_each_epoch", offer_each_epoch)
+        self.batch_size_mem = (
+            None if batch_size_mem is None else positive_int("batch_size_mem", batch_size_mem)
+        )
         self.input_size = _shape(input_size)
-        self.batch_size_mem = batch_size_mem
         self.memory = GradientDiverseMemory(mem_size, mem_strength, self.input_size)
-        self.replay_snapshot, self.offer_each_epoch = replay_snapshot, offer_each_epoch
         self._snapshot: TensorData | None = None
 
     @hookimpl
@@ -105,25 +104,15 @@ def _first_sight(strategy: Any, each_epoch: bool) -> bool:
     """Whether the current minibatch is seen for the first time: later epochs go over an
     experience's samples again (unless ``each_epoch`` counts every epoch as new), later
     passes of the online template over the minibatch."""
-    if hasattr(strategy, "train_pass"):
-        return bool(strategy.train_pass == 0)
-    return each_epoch or bool(strategy.clock.train_exp_epochs == 0)
+    if each_epoch:
+        return getattr(strategy, "train_pass", 0) == 0
+    return first_sight(strategy)
 
 
 def _shape(input_size: Any) -> tuple[int, ...] | None:
     if input_size is None:
         return None
     shape = (input_size,) if isinstance(input_size, int) else input_size
-    if (
-        not isinstance(shape, Sequence)
-        or not shape
-        or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
-    ):
+    if not isinstance(shape, Sequence) or not shape:
         raise ParameterError(f"input_size must be a tuple of positive integers, got {input_size!r}")
-    return tuple(shape)
-
-
-def _require_positive(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+    return tuple(positive_int("input_size", d) for d in shape)
