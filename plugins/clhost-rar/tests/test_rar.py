@@ -4,8 +4,6 @@ pushed toward its class by a bounded targeted FGSM, replayed through named loss 
 
 from __future__ import annotations
 
-import copy
-import io
 from types import SimpleNamespace
 
 import pytest
@@ -19,7 +17,7 @@ from clhost.data import TensorData
 from clhost.errors import CheckpointError, ParameterError, UnknownNameError
 from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
 from clhost.templates import SupervisedTemplate
-from clhost.testing import toy_benchmark
+from clhost.testing import assert_plugin_resumes, toy_benchmark
 from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_buffer_reservoir import ReservoirSamplingBuffer
 from clhost_early_stopping import EarlyStoppingPlugin
@@ -181,34 +179,12 @@ def test_terms_appear_after_the_first_experience():
     assert all(set(terms) == {"rar-replay"} for terms in plain.terms[1])
 
 
-def test_adversarial_term_is_beta_times_the_cross_entropy_of_the_attacked_samples():
+def _terms_on_a_second_minibatch(replay_weighting="separate"):
+    """RAR's loss terms (beta 0.25, 6 replayed) on a minibatch of the second experience
+    after training on the first, with the memory and the rows it drew (same seed)."""
     torch.manual_seed(0)
     model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
-    plugin = RARPlugin(batch_size_mem=6, beta_coef=0.25)
-    benchmark = toy_benchmark(2, 2)
-    strategy = _strategy(model, plugin)
-    strategy.train(benchmark.train_stream[0])
-    plugin.clhost_before_training_exp(strategy)
-    current = benchmark.train_stream[1].dataset.subset(range(0, 100, 10))
-    strategy.mbatch = current.tensors[:3]
-    torch.manual_seed(3)
-    terms = dict(plugin.clhost_loss_terms(strategy))
-    torch.manual_seed(3)
-    memory = plugin.buffer.buffer
-    chosen = torch.randperm(len(memory))[:6]
-    stored = (memory.x[chosen], memory.y[chosen], memory.t[chosen])
-    perturbed, y, _ = plugin.adversarial_samples(model, stored, current.tensors[:3])
-    assert torch.allclose(terms["rar-adversarial"], 0.25 * F.cross_entropy(model(perturbed), y))
-    assert torch.allclose(terms["rar-replay"], F.cross_entropy(model(stored[0]), stored[1]))
-
-
-def test_joint_weighting_averages_current_and_replayed_samples_in_one_mean():
-    """replay_weighting="joint": the strategy's loss plus "rar-replay" is experience
-    replay's one mean over the joined minibatch (10 current, 6 replayed); the
-    adversarial term is unchanged."""
-    torch.manual_seed(0)
-    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
-    plugin = RARPlugin(batch_size_mem=6, beta_coef=0.25, replay_weighting="joint")
+    plugin = RARPlugin(batch_size_mem=6, beta_coef=0.25, replay_weighting=replay_weighting)
     benchmark = toy_benchmark(2, 2)
     strategy = _strategy(model, plugin)
     strategy.train(benchmark.train_stream[0])
@@ -219,12 +195,28 @@ def test_joint_weighting_averages_current_and_replayed_samples_in_one_mean():
     torch.manual_seed(3)
     terms = dict(plugin.clhost_loss_terms(strategy))
     torch.manual_seed(3)
-    memory = plugin.buffer.buffer
-    chosen = torch.randperm(len(memory))[:6]
+    memory = plugin.storage_policy.buffer
+    return model, plugin, current, terms, memory, torch.randperm(len(memory))[:6]
+
+
+def test_adversarial_term_is_beta_times_the_cross_entropy_of_the_attacked_samples():
+    model, plugin, current, terms, memory, chosen = _terms_on_a_second_minibatch()
+    stored = (memory.x[chosen], memory.y[chosen], memory.t[chosen])
+    perturbed, y, _ = plugin.adversarial_samples(model, stored, current.tensors[:3])
+    assert torch.allclose(terms["rar-adversarial"], 0.25 * F.cross_entropy(model(perturbed), y))
+    assert torch.allclose(terms["rar-replay"], F.cross_entropy(model(stored[0]), stored[1]))
+
+
+def test_joint_weighting_averages_current_and_replayed_samples_in_one_mean():
+    """replay_weighting="joint": the strategy's loss plus "rar-replay" is experience
+    replay's one mean over the joined minibatch (10 current, 6 replayed); the
+    adversarial term is unchanged."""
+    model, plugin, current, terms, memory, chosen = _terms_on_a_second_minibatch("joint")
     joined = F.cross_entropy(
         model(torch.cat((current.x, memory.x[chosen]))), torch.cat((current.y, memory.y[chosen]))
     )
-    assert torch.allclose(strategy.criterion() + terms["rar-replay"], joined)
+    current_loss = F.cross_entropy(model(current.x), current.y)
+    assert torch.allclose(current_loss + terms["rar-replay"], joined)
     perturbed, y, _ = plugin.adversarial_samples(
         model, (memory.x[chosen], memory.y[chosen], memory.t[chosen]), current.tensors[:3]
     )
@@ -245,13 +237,13 @@ def test_mixup_option_replays_mixed_samples_with_mixed_labels():
     torch.manual_seed(0)
     model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
     plugin = RARPlugin(batch_size_mem=8, use_adversarial_replay=False, use_mixup=True)
-    plugin.buffer.update_from_data(toy_benchmark(2, 2).train_stream[0].dataset)
+    plugin.storage_policy.update_from_data(toy_benchmark(2, 2).train_stream[0].dataset)
     strategy = SimpleNamespace(model=model, device=torch.device("cpu"), mbatch=())
     plugin.clhost_before_training_exp(strategy)
     torch.manual_seed(5)
     replayed = dict(plugin.clhost_loss_terms(strategy))["rar-replay"]
     torch.manual_seed(5)
-    memory = plugin.buffer.buffer
+    memory = plugin.storage_policy.buffer
     chosen = torch.randperm(len(memory))[:8]
     x, y = memory.x[chosen], memory.y[chosen]
     mixed, partner, lam = mixup(x, memory.t[chosen], 0.2, same_task=False)
@@ -281,20 +273,36 @@ def test_memory_is_class_balanced_by_default_or_the_buffer_given():
     model = SimpleMLP(num_classes=6, input_size=8, hidden_sizes=(16,))
     plugin = RARPlugin(mem_size=30)
     _strategy(model, plugin).train(toy_benchmark(3, 2).train_stream)
-    assert isinstance(plugin.buffer, ClassBalancedBuffer)
-    assert torch.bincount(plugin.buffer.buffer.y).tolist() == [5] * 6
+    assert isinstance(plugin.storage_policy, ClassBalancedBuffer)
+    assert torch.bincount(plugin.storage_policy.buffer.y).tolist() == [5] * 6
     reservoir = ReservoirSamplingBuffer(30)
     strategy = RAR(
         model=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
         mem_size=30,
-        buffer=reservoir,
+        storage_policy=reservoir,
         evaluator=None,
     )
     strategy.train(toy_benchmark(2, 2).train_stream)
-    assert strategy.plugins[0].buffer is reservoir and len(reservoir) == 30
+    assert strategy.plugins[0].storage_policy is reservoir and len(reservoir) == 30
     with pytest.raises(ParameterError, match="mem_size"):
-        RARPlugin(mem_size=20, buffer=ReservoirSamplingBuffer(30))
+        RARPlugin(mem_size=20, storage_policy=ReservoirSamplingBuffer(30))
+
+
+def test_the_old_name_buffer_still_gives_the_storage_policy_with_a_warning():
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
+    reservoir = ReservoirSamplingBuffer(30)
+    with pytest.warns(DeprecationWarning, match="buffer is now called storage_policy"):
+        plugin = RARPlugin(mem_size=30, buffer=reservoir)
+    assert plugin.storage_policy is reservoir
+    with pytest.warns(DeprecationWarning, match="storage_policy"):
+        strategy = RAR(
+            model=model,
+            optimizer=torch.optim.SGD(model.parameters()),
+            mem_size=30,
+            buffer=reservoir,
+        )
+    assert strategy.plugins[0].storage_policy is reservoir
 
 
 def test_composes_with_replay_scheduler_and_early_stopping():
@@ -327,26 +335,9 @@ def test_unknown_layer_name_fails_when_training_starts():
         strategy.train(toy_benchmark(2, 2).train_stream[0])
 
 
-def test_state_round_trip_restores_the_memory_and_the_training_that_follows():
-    benchmark = toy_benchmark(3, 2)
-    torch.manual_seed(0)
-    model = SimpleMLP(num_classes=6, input_size=8, hidden_sizes=(16,))
-    original = RARPlugin(mem_size=30)
-    _strategy(model, original).train(benchmark.train_stream[:2])
-    saved = io.BytesIO()
-    torch.save(original.state_dict(), saved)
-    saved.seek(0)
-    restored = RARPlugin(mem_size=30)
-    restored.load_state_dict(torch.load(saved, weights_only=True))
-    assert torch.equal(restored.buffer.buffer.x, original.buffer.buffer.x)
-    models = []
-    for plugin in (original, restored):
-        copied = copy.deepcopy(model)
-        torch.manual_seed(11)
-        _strategy(copied, plugin).train(benchmark.train_stream[2])
-        models.append(copied)
-    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
-        assert torch.equal(a, b)
+def test_resumes_from_a_checkpoint_with_its_memory():
+    restored = assert_plugin_resumes(lambda: RARPlugin(mem_size=30), optimizer="sgd", lr=0.05)
+    assert torch.bincount(restored.storage_policy.buffer.y).tolist() == [5] * 6
     with pytest.raises(CheckpointError, match="buffer"):
         RARPlugin().load_state_dict({})
 
@@ -364,7 +355,7 @@ def test_state_round_trip_restores_the_memory_and_the_training_that_follows():
         {"use_mixup": "yes"},
         {"layer_name": ""},
         {"replay_weighting": "mean"},
-        {"buffer": TensorData(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long))},
+        {"storage_policy": TensorData(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long))},
     ],
 )
 def test_bad_parameters_are_named(options):

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from clhost.errors import ParameterError, UnknownNameError
-from clhost.models import MultiTaskModule
+from clhost.models import forward_with_tasks
 
 
 def forward_with_latent(
@@ -37,7 +37,7 @@ def forward_with_latent(
     else:
         handle = module.register_forward_hook(keep_output)
     try:
-        output = forward(model, x, t)
+        output = forward_with_tasks(model, x, t)
     finally:
         handle.remove()
     if len(captured) != 1 or not isinstance(captured[0], Tensor) or len(captured[0]) != len(x):
@@ -115,12 +115,8 @@ def targeted_fgsm(
     adversarial, step = x.detach(), epsilon
     for _ in range(iterations):
         adversarial.requires_grad_(True)
-        loss = F.cross_entropy(forward(model, adversarial, t), target, reduction="sum")
+        loss = F.cross_entropy(forward_with_tasks(model, adversarial, t), target, reduction="sum")
         (gradient,) = torch.autograd.grad(loss, adversarial)
         adversarial = (adversarial - step * gradient.sign()).detach()
         step *= decay
     return adversarial
-
-
-def forward(model: nn.Module, x: Tensor, t: Tensor) -> Tensor:
-    return model(x, t) if isinstance(model, MultiTaskModule) else model(x)

@@ -14,13 +14,14 @@ from torch.nn import functional as F
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
+from clhost.deprecation import renamed
 from clhost.errors import CheckpointError, ParameterError
-from clhost.models import MultiTaskModule
+from clhost.models import MultiTaskModule, forward_with_tasks
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import ExemplarsBuffer
+from clhost.validate import boolean, number, one_of, positive_int
 from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_rar.adversarial import (
-    forward,
     forward_with_latent,
     latent_layer,
     nearest_neighbours,
@@ -60,6 +61,9 @@ class RARPlugin(SupervisedPlugin):
 
     capabilities = Capabilities(provides={REHEARSAL})
 
+    state_key = "rar"
+
+    @renamed(buffer="storage_policy")
     def __init__(
         self,
         batch_size_mem: int = 10,
@@ -72,40 +76,36 @@ class RARPlugin(SupervisedPlugin):
         iter_fgsm: int = 2,
         use_mixup: bool = False,
         mixup_alpha: float = 0.2,
-        buffer: ExemplarsBuffer | None = None,
+        storage_policy: ExemplarsBuffer | None = None,
         replay_weighting: ReplayWeighting = "separate",
     ):
-        _require_positive_int(batch_size_mem=batch_size_mem, mem_size=mem_size, iter_fgsm=iter_fgsm)
-        _require_bool(use_adversarial_replay=use_adversarial_replay, use_mixup=use_mixup)
-        _require_number(beta_coef=beta_coef, minimum=0.0, strict=False)
-        _require_number(
-            decay_factor_fgsm=decay_factor_fgsm,
-            epsilon_fgsm=epsilon_fgsm,
-            mixup_alpha=mixup_alpha,
-            minimum=0.0,
-            strict=True,
+        self.batch_size_mem = positive_int("batch_size_mem", batch_size_mem)
+        self.mem_size = positive_int("mem_size", mem_size)
+        self.iter_fgsm = positive_int("iter_fgsm", iter_fgsm)
+        self.use_adversarial_replay = boolean("use_adversarial_replay", use_adversarial_replay)
+        self.use_mixup = boolean("use_mixup", use_mixup)
+        self.beta_coef = number("beta_coef", beta_coef, low=0.0)
+        self.decay_factor_fgsm = number(
+            "decay_factor_fgsm", decay_factor_fgsm, low=0.0, low_open=True
         )
-        if replay_weighting not in REPLAY_WEIGHTINGS:
-            raise ParameterError(
-                f"replay_weighting must be one of {', '.join(REPLAY_WEIGHTINGS)}, "
-                f"got {replay_weighting!r}"
-            )
+        self.epsilon_fgsm = number("epsilon_fgsm", epsilon_fgsm, low=0.0, low_open=True)
+        self.mixup_alpha = number("mixup_alpha", mixup_alpha, low=0.0, low_open=True)
+        self.replay_weighting = one_of("replay_weighting", replay_weighting, REPLAY_WEIGHTINGS)
         if layer_name is not None and (not isinstance(layer_name, str) or not layer_name):
             raise ParameterError(f"layer_name must be a module name or None, got {layer_name!r}")
-        if buffer is None:
-            buffer = ClassBalancedBuffer(mem_size, adaptive_size=True)
-        elif not isinstance(buffer, ExemplarsBuffer):
-            raise ParameterError(f"buffer must be an ExemplarsBuffer, got {type(buffer).__name__}")
-        elif buffer.max_size != mem_size:
+        self.layer_name = layer_name
+        if storage_policy is None:
+            storage_policy = ClassBalancedBuffer(mem_size, adaptive_size=True)
+        elif not isinstance(storage_policy, ExemplarsBuffer):
             raise ParameterError(
-                f"buffer holds {buffer.max_size} samples but mem_size={mem_size}; "
-                "pass the same size to both"
+                f"storage_policy must be an ExemplarsBuffer, got {type(storage_policy).__name__}"
             )
-        self.batch_size_mem, self.mem_size, self.layer_name = batch_size_mem, mem_size, layer_name
-        self.use_adversarial_replay, self.beta_coef = use_adversarial_replay, beta_coef
-        self.decay_factor_fgsm, self.epsilon_fgsm = decay_factor_fgsm, epsilon_fgsm
-        self.iter_fgsm, self.use_mixup, self.mixup_alpha = iter_fgsm, use_mixup, mixup_alpha
-        self.buffer, self.replay_weighting = buffer, replay_weighting
+        self.storage_policy = storage_policy
+        if self.storage_policy.max_size != mem_size:
+            raise ParameterError(
+                f"storage_policy holds {self.storage_policy.max_size} samples but "
+                f"mem_size={mem_size}; pass the same size to both"
+            )
         self._memory: TensorData | None = None  # the buffer on the device, per experience
 
     @hookimpl
@@ -114,7 +114,9 @@ class RARPlugin(SupervisedPlugin):
 
     @hookimpl
     def clhost_before_training_exp(self, strategy: Any) -> None:
-        self._memory = self.buffer.buffer.to(strategy.device) if len(self.buffer) else None
+        self._memory = (
+            self.storage_policy.buffer.to(strategy.device) if len(self.storage_policy) else None
+        )
 
     @hookimpl
     def clhost_loss_terms(self, strategy: Any) -> list[tuple[str, Tensor]] | None:
@@ -132,10 +134,10 @@ class RARPlugin(SupervisedPlugin):
             inputs, partner, lam = mixup(x, t, self.mixup_alpha, same_task=multi_task)
         if adversarial is not None:
             adv_x, adv_y, adv_t = adversarial
-            output = forward(model, torch.cat((inputs, adv_x)), torch.cat((t, adv_t)))
+            output = forward_with_tasks(model, torch.cat((inputs, adv_x)), torch.cat((t, adv_t)))
             output, adv_output = output[: len(x)], output[len(x) :]
         else:
-            output = forward(model, inputs, t)
+            output = forward_with_tasks(model, inputs, t)
         if partner is not None and lam is not None:
             replay = lam * F.cross_entropy(output, y) + (1 - lam) * F.cross_entropy(
                 output, y[partner]
@@ -191,16 +193,16 @@ class RARPlugin(SupervisedPlugin):
 
     @hookimpl
     def clhost_after_training_exp(self, strategy: Any) -> None:
-        self.buffer.update(strategy)
+        self.storage_policy.update(strategy)
         self._memory = None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"buffer": self.buffer.state_dict()}
+        return {"buffer": self.storage_policy.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not isinstance(state, dict) or "buffer" not in state:
             raise CheckpointError("RARPlugin state lacks its buffer")
-        self.buffer.load_state_dict(state["buffer"])
+        self.storage_policy.load_state_dict(state["buffer"])
         self._memory = None
 
 
@@ -212,27 +214,3 @@ def _evaluating(model: nn.Module) -> Iterator[None]:
         yield
     finally:
         model.train(was_training)
-
-
-def _require_positive_int(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ParameterError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _require_bool(**values: bool) -> None:
-    for name, value in values.items():
-        if not isinstance(value, bool):
-            raise ParameterError(f"{name} must be a bool, got {value!r}")
-
-
-def _require_number(*, minimum: float, strict: bool, **values: float) -> None:
-    bound = f"greater than {minimum}" if strict else f"at least {minimum}"
-    for name, value in values.items():
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or value < minimum
-            or (strict and value == minimum)
-        ):
-            raise ParameterError(f"{name} must be a number {bound}, got {value!r}")
