@@ -51,10 +51,11 @@ class InterruptPlugin(SupervisedPlugin):
 
 
 class MemoryPlugin(SupervisedPlugin):
-    """Takes a buffer and fills it after each experience."""
+    """Takes a buffer by Avalanche's name, storage_policy, and fills it after each
+    experience."""
 
-    def __init__(self, buffer: ExemplarsBuffer | None = None):
-        self.buffer = buffer
+    def __init__(self, storage_policy: ExemplarsBuffer | None = None):
+        self.buffer = storage_policy
 
     @clhost.hookimpl
     def clhost_after_training_exp(self, strategy):
@@ -64,17 +65,11 @@ class MemoryPlugin(SupervisedPlugin):
 class SizedMemoryPlugin(MemoryPlugin):
     """Holds mem_size exemplars: a buffer given must be that size (as the replay family)."""
 
-    def __init__(self, mem_size: int = 20, buffer: ExemplarsBuffer | None = None):
-        if buffer is not None and buffer.max_size != mem_size:
-            raise ValueError(f"buffer holds {buffer.max_size} samples but mem_size={mem_size}")
-        super().__init__(buffer)
-        self.mem_size = mem_size
-
-
-class PolicyMemoryPlugin(MemoryPlugin):
-    """Takes its buffer by Avalanche's name, storage_policy (as Replay and BiC do)."""
-
     def __init__(self, mem_size: int = 20, storage_policy: ExemplarsBuffer | None = None):
+        if storage_policy is not None and storage_policy.max_size != mem_size:
+            raise ValueError(
+                f"buffer holds {storage_policy.max_size} samples but mem_size={mem_size}"
+            )
         super().__init__(storage_policy)
         self.mem_size = mem_size
 
@@ -140,7 +135,6 @@ def site(tmp_path, monkeypatch):
                 "broken": "fakerun_not_installed:Plugin",
                 "memory": f"{PARTS}:MemoryPlugin",
                 "sized-memory": f"{PARTS}:SizedMemoryPlugin",
-                "policy-memory": f"{PARTS}:PolicyMemoryPlugin",
             },
             "clhost.buffers": {"keep-all": f"{PARTS}:KeepAll"},
             "clhost.selection": {"first-first": f"{PARTS}:FirstFirst"},
@@ -250,12 +244,6 @@ def test_with_a_buffer_the_memory_size_is_given_once(plugin_params, buffer_param
     assert plugin.mem_size == plugin.buffer.max_size == size
 
 
-def test_a_buffer_goes_to_a_storage_policy_parameter_too():
-    options = RunOptions(plugins=[Spec("policy-memory")], buffer=Spec("keep-all"), device="cpu")
-    (plugin,) = build(options).strategy.plugins
-    assert plugin.buffer.max_size == 20, "the size comes from its mem_size"
-
-
 def test_a_memory_size_given_twice_must_agree():
     result = invoke(
         "run", *SMALL, "--plugin", "sized-memory:mem_size=5", "--buffer", "keep-all:max_size=6"
@@ -328,7 +316,7 @@ def test_config_file_with_command_line_overrides(tmp_path):
         (["--plugin", "counting:every=x"], "plugin 'counting': parameter 'every' expects int"),
         (["--plugin", "countng"], "unknown plugin 'countng'; did you mean 'counting'?"),
         (["--plugin", "broken"], "cannot load plugin 'broken' (fake-run)"),
-        (["--buffer", "keep-all:max_size=3"], "'naive' takes a 'storage_policy' or 'buffer'"),
+        (["--buffer", "keep-all:max_size=3"], "'naive' takes a 'storage_policy' parameter"),
         (["--plugin", "memory", "--buffer", "keep-all"], "needs parameter(s) max_size: int"),
         (["--model", "mpl"], "unknown model 'mpl'; did you mean 'mlp'?"),
         (["--model", "slim-resnet18"], "cannot take the inputs of benchmark 'split-digits'"),

@@ -47,9 +47,8 @@ STRATEGY_RESERVED = {
     "buffer": "--buffer",
     "selection_strategy": "--selection",
 }
-# the keyword a component takes --buffer by: Avalanche's name, else the one clhost used
-# before (kept by components not yet renamed)
-BUFFER_KEYWORDS = ("storage_policy", "buffer")
+# the keyword a component takes --buffer by: Avalanche's name
+BUFFER_KEYWORD = "storage_policy"
 # the keyword a strategy takes --model by: Avalanche's StreamingLDA names its (frozen)
 # feature extractor slda_model
 MODEL_KEYWORDS = ("model", "slda_model")
@@ -188,11 +187,10 @@ def _share_memory(options: RunOptions, takers: list[_Taker], model: Any) -> list
     if spec is None:
         return _give_selection(options, takers, model)
     buffer_taker = _Taker(f"buffer {spec.name!r}", _load("buffer", spec.name), spec.params)
-    receiver = _first_taking(BUFFER_KEYWORDS, "--buffer", spec, takers)
+    receiver = _first_taking(BUFFER_KEYWORD, "--buffer", spec, takers)
     size = _size_once(receiver, buffer_taker)
     described = _give_selection(options, [*takers, buffer_taker], model)
-    keyword = next(k for k in BUFFER_KEYWORDS if accepts(receiver.component, k))
-    receiver.given[keyword] = _instantiate(
+    receiver.given[BUFFER_KEYWORD] = _instantiate(
         "buffer", spec, model, component=buffer_taker.component, extra=buffer_taker.given
     )
     return [("buffer", f"{spec} -> {receiver.label}{size}"), *described]
@@ -233,7 +231,7 @@ def _give_selection(
     spec = options.selection
     if spec is None:
         return []
-    taker = _first_taking(("selection_strategy",), "--selection", spec, candidates)
+    taker = _first_taking("selection_strategy", "--selection", spec, candidates)
     taker.given["selection_strategy"] = _instantiate("selection", spec, model)
     return [("selection", f"{spec} -> {taker.label}")]
 
@@ -366,17 +364,14 @@ def _build_optimizer(options: RunOptions, model: Any, strategy_class: Any) -> tu
     return torch.optim.Adam(model.parameters(), lr=lr), f"Adam(lr={lr})"
 
 
-def _first_taking(
-    keywords: tuple[str, ...], option: str, spec: Spec, takers: list[_Taker]
-) -> _Taker:
-    """The first of ``takers`` with a parameter named one of ``keywords``."""
+def _first_taking(keyword: str, option: str, spec: Spec, takers: list[_Taker]) -> _Taker:
+    """The first of ``takers`` with a parameter named ``keyword``."""
     for taker in takers:
-        if any(accepts(taker.component, keyword) for keyword in keywords):
+        if accepts(taker.component, keyword):
             return taker
     names = ", ".join(taker.label for taker in takers)
-    wanted = " or ".join(repr(keyword) for keyword in keywords)
     raise PluginCompositionError(
-        f"{option} {spec.name}: none of {names} takes a {wanted} parameter; use a strategy "
+        f"{option} {spec.name}: none of {names} takes a {keyword!r} parameter; use a strategy "
         "or --plugin that does (clhost info NAME lists parameters)"
     )
 
