@@ -1,0 +1,80 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from clhost.errors import ParameterError
+from clhost.testing import assert_resumes, run_readme_examples
+from clhost_pretrained.testing import naive_accuracy, pretrained_vit, texture_stream
+from clhost_ranpac import RandomProjectionRidge, RanPAC
+
+
+@pytest.fixture(scope="module")
+def stream():
+    return texture_stream()
+
+
+def ranpac(path, **options):
+    return RanPAC(model=pretrained_vit(path), projection_size=256, ridge=100.0, **options)
+
+
+def test_streaming_solution_is_the_batch_ridge_regression(stream, pretrained_path):
+    strategy = ranpac(pretrained_path, train_mb_size=7)
+    for experience in stream.train_stream:
+        strategy.train(experience)
+    classifier = strategy.model.classifier
+    x = torch.cat([e.dataset.x for e in stream.train_stream])
+    y = torch.cat([e.dataset.y for e in stream.train_stream])
+    with torch.no_grad():
+        h = classifier.project(pretrained_vit(pretrained_path).eval()(x))
+    targets = torch.nn.functional.one_hot(y, stream.n_classes).double()
+    # the ridge solution as a least-squares problem on the data stacked over sqrt(ridge) I
+    stacked = torch.cat((h, 10.0 * torch.eye(256, dtype=h.dtype)))
+    padded = torch.cat((targets, torch.zeros(256, stream.n_classes, dtype=h.dtype)))
+    batch = torch.linalg.lstsq(stacked, padded).solution
+    torch.testing.assert_close(classifier.weights(), batch, rtol=1e-5, atol=1e-6)
+    # second-order statistics only (float32 features differ by rounding with the batch size)
+    torch.testing.assert_close(classifier.gram, h.T @ h, rtol=1e-5, atol=1e-3)
+    assert set(dict(strategy.model.classifier.named_buffers())) == {"projection", "gram", "cross"}
+
+
+def test_minibatch_order_and_size_do_not_matter():
+    torch.manual_seed(0)
+    features, targets = torch.randn(30, 5), torch.randint(3, (30,))
+    one, other = RandomProjectionRidge(16, 1.0), RandomProjectionRidge(16, 1.0)
+    for classifier in (one, other):
+        classifier.resize(5, 3)
+    one.fit(features, targets)
+    order = torch.randperm(30)
+    for part in order.split(4):
+        other.fit(features[part], targets[part])
+    torch.testing.assert_close(one.weights(), other.weights())
+    assert one(features).shape == (30, 3)
+
+
+def test_beats_naive_finetuning_of_the_same_backbone(stream, pretrained_path):
+    strategy = ranpac(pretrained_path)
+    for experience in stream.train_stream:
+        strategy.train(experience)
+    accuracy = strategy.eval(stream.test_stream).accuracy
+    naive = naive_accuracy(stream, pretrained_path)
+    print(f"ranpac {accuracy:.3f} naive {naive:.3f}")
+    assert accuracy > naive + 0.25
+
+
+def test_resumes_exactly(stream, pretrained_path):
+    resumed = assert_resumes(lambda: ranpac(pretrained_path), stream.train_stream, split=1)
+    assert resumed.model.classifier.cross.shape == (256, stream.n_classes)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"projection_size": 0}, "projection_size"), ({"ridge": 0.0}, "ridge")],
+)
+def test_bad_parameters_are_refused(options, message):
+    with pytest.raises(ParameterError, match=message):
+        RanPAC(model=torch.nn.Identity(), **options)
+
+
+def test_readme_example_runs():
+    run_readme_examples(Path(__file__).parents[1] / "README.md")
