@@ -1,7 +1,9 @@
 """LFL: the feature-distance term is zero on the first experience and exactly the paper's
 afterwards, the units of classes already learnt stay frozen whatever the optimizer does,
-a checkpointed run resumes to the same weights, and LFL beats finetuning on task- and
+a checkpointed run resumes exactly, and LFL beats finetuning on task- and
 domain-incremental digits."""
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,10 +12,15 @@ from torch import nn
 from clhost import hookimpl
 from clhost.benchmarks import permuted_digits, split_digits, split_online
 from clhost.errors import ParameterError, PluginCompositionError
-from clhost.experiment import run_experiment
 from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
 from clhost.templates import SupervisedTemplate
-from clhost.testing import Killed, kill_before, toy_benchmark
+from clhost.testing import (
+    assert_resumes,
+    average_accuracy,
+    run_readme_examples,
+    state_round_trip,
+    toy_benchmark,
+)
 from clhost_lfl import LFL, LFLPlugin
 
 
@@ -199,56 +206,48 @@ def test_bad_lambda_is_named():
         LFLPlugin(lambda_e=[1.0]).lambda_e.at(1)
 
 
-def test_checkpointed_run_resumes_to_the_same_weights(tmp_path):
-    bench = toy_benchmark(3, 2)
-
-    def run(benchmark, killed_before=None, **options):
-        torch.manual_seed(0)
+def test_a_checkpointed_run_resumes_with_the_previous_model_and_the_frozen_units():
+    def build():
         model = IncrementalMLP(8, (16,))
-        strategy = LFL(
+        return LFL(
             model=model,
             optimizer=torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
             train_epochs=2,
             lambda_e=0.5,
+            evaluator=None,
         )
-        if killed_before is not None:
-            kill_before(strategy, killed_before)
-        run_experiment(strategy, benchmark, eval_before_training=False, **options)
-        return strategy
 
-    uninterrupted = run(bench)
-    with pytest.raises(Killed):
-        run(bench, killed_before=2, output_dir=tmp_path)
-    resumed = run(bench, output_dir=tmp_path, resume=True)
-    assert resumed.plugins[0].learnt_units == uninterrupted.plugins[0].learnt_units
-    for a, b in zip(uninterrupted.model.parameters(), resumed.model.parameters(), strict=True):
-        assert torch.equal(a, b)
-
-
-def _average_accuracy(strategy, benchmark):
-    """Mean accuracy over the test stream after training on the whole train stream."""
-    for experience in benchmark.train_stream:
-        strategy.train(experience)
-    result = strategy.eval(benchmark.test_stream)
-    assert len(result.per_experience) == len(benchmark.test_stream)
-    return sum(m["accuracy"] for m in result.per_experience.values()) / len(benchmark.test_stream)
+    resumed = assert_resumes(build, toy_benchmark(3, 2).train_stream, split=2)
+    plugin = resumed.plugins[0]
+    assert plugin.learnt_units == {"classifier.classifier": (0, 1, 2, 3, 4, 5)}
+    restored = state_round_trip(plugin, LFLPlugin())
+    assert restored.learnt_units == plugin.learnt_units and restored.experiences_seen == 3
+    remembered = restored.previous_model.module(resumed.model)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(remembered.parameters(), resumed.model.parameters(), strict=True)
+    )
 
 
 def test_beats_finetuning_on_task_incremental_split_digits():
-    def accuracy(*plugins):
-        torch.manual_seed(0)
-        strategy = _strategy(MultiHeadMLP(64, (64, 64)), *plugins, epochs=10, evaluator="default")
-        return _average_accuracy(strategy, split_digits(task_labels=True))
-
-    naive, lfl = accuracy(), accuracy(LFLPlugin(lambda_e=0.1))
+    setup = {
+        "benchmark": split_digits(task_labels=True),
+        "model": lambda: MultiHeadMLP(64, (64, 64)),
+        "train_epochs": 10,
+    }
+    naive, lfl = average_accuracy(**setup), average_accuracy(LFL, lambda_e=0.1, **setup)
     assert lfl >= naive + 0.06, (lfl, naive)  # measured 0.95 vs 0.84
 
 
 def test_beats_finetuning_on_domain_incremental_permuted_digits():
-    def accuracy(*plugins):
-        torch.manual_seed(0)
-        strategy = _strategy(SimpleMLP(10, 64, (64, 64)), *plugins, epochs=5, evaluator="default")
-        return _average_accuracy(strategy, permuted_digits())
+    setup = {
+        "benchmark": permuted_digits(),
+        "model": lambda: SimpleMLP(10, 64, (64, 64)),
+        "train_epochs": 5,
+    }
+    naive, lfl = average_accuracy(**setup), average_accuracy(LFL, lambda_e=1.0, **setup)
+    assert lfl >= naive + 0.1, (lfl, naive)  # measured 0.53 vs 0.32
 
-    naive, lfl = accuracy(), accuracy(LFLPlugin(lambda_e=1.0))
-    assert lfl >= naive + 0.1, (lfl, naive)  # measured 0.53 vs 0.30
+
+def test_readme_example_runs():
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")

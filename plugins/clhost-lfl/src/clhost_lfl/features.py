@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
@@ -57,3 +58,26 @@ class FeatureSite:
         finally:
             handle.remove()
         return recorded[-1]
+
+    def classifier_layers_reached(
+        self, model: nn.Module, x: Tensor, task_labels: Tensor
+    ) -> list[str]:
+        """The classifier layers ``x`` passes through, in the order reached, with the
+        model in eval mode (a probe must not move batch-norm statistics)."""
+        reached: list[str] = []
+        handles = [
+            model.get_submodule(name).register_forward_hook(
+                lambda *_, name=name: reached.append(name)
+            )
+            for name in self.classifier_layers(model)
+        ]
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                forward_with_tasks(model, x, task_labels)
+        finally:
+            model.train(was_training)
+            for handle in handles:
+                handle.remove()
+        return list(dict.fromkeys(reached))

@@ -1,29 +1,25 @@
-"""LFL as a training plugin, and the strategy that trains with it."""
+"""LFL as a training plugin: a pull towards the previous model's features, old units frozen."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-from clhost import hookimpl
-from clhost.data import TensorData
-from clhost.errors import CheckpointError, ParameterError
-from clhost.models import forward_with_tasks
+from clhost import hookimpl, validate
+from clhost.importance import require_keys
 from clhost.plugin import SupervisedPlugin
 from clhost.regularization import ExperienceWeights, PreviousModel
 from clhost.rehearsal import experience_tensors
-from clhost.templates import SupervisedTemplate
 from clhost_lfl.features import FeatureSite
 
-PROBE_SIZE = 64
+PROBE_SIZE = 64  # samples of an experience that show which classifier layers it reaches
 
 Freeze = Literal["learnt_units", "last_layer"]
-FREEZES = ("learnt_units", "last_layer")
 Consolidate = Literal["experience", "piece"]
-CONSOLIDATES = ("experience", "piece")
+STATE_KEYS = ("previous_model", "learnt_units", "units_in_progress", "experiences_seen")
 
 
 class LFLPlugin(SupervisedPlugin):
@@ -55,7 +51,7 @@ class LFLPlugin(SupervisedPlugin):
     ``lambda_e`` is still indexed by experience.
     """
 
-    name = "lfl"
+    state_key = "lfl"
 
     def __init__(
         self,
@@ -63,14 +59,8 @@ class LFLPlugin(SupervisedPlugin):
         freeze: Freeze = "learnt_units",
         consolidate: Consolidate = "experience",
     ):
-        if freeze not in FREEZES:
-            raise ParameterError(f"freeze must be one of {', '.join(FREEZES)}, got {freeze!r}")
-        if consolidate not in CONSOLIDATES:
-            raise ParameterError(
-                f"consolidate must be one of {', '.join(CONSOLIDATES)}, got {consolidate!r}"
-            )
-        self.freeze = freeze
-        self.consolidate = consolidate
+        self.freeze = validate.one_of("freeze", freeze, get_args(Freeze))
+        self.consolidate = validate.one_of("consolidate", consolidate, get_args(Consolidate))
         self.lambda_e = ExperienceWeights("lambda_e", lambda_e)
         self.previous_model = PreviousModel()
         self.learnt_units: dict[str, tuple[int, ...]] = {}
@@ -149,7 +139,9 @@ class LFLPlugin(SupervisedPlugin):
     def clhost_after_training_exp(self, strategy: Any) -> None:
         data = experience_tensors(strategy.experience)
         classes = data.classes
-        for name in self._layers_reached(strategy, data):
+        site = self._site or FeatureSite(strategy.model)
+        probe = data.subset(torch.arange(min(len(data), PROBE_SIZE))).to(strategy.device)
+        for name in site.classifier_layers_reached(strategy.model, probe.x, probe.t):
             learning = self.units_in_progress.get(name, ())
             self.units_in_progress[name] = tuple(sorted({*learning, *classes}))
         last_piece = strategy.experience.is_last_subexp
@@ -162,28 +154,6 @@ class LFLPlugin(SupervisedPlugin):
         self.experiences_seen += last_piece
         self._frozen = []
 
-    def _layers_reached(self, strategy: Any, data: TensorData) -> list[str]:
-        """The classifier layers a few samples of the experience pass through."""
-        model, site = strategy.model, self._site or FeatureSite(strategy.model)
-        probe = data.subset(torch.arange(min(len(data), PROBE_SIZE))).to(strategy.device)
-        reached: list[str] = []
-        handles = [
-            model.get_submodule(name).register_forward_hook(
-                lambda *_, name=name: reached.append(name)
-            )
-            for name in site.classifier_layers(model)
-        ]
-        was_training = model.training
-        model.eval()  # the probe must not move batch-norm statistics
-        try:
-            with torch.no_grad():
-                forward_with_tasks(model, probe.x, probe.t)
-        finally:
-            model.train(was_training)
-            for handle in handles:
-                handle.remove()
-        return list(dict.fromkeys(reached))
-
     def state_dict(self) -> dict[str, Any]:
         return {
             "previous_model": self.previous_model.state_dict(),
@@ -193,14 +163,7 @@ class LFLPlugin(SupervisedPlugin):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        missing = {
-            "previous_model",
-            "learnt_units",
-            "units_in_progress",
-            "experiences_seen",
-        } - set(state)
-        if missing:
-            raise CheckpointError(f"LFL state lacks {sorted(missing)}")
+        require_keys(state, STATE_KEYS, "LFLPlugin")
         self.previous_model.load_state_dict(state["previous_model"])
         self.learnt_units = _tuples(state["learnt_units"])
         self.units_in_progress = _tuples(state["units_in_progress"])
@@ -214,18 +177,3 @@ def _lists(units: dict[str, tuple[int, ...]]) -> dict[str, list[int]]:
 
 def _tuples(units: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     return {name: tuple(int(value) for value in values) for name, values in units.items()}
-
-
-class LFL(SupervisedTemplate):
-    """Supervised training with Less-Forgetful Learning (``LFLPlugin``)."""
-
-    def __init__(
-        self,
-        *,
-        lambda_e: float | list[float] = 0.1,
-        freeze: Freeze = "learnt_units",
-        consolidate: Consolidate = "experience",
-        **kwargs: Any,
-    ):
-        plugin = LFLPlugin(lambda_e=lambda_e, freeze=freeze, consolidate=consolidate)
-        super().__init__(plugins=[plugin, *kwargs.pop("plugins", ())], **kwargs)
