@@ -19,6 +19,7 @@ from clhost.testing import (
     average_accuracy,
     run_readme_examples,
     state_round_trip,
+    strategy_for,
     toy_benchmark,
 )
 from clhost_lfl import LFL, LFLPlugin
@@ -208,14 +209,8 @@ def test_bad_lambda_is_named():
 
 def test_a_checkpointed_run_resumes_with_the_previous_model_and_the_frozen_units():
     def build():
-        model = IncrementalMLP(8, (16,))
-        return LFL(
-            model=model,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
-            train_epochs=2,
-            lambda_e=0.5,
-            evaluator=None,
-        )
+        model, lfl = IncrementalMLP(8, (16,)), LFLPlugin(lambda_e=0.5)
+        return strategy_for(model, [lfl], optimizer="sgd", lr=0.05, momentum=0.9, train_epochs=2)
 
     resumed = assert_resumes(build, toy_benchmark(3, 2).train_stream, split=2)
     plugin = resumed.plugins[0]
