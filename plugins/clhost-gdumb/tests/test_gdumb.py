@@ -176,7 +176,7 @@ def test_task_balanced_loader_gives_each_task_its_share_and_oversamples_small_on
     assert sorted(seen.tolist()) == list(range(30))  # task 0: each sample once
     small = torch.cat([b[0][b[2] == 1] for b in batches]).squeeze(1)
     assert torch.bincount(small.long() - 30).tolist() == [4] * 6  # task 1: four passes
-    with pytest.raises(ValueError, match="cannot hold one sample of each of 2 tasks"):
+    with pytest.raises(ParameterError, match="cannot hold one sample of each of 2 tasks"):
         TaskBalancedLoader(TensorData(x, torch.zeros(36).long(), t), 1)
 
 

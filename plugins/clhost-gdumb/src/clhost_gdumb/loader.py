@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from clhost.data import TensorBatchLoader, TensorData
+from clhost.errors import ParameterError
 
 
 class TaskBalancedLoader:
@@ -27,7 +28,7 @@ class TaskBalancedLoader:
     ):
         tasks = data.task_set
         if batch_size < len(tasks):
-            raise ValueError(
+            raise ParameterError(
                 f"batch_size {batch_size} cannot hold one sample of each of {len(tasks)} tasks"
             )
         share, remainder = divmod(batch_size, len(tasks))
