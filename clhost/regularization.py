@@ -23,6 +23,7 @@ from typing import Any, overload
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from clhost import validate
 from clhost._markers import hookimpl
 from clhost.errors import CheckpointError, ParameterError
 from clhost.plugin import SupervisedPlugin
@@ -128,14 +129,19 @@ class ExperienceWeights:
     """
 
     def __init__(self, name: str, value: float | Sequence[float]):
-        values = list(value) if isinstance(value, Sequence) else [value]
-        if not values or not all(_is_non_negative_number(v) for v in values):
+        self.per_experience = isinstance(value, Sequence) and not isinstance(value, str)
+        if not self.per_experience:
+            self._values = [validate.number(name, value, low=0)]
+        elif not value:
             raise ParameterError(
                 f"{name} must be a non-negative number or a non-empty list of them, got {value!r}"
             )
+        else:  # each weight named by its experience: lambda_e[2]
+            self._values = [
+                validate.number(f"{name}[{i}]", v, low=0)
+                for i, v in enumerate(value)  # type: ignore[arg-type]
+            ]
         self.name = name
-        self.per_experience = isinstance(value, Sequence)
-        self._values = [float(v) for v in values]
 
     def at(self, experience: int) -> float:
         if not self.per_experience:
@@ -146,7 +152,3 @@ class ExperienceWeights:
                 "is being trained; give one weight per experience"
             )
         return self._values[experience]
-
-
-def _is_non_negative_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0

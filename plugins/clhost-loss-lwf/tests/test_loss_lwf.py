@@ -121,9 +121,10 @@ def test_alpha_schedule_indexed_by_experience():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"alpha": -1.0}, "alpha must be a non-negative number"),
-        ({"alpha": []}, "alpha must be a non-negative number"),
-        ({"alpha": [1.0, "x"]}, "alpha must be a non-negative number"),
+        ({"alpha": -1.0}, r"alpha must be in \[0, inf\), got -1.0"),
+        ({"alpha": "1"}, "alpha must be a finite number, got '1'"),
+        ({"alpha": []}, "alpha must be a non-negative number or a non-empty list of them"),
+        ({"alpha": [1.0, "x"]}, r"alpha\[1\] must be a finite number, got 'x'"),
         ({"temperature": 0.0}, r"temperature must be in \(0, inf\)"),
         ({"temperature": True}, "temperature must be a finite number"),
     ],
