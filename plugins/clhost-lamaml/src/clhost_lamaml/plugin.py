@@ -91,18 +91,19 @@ class LaMAMLPlugin(SupervisedMetaLearningPlugin):
         meta_loss = torch.stack(self._meta_losses).mean()
         self._meta_losses = []
         grads = torch.autograd.grad(meta_loss, params + alphas, materialize_grads=True)
-        for tensor, gradient in zip(params + alphas, grads, strict=True):
-            tensor.grad = gradient
+        param_grads, alpha_grads = list(grads[: len(params)]), list(grads[len(params) :])
+        for tensor, gradient in zip(params + alphas, param_grads + alpha_grads, strict=True):
+            tensor.grad = gradient  # clipped in place below; the optimizer reads them
         torch.nn.utils.clip_grad_norm_(params, self.grad_clip_norm)
         with torch.no_grad():
             if self.learn_lr:
                 torch.nn.utils.clip_grad_norm_(alphas, self.grad_clip_norm)
-                torch._foreach_add_(alphas, [a.grad for a in alphas], alpha=-self.lr_alpha)
+                torch._foreach_add_(alphas, alpha_grads, alpha=-self.lr_alpha)
             if self.sync_update:
                 strategy.optimizer.step()
             else:
                 rates = [F.relu(alpha) for alpha in alphas]
-                torch._foreach_sub_(params, torch._foreach_mul([p.grad for p in params], rates))
+                torch._foreach_addcmul_(params, param_grads, rates, value=-1)
         strategy.loss = meta_loss.detach()
 
     @hookimpl
