@@ -142,6 +142,91 @@ def strategy_for(
     )
 
 
+def online_strategy_for(
+    model: torch.nn.Module,
+    plugins: Sequence[Any] = (),
+    *,
+    optimizer: str = "sgd",
+    lr: float = 0.1,
+    momentum: float = 0.0,
+    train_mb_size: int = 10,
+    **template_options: Any,
+) -> Any:
+    """``strategy_for``'s online twin: an ``OnlineSupervisedTemplate`` on ``model`` with
+    ``plugins``, no evaluator unless given, and an SGD optimizer (``"adam"`` on request).
+    Other options (``train_passes``, ``criterion``, ``device``, ...) go to the template."""
+    from clhost.templates import OnlineSupervisedTemplate
+
+    template_options.setdefault("evaluator", None)
+    return OnlineSupervisedTemplate(
+        model=model,
+        optimizer=_optimizer(model, optimizer, lr, momentum),
+        train_mb_size=train_mb_size,
+        plugins=list(plugins),
+        **template_options,
+    )
+
+
+def online_stream(
+    n_experiences: int = 2, *, experience_size: int = 10, seed: int = 0, **benchmark_options: Any
+) -> Stream:
+    """The train stream of ``toy_benchmark(n_experiences, **benchmark_options)`` cut into
+    shuffled mini-experiences of ``experience_size`` samples: what an online method sees."""
+    from clhost.benchmarks import split_online
+
+    stream = toy_benchmark(n_experiences, **benchmark_options).train_stream
+    return split_online(stream, experience_size, shuffle=True, seed=seed)
+
+
+def online_accuracy(
+    plugins: Sequence[Any] = (),
+    *,
+    model: Callable[[], torch.nn.Module] | None = None,
+    lr: float = 0.1,
+    seed: int = 0,
+    **template_options: Any,
+) -> float:
+    """The effect test of an online method: seed, build ``model()`` (default a
+    ``SimpleMLP(10, 64, (100,))``), train an ``online_strategy_for`` it with ``plugins``
+    (SGD at ``lr``, minibatches of 10) once over class-incremental Split Digits cut into
+    shuffled mini-experiences of 10 samples, and return the accuracy over the whole test
+    stream (finetuning ends below 0.25 there)."""
+    from clhost.benchmarks import split_digits, split_online
+    from clhost.models import SimpleMLP
+
+    benchmark = split_digits()
+    stream = split_online(benchmark.train_stream, 10, shuffle=True, seed=0)
+    torch.manual_seed(seed)
+    network = model() if model is not None else SimpleMLP(10, 64, (100,))
+    template_options.setdefault("evaluator", "default")
+    strategy = online_strategy_for(network, plugins, lr=lr, **template_options)
+    strategy.train(stream)
+    return float(strategy.eval(benchmark.test_stream).accuracy)
+
+
+def assert_builds_its_plugin_first(
+    strategy_class: type, plugin_class: type, **parameters: Any
+) -> Any:
+    """Check what a strategy declared from a plugin must do: built on a small MLP with
+    the method's ``parameters`` and one more plugin, it holds a ``plugin_class`` first
+    in line, whose attributes of those names have those values, and the other plugin
+    after it. Returns the strategy (untrained), for the method's own effect checks."""
+    from clhost.models import SimpleMLP
+
+    model, extra = SimpleMLP(4, 8, (16,)), HookRecorder(())
+    strategy = strategy_class(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        plugins=[extra],
+        **parameters,
+    )
+    plugin = strategy.plugins[0]
+    assert isinstance(plugin, plugin_class) and strategy.plugins[1] is extra, strategy.plugins
+    for name, value in parameters.items():
+        assert getattr(plugin, name) == value, (name, getattr(plugin, name), value)
+    return strategy
+
+
 def _optimizer(model: torch.nn.Module, name: str, lr: float, momentum: float) -> Any:
     if name == "sgd":
         return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
@@ -356,19 +441,25 @@ def assert_resumes(
     return resumed
 
 
-def assert_plugin_resumes(make_plugin: Callable[[], Any], **strategy_options: Any) -> Any:
-    """``assert_resumes`` for one plugin: a small MLP trained with ``make_plugin()`` on a
-    three-experience toy stream, checkpointed after two; then the resumed plugin's state
-    must come back whole through ``state_round_trip`` into another ``make_plugin()``,
-    which is returned for the plugin's own checks of what its state holds
-    (``strategy_options`` go to ``strategy_for``)."""
+def assert_plugin_resumes(
+    make_plugin: Callable[[], Any],
+    *,
+    model: Callable[[], torch.nn.Module] | None = None,
+    task_labels: bool = False,
+    **strategy_options: Any,
+) -> Any:
+    """``assert_resumes`` for one plugin: ``model()`` (default a small MLP) trained with
+    ``make_plugin()`` on a three-experience toy stream (task-incremental with
+    ``task_labels``), checkpointed after two; then the resumed plugin's state must come
+    back whole through ``state_round_trip`` into another ``make_plugin()``, which is
+    returned for the plugin's own checks of what its state holds (``strategy_options``
+    go to ``strategy_for``)."""
     from clhost.models import SimpleMLP
 
-    stream = toy_benchmark(n_experiences=3, classes_per_experience=2).train_stream
+    stream = toy_benchmark(3, 2, task_labels=task_labels).train_stream
+    network = model or (lambda: SimpleMLP(6, 8, (16,)))
     resumed = assert_resumes(
-        lambda: strategy_for(SimpleMLP(6, 8, (16,)), [make_plugin()], **strategy_options),
-        stream,
-        split=2,
+        lambda: strategy_for(network(), [make_plugin()], **strategy_options), stream, split=2
     )
     plugin = resumed.plugins[0]
     restored = state_round_trip(plugin, make_plugin())

@@ -7,7 +7,16 @@ import clhost
 from clhost.models import SimpleMLP
 from clhost.plugin import SupervisedPlugin
 from clhost.templates import SupervisedTemplate
-from clhost.testing import assert_resumes, state_round_trip, toy_benchmark
+from clhost.testing import (
+    HookRecorder,
+    assert_builds_its_plugin_first,
+    assert_resumes,
+    online_accuracy,
+    online_strategy_for,
+    online_stream,
+    state_round_trip,
+    toy_benchmark,
+)
 
 BENCHMARK = toy_benchmark(n_experiences=3)
 
@@ -76,3 +85,44 @@ def test_assert_resumes_works_with_the_default_evaluator():
 
     resumed = assert_resumes(build, BENCHMARK.train_stream, split=1)
     assert resumed.evaluator.trained_experiences == [0, 1, 2]
+
+
+class Sized(SupervisedPlugin):
+    """A plugin with one parameter, and a strategy declared from it."""
+
+    state_key = "sized"
+
+    def __init__(self, size: int = 3):
+        self.size = size
+
+
+class SizedStrategy(SupervisedTemplate, plugin=Sized):
+    """Supervised training with ``Sized`` first in line."""
+
+
+class Misbuilt(SupervisedTemplate):
+    """A strategy that loses its plugin's parameter."""
+
+    def __init__(self, *, size: int = 3, plugins=(), **kwargs):
+        super().__init__(plugins=[Sized(), *plugins], **kwargs)
+
+
+def test_assert_builds_its_plugin_first_catches_a_lost_parameter():
+    assert assert_builds_its_plugin_first(SizedStrategy, Sized, size=5).plugins[0].size == 5
+    with pytest.raises(AssertionError):
+        assert_builds_its_plugin_first(Misbuilt, Sized, size=5)
+
+
+def test_online_stream_and_strategy_train_a_minibatch_at_a_time():
+    stream = online_stream(2, experience_size=10)
+    assert len(stream) == 20 and {len(experience) for experience in stream} == {10}
+    assert stream[0].origin_experience == 0 and stream[-1].origin_experience == 1
+    recorder = HookRecorder(["clhost_before_backward"])
+    strategy = online_strategy_for(SimpleMLP(4, 8, (16,)), [recorder], train_passes=2)
+    strategy.train(stream[:3])
+    assert recorder.calls == ["clhost_before_backward"] * 6
+    assert isinstance(strategy.optimizer, torch.optim.SGD) and strategy.evaluator is None
+
+
+def test_online_accuracy_measures_the_trained_model():
+    assert 0.1 < online_accuracy() < 0.3  # finetuning forgets all but the last classes
