@@ -2,7 +2,6 @@
 raises most, leaves the model untouched while scoring, and beats online naive."""
 
 import copy
-import io
 
 import pytest
 import torch
@@ -10,12 +9,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import clhost
-from clhost.benchmarks import split_digits, split_online
+from clhost import testing as kit
 from clhost.data import Experience, TensorData
 from clhost.errors import ParameterError
 from clhost.models import SimpleMLP
-from clhost.templates import OnlineSupervisedTemplate
-from clhost.testing import toy_benchmark
 from clhost_mir import MIR, MIRPlugin, interference_scores
 
 
@@ -31,17 +28,6 @@ class Recorder(clhost.SupervisedPlugin):
         replay = strategy.loss_terms.get("mir_replay")
         self.replayed.append(self.mir.replayed if replay is not None else None)
         self.losses.append((strategy.loss.detach(), strategy.mb_output.detach(), replay))
-
-
-def _online(model, plugins, lr=0.1, **kwargs):
-    return OnlineSupervisedTemplate(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=lr),
-        train_mb_size=10,
-        plugins=plugins,
-        evaluator=None,
-        **kwargs,
-    )
 
 
 def _batch(n, features=8, classes=4):
@@ -69,7 +55,7 @@ def test_replays_the_samples_the_incoming_batch_interferes_with():
     plugin.buffer.update_from_data(TensorData.concat([helped, untouched, interfered]))
     incoming = Experience(TensorData(e0.repeat(10, 1), torch.zeros(10, dtype=torch.long)), 0)
     recorder = Recorder(plugin)
-    _online(model, [plugin, recorder]).train(incoming)
+    kit.online_strategy_for(model, [plugin, recorder]).train(incoming)
     replayed = recorder.replayed[0]
     assert replayed.y.tolist() == [1] * 5 and torch.equal(replayed.x, e0.repeat(5, 1))
 
@@ -83,7 +69,7 @@ def test_replay_is_its_own_term_beside_the_incoming_loss():
     plugin.buffer.update_from_data(TensorData(*_batch(50)))
     x, y, _ = _batch(32)
     recorder = Recorder(plugin)
-    strategy = _online(model, [plugin, recorder], lr=0.0)
+    strategy = kit.online_strategy_for(model, [plugin, recorder], lr=0.0)
     strategy.train_mb_size = 32
     strategy.train(Experience(TensorData(x, y), 0))
     total, output, replay = recorder.losses[0]
@@ -145,20 +131,18 @@ def test_frozen_parameters_stay_fixed_in_the_virtual_step():
     assert torch.allclose(scores, rise, atol=1e-5)
 
 
-def _toy_stream():
-    return split_online(toy_benchmark(2).train_stream, 10, shuffle=True, seed=0)
-
-
 def test_reservoir_memory_takes_each_minibatch_once_and_stays_bounded():
     torch.manual_seed(0)
     model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
     plugin = MIRPlugin(batch_size_mem=4, mem_size=30, subsample=12)
     recorder = Recorder(plugin)
-    _online(model, [plugin, recorder], train_passes=2).train(_toy_stream()[:2])
+    kit.online_strategy_for(model, [plugin, recorder], train_passes=2).train(
+        kit.online_stream()[:2]
+    )
     # stored after its first update: the second pass over the first minibatch replays it
     assert [None if r is None else len(r) for r in recorder.replayed] == [None, 4, 4, 4]
     assert len(plugin.buffer.buffer) == 20
-    _online(model, [plugin]).train(_toy_stream())
+    kit.online_strategy_for(model, [plugin]).train(kit.online_stream())
     assert len(plugin.buffer.buffer) == 30
 
 
@@ -166,19 +150,8 @@ def test_memory_takes_each_sample_once_over_several_epochs():
     """Three epochs over 40 samples offer the reservoir 40 samples, not 120 (which would
     leave duplicates in a memory of 40)."""
     torch.manual_seed(0)
-    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
     plugin = MIRPlugin(batch_size_mem=4, mem_size=40, subsample=12)
-    strategy = MIR(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        batch_size_mem=4,
-        mem_size=40,
-        subsample=12,
-        train_mb_size=10,
-        train_epochs=3,
-        evaluator=None,
-    )
-    plugin = strategy.plugins[0]
+    strategy = kit.strategy_for(SimpleMLP(4, 8, (16,)), [plugin], train_mb_size=10, train_epochs=3)
     x, y, _ = _batch(40)
     strategy.train(Experience(TensorData(x, y), 0))
     held = plugin.buffer.buffer.x
@@ -191,22 +164,13 @@ def test_class_balanced_memory_gives_each_class_its_share(memory):
     uniform sample of the stream (here 1 of class 1), the class-balanced memory 10 of
     each class."""
     torch.manual_seed(0)
-    model = SimpleMLP(num_classes=2, input_size=8, hidden_sizes=(16,))
-    strategy = MIR(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        batch_size_mem=4,
-        mem_size=20,
-        subsample=12,
-        memory=memory,
-        train_mb_size=10,
-        evaluator=None,
-    )
+    plugin = MIRPlugin(batch_size_mem=4, mem_size=20, subsample=12, memory=memory)
+    strategy = kit.strategy_for(SimpleMLP(2, 8, (16,)), [plugin], train_mb_size=10)
     y = (torch.arange(100) >= 90).long()
     strategy.train(
         Experience(TensorData(torch.randn(100, 8), y), 0, classes_in_this_experience=(0, 1))
     )
-    counts = torch.bincount(strategy.plugins[0].buffer.buffer.y, minlength=2).tolist()
+    counts = torch.bincount(plugin.buffer.buffer.y, minlength=2).tolist()
     assert counts == ([10, 10] if memory == "class_balanced" else [19, 1])
 
 
@@ -214,20 +178,27 @@ def test_state_round_trip_restores_replay():
     torch.manual_seed(0)
     model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
     first = MIRPlugin(batch_size_mem=5, mem_size=30, subsample=10)
-    _online(model, [first]).train(_toy_stream()[:8])
-    saved = io.BytesIO()
-    torch.save(first.state_dict(), saved)
-    saved.seek(0)
-    second = MIRPlugin(batch_size_mem=5, mem_size=30, subsample=10)
-    second.load_state_dict(torch.load(saved, weights_only=True))
+    kit.online_strategy_for(model, [first]).train(kit.online_stream()[:8])
+    second = kit.state_round_trip(first, MIRPlugin(batch_size_mem=5, mem_size=30, subsample=10))
     runs = []
     for plugin in (first, second):
         recorder = Recorder(plugin)
         torch.manual_seed(1)
-        _online(copy.deepcopy(model), [plugin, recorder]).train(_toy_stream()[8:10])
+        kit.online_strategy_for(copy.deepcopy(model), [plugin, recorder]).train(
+            kit.online_stream()[8:10]
+        )
         runs.append(recorder.replayed)
     for a, b in zip(*runs, strict=True):
         assert all(torch.equal(u, v) for u, v in zip(a.tensors, b.tensors, strict=True))
+
+
+def test_resumes_from_a_checkpoint():
+    def build():
+        plugin = MIRPlugin(batch_size_mem=5, mem_size=30, subsample=10)
+        return kit.online_strategy_for(SimpleMLP(4, 8, (16,)), [plugin])
+
+    resumed = kit.assert_resumes(build, kit.online_stream()[:14], split=12)
+    assert len(resumed.plugins[0].buffer) == 30
 
 
 def test_bad_parameters_are_refused():
@@ -240,37 +211,15 @@ def test_bad_parameters_are_refused():
 
 
 def test_strategy_builds_the_plugin_first():
-    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
-    strategy = MIR(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        batch_size_mem=3,
-        mem_size=40,
-        subsample=6,
+    strategy = kit.assert_builds_its_plugin_first(
+        MIR, MIRPlugin, batch_size_mem=3, mem_size=40, subsample=6, memory="class_balanced"
     )
-    plugin = strategy.plugins[0]
-    assert (plugin.batch_size_mem, plugin.mem_size, plugin.subsample) == (3, 40, 6)
-    strategy.train(toy_benchmark(2).train_stream)
-    assert len(plugin.buffer.buffer) == 40
+    strategy.train(kit.toy_benchmark(2).train_stream)
+    assert len(strategy.plugins[0].buffer.buffer) == 40
 
 
 def test_mir_beats_online_naive_on_split_digits():
-    benchmark = split_digits()
-    stream = split_online(benchmark.train_stream, 10, shuffle=True, seed=0)
-
-    def accuracy(plugins):
-        torch.manual_seed(0)
-        model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(100,))
-        strategy = OnlineSupervisedTemplate(
-            model=model,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.2),
-            train_mb_size=10,
-            plugins=plugins,
-        )
-        strategy.train(stream)
-        return strategy.eval(benchmark.test_stream).metrics["accuracy"]
-
-    naive = accuracy([])
-    mir = accuracy([MIRPlugin(batch_size_mem=10, mem_size=200, subsample=50)])
+    naive = kit.online_accuracy(lr=0.2)
+    mir = kit.online_accuracy([MIRPlugin(batch_size_mem=10, mem_size=200, subsample=50)], lr=0.2)
     assert naive < 0.25
     assert mir > naive + 0.35

@@ -12,7 +12,8 @@ from torch.func import functional_call
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
-from clhost.errors import CheckpointError, ParameterError
+from clhost.errors import ParameterError
+from clhost.importance import require_keys
 from clhost.models import MultiTaskModule, forward_with_tasks
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import first_sight
@@ -101,8 +102,7 @@ class MIRPlugin(SupervisedPlugin):
         return {"buffer": self.buffer.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if not isinstance(state, dict) or "buffer" not in state:
-            raise CheckpointError("MIRPlugin state needs its buffer")
+        require_keys(state, ("buffer",), "MIRPlugin")
         self.buffer.load_state_dict(state["buffer"])
 
 
@@ -137,4 +137,3 @@ def interference_scores(
             for (name, p), g in zip(params.items(), grads, strict=True)
         }
         return candidate_losses(virtual) - candidate_losses({})
-
