@@ -1,19 +1,15 @@
 """GSS-greedy: scores are 1 + the largest gradient cosine with stored samples, duplicates
 never enter, gradient-diverse samples do, and online replay from it beats naive."""
 
-import io
-
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import clhost
-from clhost.benchmarks import split_digits, split_online
+from clhost import testing as kit
 from clhost.errors import ParameterError
 from clhost.models import MultiHeadMLP, SimpleMLP
-from clhost.templates import OnlineSupervisedTemplate, SupervisedTemplate
-from clhost.testing import toy_benchmark
 from clhost_gss import GradientDiverseMemory, GSS_greedy, GSS_greedyPlugin, per_sample_gradients
 
 
@@ -135,43 +131,25 @@ class Batches(clhost.SupervisedPlugin):
         self.sizes.append(len(strategy.mb_y))
 
 
-def _online(plugins, lr=0.1, n_classes=4, input_size=8, **kwargs):
+def _online(plugins, **kwargs):
     torch.manual_seed(0)
-    model = SimpleMLP(num_classes=n_classes, input_size=input_size, hidden_sizes=(100,))
-    return OnlineSupervisedTemplate(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=lr),
-        train_mb_size=10,
-        plugins=plugins,
-        **kwargs,
-    )
-
-
-def _toy_stream():
-    return split_online(toy_benchmark(2).train_stream, 10, shuffle=True, seed=0)
+    return kit.online_strategy_for(SimpleMLP(4, 8, (100,)), plugins, **kwargs)
 
 
 def test_replay_joins_minibatches_and_each_minibatch_is_offered_once():
     plugin, batches = GSS_greedyPlugin(mem_size=25, batch_size_mem=4), Batches()
-    _online([plugin, batches], train_passes=2).train(_toy_stream()[:2])
+    _online([plugin, batches], train_passes=2).train(kit.online_stream()[:2])
     assert batches.sizes == [10, 14, 14, 14]
     assert len(plugin.memory) == 20
     default = GSS_greedyPlugin(mem_size=25)
     sizes = Batches()
-    _online([default, sizes]).train(_toy_stream()[:3])
+    _online([default, sizes]).train(kit.online_stream()[:3])
     assert sizes.sizes == [10, 20, 20] and len(default.memory) == 25
 
 
 def _supervised(plugins, **kwargs):
     model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
-    return SupervisedTemplate(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        train_mb_size=10,
-        plugins=plugins,
-        evaluator=None,
-        **kwargs,
-    )
+    return kit.strategy_for(model, plugins, optimizer="sgd", lr=0.1, train_mb_size=10, **kwargs)
 
 
 class ReplayedClasses(clhost.SupervisedPlugin):
@@ -189,7 +167,7 @@ class ReplayedClasses(clhost.SupervisedPlugin):
 @pytest.mark.parametrize("snapshot", [False, True])
 def test_replay_snapshot_replays_only_what_earlier_experiences_left(snapshot):
     torch.manual_seed(0)
-    benchmark = toy_benchmark(2, classes_per_experience=2)
+    benchmark = kit.toy_benchmark(2, classes_per_experience=2)
     plugin, seen = GSS_greedyPlugin(mem_size=30, replay_snapshot=snapshot), ReplayedClasses()
     _supervised([plugin, seen]).train(benchmark.train_stream)
     first, second = benchmark.train_stream
@@ -206,7 +184,7 @@ def test_replay_snapshot_replays_only_what_earlier_experiences_left(snapshot):
 def test_replay_snapshot_refuses_a_stream_without_boundaries():
     plugin = GSS_greedyPlugin(mem_size=10, replay_snapshot=True)
     with pytest.raises(ParameterError, match="boundaries_known=False"):
-        _online([plugin], boundaries_known=False).train(_toy_stream()[:2])
+        _online([plugin], boundaries_known=False).train(kit.online_stream()[:2])
 
 
 @pytest.mark.parametrize("each_epoch", [False, True])
@@ -214,7 +192,7 @@ def test_each_sample_is_offered_once_however_many_epochs(each_epoch):
     offered = []
     plugin = GSS_greedyPlugin(mem_size=5, offer_each_epoch=each_epoch)
     plugin.memory.offer = lambda model, x, y, t: offered.append(len(y))
-    stream = toy_benchmark(2).train_stream
+    stream = kit.toy_benchmark(2).train_stream
     _supervised([plugin], train_epochs=3).train(stream)
     samples = sum(len(experience.dataset) for experience in stream)
     assert sum(offered) == (3 * samples if each_epoch else samples)
@@ -226,7 +204,7 @@ def test_input_size_allocates_storage_and_refuses_other_shapes():
     plugin = GSS_greedyPlugin(mem_size=5, input_size=(8,))
     assert plugin.memory.data.x.shape == (0, 8)
     with pytest.raises(ParameterError, match="input_size"):
-        _online([GSS_greedyPlugin(mem_size=5, input_size=(3, 3))]).train(_toy_stream()[:1])
+        _online([GSS_greedyPlugin(mem_size=5, input_size=(3, 3))]).train(kit.online_stream()[:1])
     assert GSS_greedyPlugin(input_size=[1, 28, 28]).input_size == (1, 28, 28)
     for bad in ((0, 3), "64", ()):
         with pytest.raises(ParameterError, match="input_size"):
@@ -237,47 +215,30 @@ def test_input_size_allocates_storage_and_refuses_other_shapes():
 
 def test_state_round_trip_restores_memory_and_scores():
     first = GSS_greedyPlugin(mem_size=15, mem_strength=5)
-    _online([first]).train(_toy_stream()[:6])
-    saved = io.BytesIO()
-    torch.save(first.state_dict(), saved)
-    saved.seek(0)
-    second = GSS_greedyPlugin(mem_size=15, mem_strength=5)
-    second.load_state_dict(torch.load(saved, weights_only=True))
+    _online([first]).train(kit.online_stream()[:6])
+    second = kit.state_round_trip(first, GSS_greedyPlugin(mem_size=15, mem_strength=5))
     for plugin in (first, second):
         torch.manual_seed(3)
-        _online([plugin]).train(_toy_stream()[6:12])
+        _online([plugin]).train(kit.online_stream()[6:12])
     a, b = first.memory, second.memory
     assert torch.equal(a.data.x, b.data.x) and torch.equal(a.data.y, b.data.y)
     assert torch.equal(a.scores, b.scores)
 
 
 def test_strategy_builds_the_plugin_first():
-    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
-    strategy = GSS_greedy(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        mem_size=30,
-        mem_strength=3,
-        input_size=(8,),
-        train_mb_size=10,
+    strategy = kit.assert_builds_its_plugin_first(
+        GSS_greedy, GSS_greedyPlugin, mem_size=30, mem_strength=3, input_size=(8,)
     )
-    plugin = strategy.plugins[0]
-    assert (plugin.mem_size, plugin.mem_strength, plugin.input_size) == (30, 3, (8,))
-    strategy.train(toy_benchmark(2).train_stream[:1])
-    assert len(plugin.memory) == 30
+    strategy.train_mb_size = 10
+    strategy.train(kit.toy_benchmark(2).train_stream[:1])
+    assert len(strategy.plugins[0].memory) == 30
 
 
 def test_gss_beats_online_naive_on_split_digits():
-    benchmark = split_digits()
-    stream = split_online(benchmark.train_stream, 10, shuffle=True, seed=0)
-
-    def accuracy(plugins):
-        strategy = _online(plugins, lr=0.2, n_classes=10, input_size=64)
-        strategy.train(stream)
-        return strategy.eval(benchmark.test_stream).metrics["accuracy"]
-
-    naive = accuracy([])
-    gss = accuracy([GSS_greedyPlugin(mem_size=200, mem_strength=5, input_size=(64,))])
+    naive = kit.online_accuracy(lr=0.2)
+    gss = kit.online_accuracy(
+        [GSS_greedyPlugin(mem_size=200, mem_strength=5, input_size=(64,))], lr=0.2
+    )
     assert naive < 0.25
     assert gss > naive + 0.35
 
@@ -286,16 +247,11 @@ def test_gss_beats_online_naive_on_split_digits():
 @pytest.mark.parametrize("multi_head", [False, True])
 def test_runs_on_cuda(multi_head):
     torch.manual_seed(0)
-    benchmark = toy_benchmark(2, task_labels=multi_head)
+    benchmark = kit.toy_benchmark(2, task_labels=multi_head)
     model = MultiHeadMLP(input_size=8, hidden_sizes=(16,)) if multi_head else SimpleMLP(4, 8)
     plugin = GSS_greedyPlugin(mem_size=15, mem_strength=3)
-    strategy = SupervisedTemplate(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        train_mb_size=10,
-        plugins=[plugin],
-        device="cuda",
-        evaluator=None,
+    strategy = kit.strategy_for(
+        model, [plugin], optimizer="sgd", lr=0.1, train_mb_size=10, device="cuda"
     )
     strategy.train(benchmark.train_stream)
     assert len(plugin.memory) == 15 and plugin.memory.data.x.is_cuda

@@ -10,7 +10,8 @@ import torch
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
-from clhost.errors import CheckpointError, ParameterError
+from clhost.errors import ParameterError
+from clhost.importance import require_keys
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import first_sight
 from clhost.validate import boolean, positive_int
@@ -95,8 +96,7 @@ class GSS_greedyPlugin(SupervisedPlugin):
         return {"memory": self.memory.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if not isinstance(state, dict) or "memory" not in state:
-            raise CheckpointError("GSS_greedyPlugin state needs its memory")
+        require_keys(state, ("memory",), "GSS_greedyPlugin")
         self.memory.load_state_dict(state["memory"])
 
 
