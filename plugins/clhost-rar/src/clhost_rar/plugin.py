@@ -15,7 +15,8 @@ from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
 from clhost.deprecation import renamed
-from clhost.errors import CheckpointError, ParameterError
+from clhost.errors import ParameterError
+from clhost.importance import require_keys
 from clhost.models import MultiTaskModule, forward_with_tasks
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import ExemplarsBuffer
@@ -200,8 +201,7 @@ class RARPlugin(SupervisedPlugin):
         return {"buffer": self.storage_policy.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if not isinstance(state, dict) or "buffer" not in state:
-            raise CheckpointError("RARPlugin state lacks its buffer")
+        require_keys(state, ("buffer",), "RARPlugin")
         self.storage_policy.load_state_dict(state["buffer"])
         self._memory = None
 
