@@ -5,29 +5,17 @@ import pytest
 import torch
 
 import clhost
-from clhost.benchmarks import split_digits, split_online
+from clhost import testing as kit
+from clhost.benchmarks import split_digits
 from clhost.errors import ParameterError
 from clhost.models import MultiHeadMLP, SimpleMLP
-from clhost.templates import OnlineSupervisedTemplate
-from clhost.testing import assert_resumes, state_round_trip, toy_benchmark
 from clhost_er_ace import ER_ACE, ERACEPlugin
 from clhost_loss_ace import ACECriterion
 
 
-def _online(plugins, n_classes=4, input_size=8, lr=0.1, **kwargs):
+def _online(plugins, **kwargs):
     torch.manual_seed(0)
-    model = SimpleMLP(num_classes=n_classes, input_size=input_size, hidden_sizes=(100,))
-    return OnlineSupervisedTemplate(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=lr),
-        train_mb_size=10,
-        plugins=plugins,
-        **kwargs,
-    )
-
-
-def _toy_stream(n_experiences=2):
-    return split_online(toy_benchmark(n_experiences).train_stream, 10, shuffle=True, seed=0)
+    return kit.online_strategy_for(SimpleMLP(4, 8, (100,)), plugins, **kwargs)
 
 
 class Spy(clhost.SupervisedPlugin):
@@ -51,7 +39,7 @@ class Spy(clhost.SupervisedPlugin):
 
 def test_memory_is_class_balanced_and_bounded():
     plugin = ERACEPlugin(mem_size=30, batch_size_mem=5)
-    _online([plugin]).train(_toy_stream(n_experiences=2))  # 4 classes of 50 samples
+    _online([plugin]).train(kit.online_stream())  # 4 classes of 50 samples
     counts = torch.bincount(plugin.buffer.buffer.y, minlength=4)
     assert counts.sum() == 30
     assert counts.max() - counts.min() <= 1
@@ -59,7 +47,7 @@ def test_memory_is_class_balanced_and_bounded():
 
 def test_replay_is_its_own_term_once_memory_is_filled():
     after = Spy()
-    _online([ERACEPlugin(mem_size=30, batch_size_mem=5), after]).train(_toy_stream()[:4])
+    _online([ERACEPlugin(mem_size=30, batch_size_mem=5), after]).train(kit.online_stream()[:4])
     assert after.sizes == [10, 10, 10, 10]  # the minibatch itself is not extended
     assert [term is None for term in after.replay_terms] == [True, False, False, False]
 
@@ -69,7 +57,7 @@ def test_outputs_are_masked_asymmetrically_and_the_loss_is_ace():
     so 10 replayed samples weigh as much as the incoming minibatch."""
     raw, masked = Spy(), Spy()
     plugin = ERACEPlugin(mem_size=40, batch_size_mem=10)
-    stream = _toy_stream(n_experiences=2)  # classes 0, 1 then 2, 3
+    stream = kit.online_stream()  # classes 0, 1 then 2, 3
     strategy = _online([raw, plugin, masked])
     replays = []
     for experience in stream[:11]:  # the last brings classes 2, 3
@@ -97,7 +85,7 @@ def test_replayed_samples_exclude_classes_not_seen_yet():
                 model_outputs.append(strategy.model(plugin.replayed.x).detach())
 
     strategy = _online([plugin, Probe()])
-    strategy.train(_toy_stream()[:3])  # classes 0, 1 only so far
+    strategy.train(kit.online_stream()[:3])  # classes 0, 1 only so far
     term = strategy.loss_terms["ace_replay"]
     replay, out = plugin.replayed, model_outputs[-1]
     seen_only = torch.nn.functional.cross_entropy(out[:, [0, 1]], replay.y)
@@ -108,36 +96,28 @@ def test_replayed_samples_exclude_classes_not_seen_yet():
 
 def test_memory_takes_each_minibatch_once_whatever_the_passes():
     plugin = ERACEPlugin(mem_size=200, batch_size_mem=10)
-    _online([plugin], train_passes=3).train(_toy_stream()[:5])
+    _online([plugin], train_passes=3).train(kit.online_stream()[:5])
     assert len(plugin.buffer.buffer) == 50
 
 
 def test_memory_takes_each_sample_once_over_several_epochs():
     torch.manual_seed(0)
-    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
-    strategy = ER_ACE(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        mem_size=40,
-        batch_size_mem=5,
-        train_mb_size=10,
-        train_epochs=3,
-        evaluator=None,
-    )
-    strategy.train(toy_benchmark(1).train_stream[0])  # 2 classes of 50 samples
-    held = strategy.plugins[0].buffer.buffer.x
+    plugin = ERACEPlugin(mem_size=40, batch_size_mem=5)
+    strategy = kit.strategy_for(SimpleMLP(4, 8, (16,)), [plugin], train_mb_size=10, train_epochs=3)
+    strategy.train(kit.toy_benchmark(1).train_stream[0])  # 2 classes of 50 samples
+    held = plugin.buffer.buffer.x
     assert len(held) == 40 and len(torch.unique(held, dim=0)) == 40
 
 
 def test_state_round_trip_restores_replay():
     first = ERACEPlugin(mem_size=30, batch_size_mem=5)
-    stream = _toy_stream()
+    stream = kit.online_stream()
     _online([first]).train(stream[:12])
-    second = state_round_trip(first, ERACEPlugin(mem_size=30, batch_size_mem=5))
+    second = kit.state_round_trip(first, ERACEPlugin(mem_size=30, batch_size_mem=5))
     assert torch.equal(first.seen_units, second.seen_units)
     assert torch.equal(first.buffer.buffer.x, second.buffer.buffer.x)
-    resumed = assert_resumes(
-        lambda: _online([ERACEPlugin(mem_size=30, batch_size_mem=5)], evaluator=None),
+    resumed = kit.assert_resumes(
+        lambda: _online([ERACEPlugin(mem_size=30, batch_size_mem=5)]),
         stream[:14],
         split=12,
     )
@@ -152,33 +132,16 @@ def test_bad_parameters_are_refused():
 
 
 def test_strategy_builds_the_plugin_first():
-    model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
-    extra = Spy()
-    strategy = ER_ACE(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        mem_size=50,
-        batch_size_mem=7,
-        plugins=[extra],
+    strategy = kit.assert_builds_its_plugin_first(
+        ER_ACE, ERACEPlugin, mem_size=50, batch_size_mem=7
     )
-    plugin = strategy.plugins[0]
-    assert isinstance(plugin, ERACEPlugin) and strategy.plugins[1] is extra
-    assert (plugin.mem_size, plugin.batch_size_mem) == (50, 7)
-    strategy.train(toy_benchmark(2).train_stream)
-    assert len(plugin.buffer.buffer) == 50
+    strategy.train(kit.toy_benchmark(2).train_stream)
+    assert len(strategy.plugins[0].buffer.buffer) == 50
 
 
 def test_er_ace_beats_online_naive_on_split_digits():
-    benchmark = split_digits()
-    stream = split_online(benchmark.train_stream, 10, shuffle=True, seed=0)
-
-    def accuracy(plugins):
-        strategy = _online(plugins, n_classes=10, input_size=64)
-        strategy.train(stream)
-        return strategy.eval(benchmark.test_stream).metrics["accuracy"]
-
-    naive = accuracy([])
-    er_ace = accuracy([ERACEPlugin(mem_size=200, batch_size_mem=10)])
+    naive = kit.online_accuracy()
+    er_ace = kit.online_accuracy([ERACEPlugin(mem_size=200, batch_size_mem=10)])
     assert naive < 0.25
     assert er_ace > naive + 0.35
 
