@@ -10,12 +10,10 @@ from torch import nn
 from torch.nn import functional as F
 
 import clhost
-from clhost.benchmarks import split_digits, split_online
+from clhost import testing as kit
 from clhost.data import Experience, TensorData
 from clhost.errors import CheckpointError, ParameterError, PluginCompositionError
 from clhost.models import SimpleMLP
-from clhost.templates import OnlineSupervisedTemplate
-from clhost.testing import assert_resumes, state_round_trip, toy_benchmark
 from clhost_cope import ClassPrototypes, CoPE, CoPEPlugin, PPPLoss
 
 
@@ -167,29 +165,19 @@ class Spy(clhost.SupervisedPlugin):
 def _online(plugin, *extra, model=None, lr=0.02, **kwargs):
     torch.manual_seed(0)
     model = model or SimpleMLP(num_classes=plugin.p_size, input_size=8, hidden_sizes=(32,))
-    return OnlineSupervisedTemplate(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=lr),
-        criterion=plugin.criterion,
-        train_mb_size=10,
-        plugins=[plugin, *extra],
-        **kwargs,
-    )
-
-
-def _toy_stream(n_experiences=2):
-    return split_online(toy_benchmark(n_experiences).train_stream, 10, shuffle=True, seed=0)
+    options = {"evaluator": "default", "criterion": plugin.criterion, **kwargs}
+    return kit.online_strategy_for(model, [plugin, *extra], lr=lr, **options)
 
 
 def test_memory_is_class_balanced_and_replays_one_sample_per_incoming_one():
     plugin = CoPEPlugin(mem_size=30, n_classes=4, p_size=16)
     spy = Spy()
-    _online(plugin, spy).train(_toy_stream())  # 4 classes of 50 samples
+    _online(plugin, spy).train(kit.online_stream())  # 4 classes of 50 samples
     counts = torch.bincount(plugin.memory.buffer.y, minlength=4)
     assert counts.sum() == 30 and counts.max() - counts.min() <= 1
     assert [len(batch[1]) for batch in spy.batches[:3]] == [10, 20, 20]
     twice = CoPEPlugin(mem_size=200, n_classes=4, p_size=16)
-    _online(twice, train_passes=3).train(_toy_stream()[:5])
+    _online(twice, train_passes=3).train(kit.online_stream()[:5])
     assert len(twice.memory) == 50  # each incoming minibatch once
 
 
@@ -206,7 +194,7 @@ def test_memory_takes_each_sample_once_over_several_epochs():
         train_epochs=3,
         evaluator=None,
     )
-    strategy.train(toy_benchmark(1).train_stream[0])  # 2 classes of 50 samples
+    strategy.train(kit.toy_benchmark(1).train_stream[0])  # 2 classes of 50 samples
     held = strategy.plugins[0].memory.buffer.x
     assert len(held) == 40 and len(torch.unique(held, dim=0)) == 40
 
@@ -214,7 +202,7 @@ def test_memory_takes_each_sample_once_over_several_epochs():
 def test_training_loss_is_ppp_on_normalised_embeddings_and_prototypes_follow():
     plugin = CoPEPlugin(mem_size=40, n_classes=4, p_size=16, alpha=0.9, T=0.2)
     spy = Spy(plugin)
-    _online(plugin, spy).train(_toy_stream()[:12])  # the last minibatch brings classes 2, 3
+    _online(plugin, spy).train(kit.online_stream()[:12])  # the last minibatch brings classes 2, 3
     embeddings, (_, labels, _) = spy.outputs[-1], spy.batches[-1]
     assert torch.allclose(embeddings.norm(dim=1), torch.ones(len(labels)))
     known = torch.zeros(4, dtype=torch.bool)
@@ -232,7 +220,7 @@ def test_training_loss_is_ppp_on_normalised_embeddings_and_prototypes_follow():
 def test_prototypes_update_every_max_it_cnt_iterations_with_the_summed_batches():
     plugin = CoPEPlugin(mem_size=40, n_classes=4, p_size=16, alpha=0.5, max_it_cnt=2)
     spy = Spy(plugin)
-    _online(plugin, spy).train(_toy_stream()[:3])
+    _online(plugin, spy).train(kit.online_stream()[:3])
     # Iteration 1 initialises classes 0 and 1 but does not move them; iteration 2 moves
     # them to the mean of both iterations' embeddings; iteration 3 waits again.
     assert torch.equal(spy.prototypes[1], spy.prototypes[0])
@@ -270,18 +258,18 @@ def test_predicts_the_nearest_prototype():
 
 def test_scores_are_uniform_before_any_class_is_seen():
     plugin, spy = CoPEPlugin(n_classes=4, p_size=16), Spy()
-    _online(plugin, spy).eval(toy_benchmark(2).test_stream)
+    _online(plugin, spy).eval(kit.toy_benchmark(2).test_stream)
     assert all(torch.equal(s, torch.zeros(len(s), 4)) for s in spy.scores)
 
 
 def test_state_round_trip_restores_training_and_prediction():
-    stream = _toy_stream()
+    stream = kit.online_stream()
     first = CoPEPlugin(mem_size=30, n_classes=4, p_size=16, max_it_cnt=3)
     _online(first).train(stream[:10])
-    second = state_round_trip(first, CoPEPlugin(mem_size=30, n_classes=4, p_size=16))
+    second = kit.state_round_trip(first, CoPEPlugin(mem_size=30, n_classes=4, p_size=16))
     assert torch.equal(first.prototypes.vectors, second.prototypes.vectors)
     assert second.iterations == 10 and len(second.memory) == 30
-    resumed = assert_resumes(
+    resumed = kit.assert_resumes(
         lambda: _online(
             CoPEPlugin(mem_size=30, n_classes=4, p_size=16, max_it_cnt=3), evaluator=None
         ),
@@ -294,19 +282,15 @@ def test_state_round_trip_restores_training_and_prediction():
 
 
 def test_misuse_is_refused():
-    stream = _toy_stream()[:1]
+    stream = kit.online_stream()[:1]
     model = SimpleMLP(num_classes=16, input_size=8, hidden_sizes=(16,))
-    no_loss = OnlineSupervisedTemplate(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        plugins=[CoPEPlugin(n_classes=4, p_size=16)],
-    )
+    no_loss = kit.online_strategy_for(model, [CoPEPlugin(n_classes=4, p_size=16)])
     with pytest.raises(PluginCompositionError, match="criterion"):
         no_loss.train(stream)
     with pytest.raises(PluginCompositionError, match="p_size=32"):
         _online(CoPEPlugin(n_classes=4, p_size=32), model=model).train(stream)
     with pytest.raises(ParameterError, match="n_classes=2"):
-        _online(CoPEPlugin(n_classes=2, p_size=16), model=model).train(_toy_stream()[-1:])
+        _online(CoPEPlugin(n_classes=2, p_size=16), model=model).train(kit.online_stream()[-1:])
     for bad in ({"alpha": 1.5}, {"T": 0}, {"max_it_cnt": 0}, {"p_size": -1}, {"mem_size": 0}):
         with pytest.raises(ParameterError, match=next(iter(bad))):
             CoPEPlugin(**bad)
@@ -326,31 +310,17 @@ def test_strategy_builds_the_plugin_first_with_its_loss():
     plugin = strategy.plugins[0]
     assert isinstance(plugin, CoPEPlugin) and strategy.plugins[1] is extra
     assert (plugin.mem_size, plugin.n_classes, plugin.p_size) == (40, 4, 16)
-    strategy.train(_toy_stream())
-    assert strategy.eval(toy_benchmark(2).test_stream).metrics["accuracy"] > 0.5
+    strategy.train(kit.online_stream())
+    assert strategy.eval(kit.toy_benchmark(2).test_stream).metrics["accuracy"] > 0.5
     with pytest.raises(ParameterError, match="criterion"):
         CoPE(model=model, optimizer=strategy.optimizer, criterion=nn.CrossEntropyLoss())
 
 
 def test_cope_beats_online_naive_on_split_digits():
-    benchmark = split_digits()
-    stream = split_online(benchmark.train_stream, 10, shuffle=True, seed=0)
-
-    def accuracy(n_outputs, plugins=(), criterion=None):
-        torch.manual_seed(0)
-        model = SimpleMLP(num_classes=n_outputs, input_size=64, hidden_sizes=(100,))
-        strategy = OnlineSupervisedTemplate(
-            model=model,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.02),
-            criterion=criterion,
-            train_mb_size=10,
-            plugins=list(plugins),
-        )
-        strategy.train(stream)
-        return strategy.eval(benchmark.test_stream).metrics["accuracy"]
-
-    naive = accuracy(10)
+    naive = kit.online_accuracy(lr=0.02)
     plugin = CoPEPlugin(mem_size=200, n_classes=10, p_size=100)
-    cope = accuracy(100, [plugin], plugin.criterion)
+    cope = kit.online_accuracy(
+        [plugin], model=lambda: SimpleMLP(100, 64, (100,)), lr=0.02, criterion=plugin.criterion
+    )
     assert naive < 0.25
     assert cope > naive + 0.45
