@@ -16,8 +16,10 @@ from clhost.data import (
     TensorBatchLoader,
     TensorData,
     as_classification_data,
+    experience_classes,
     make_loader,
 )
+from clhost.errors import ParameterError
 
 
 def numbered(n: int, start: int = 0, task: int = 0) -> TensorData:
@@ -125,6 +127,15 @@ def test_experience_facts_and_online_defaults():
     assert exp.origin_experience is None and exp.is_first_subexp and exp.is_last_subexp
     with pytest.raises(ValueError, match="task labels"):
         _ = Experience(numbered(3), 0, task_labels=(0, 1)).task_label
+
+
+def test_experience_classes_from_the_experience_else_its_tensors():
+    named = Experience(numbered(3), 0, classes_in_this_experience=(7, 2))
+    assert experience_classes(named) == [2, 7]  # what the experience says, sorted
+    tensors = TensorDataset(torch.zeros(4, 1), torch.tensor([3, 1, 3, 1]))
+    assert experience_classes(Experience(tensors, 0)) == [1, 3]  # else its labels
+    with pytest.raises(ParameterError, match="experience 5 names no classes"):
+        experience_classes(Experience([(torch.zeros(1), 0)], 5))
 
 
 def test_stream_slices_keep_the_name_and_benchmark_counts_tasks():

@@ -6,7 +6,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
-from clhost.data.tensors import as_classification_data
+from clhost.data.tensors import TensorData, as_classification_data
+from clhost.errors import ParameterError
 
 
 @dataclass(eq=False)
@@ -110,3 +111,18 @@ def experience_data(experience: Experience) -> Any:
     experience's (the first one of a multi-task experience, whose samples carry theirs)."""
     labels = experience.task_labels
     return as_classification_data(experience.dataset, labels[0] if labels else 0)
+
+
+def experience_classes(experience: Experience) -> list[int]:
+    """The classes ``experience`` brings, sorted: its ``classes_in_this_experience``, else
+    the labels of its samples when they are tensors. For methods that must tell old
+    classes from new ones (LwF, iCaRL); an experience that tells neither is an error."""
+    if experience.classes_in_this_experience:
+        return sorted(int(label) for label in experience.classes_in_this_experience)
+    data = experience_data(experience)
+    if isinstance(data, TensorData):
+        return data.classes
+    raise ParameterError(
+        f"experience {experience.current_experience} names no classes and its samples are "
+        "not tensors: say which classes it brings (Experience's classes_in_this_experience)"
+    )

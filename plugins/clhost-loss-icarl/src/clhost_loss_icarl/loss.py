@@ -9,8 +9,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from clhost import hookimpl
-from clhost.data import TensorData
-from clhost.errors import ParameterError
+from clhost.data import experience_classes
 from clhost.importance import require_keys
 from clhost.models import forward_with_tasks
 from clhost.plugin import SupervisedPlugin
@@ -102,7 +101,7 @@ class ICaRLLossPlugin(SupervisedPlugin):
     @hookimpl
     def clhost_after_training_exp(self, strategy: Any) -> None:
         self.previous_model.remember(strategy.model)
-        new = set(_experience_classes(strategy.experience)) - set(self.old_classes)
+        new = set(experience_classes(strategy.experience)) - set(self.old_classes)
         self.old_classes = sorted({*self.old_classes, *new})
         self._old_units = None
 
@@ -120,14 +119,3 @@ class ICaRLLossPlugin(SupervisedPlugin):
 
 
 ICaRLLoss = ICaRLLossPlugin  # the shorter name; one class
-
-
-def _experience_classes(experience: Any) -> list[int]:
-    if experience.classes_in_this_experience:
-        return [int(label) for label in experience.classes_in_this_experience]
-    if isinstance(experience.dataset, TensorData):
-        return experience.dataset.classes
-    raise ParameterError(
-        f"experience {experience.current_experience} names no classes and its dataset is not "
-        "TensorData; the iCaRL loss needs to know which classes each experience brings"
-    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -10,8 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from clhost import hookimpl, validate
-from clhost.data import TensorData
-from clhost.errors import ParameterError
+from clhost.data import experience_classes
 from clhost.importance import require_keys
 from clhost.models import MultiTaskModule
 from clhost.regularization import ExperienceWeights, PreviousModel, RegularizationMethod
@@ -135,15 +133,3 @@ class LearningWithoutForgetting(RegularizationMethod):
         }
         self.experiences_seen = int(state["experiences_seen"])
         self._units.clear()
-
-
-def experience_classes(experience: Any) -> Iterable[int]:
-    """The classes of an experience: its metadata, else the labels of its tensor data."""
-    if experience.classes_in_this_experience:
-        return experience.classes_in_this_experience
-    if isinstance(experience.dataset, TensorData):
-        return experience.dataset.classes
-    raise ParameterError(
-        f"experience {experience.current_experience} names no classes and its dataset is "
-        "not TensorData; LwF needs to know which classes each experience brings"
-    )
