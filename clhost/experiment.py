@@ -8,9 +8,11 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from clhost import distributed
 from clhost._atomic import atomic_write_text, require_writable_directory
 from clhost._description import describe_experiment
 from clhost.checkpoint import load_checkpoint, save_checkpoint
@@ -208,7 +210,7 @@ def run_experiment(
     checkpoint = directory / CHECKPOINT_NAME if directory is not None else None
     # recorded in every checkpoint, so it is taken before anything is trained or loaded
     experiment = describe_experiment(strategy, benchmark, settings) if checkpoint else None
-    active = [*loggers, *([ProgressLogger()] if progress else [])]
+    active = [*loggers, *([ProgressLogger()] if progress and distributed.is_main() else [])]
     train_stream, test_stream = benchmark.train_stream, benchmark.test_stream
     validation = (list(eval_streams),) if eval_streams else ()  # train()'s eval_streams
     with closing_all(active), evaluator.attached(active):
@@ -222,10 +224,9 @@ def run_experiment(
         for stop, experiences in _training_steps(strategy, train_stream, done):
             strategy.train(experiences, *validation)
             strategy.eval(test_stream)
-            if checkpoint is not None:
-                save_checkpoint(
-                    strategy, checkpoint, stop, benchmark=benchmark, experiment=experiment
-                )
+            if checkpoint is not None:  # written once, by rank 0, under DDP
+                write = partial(save_checkpoint, strategy, checkpoint, stop)
+                distributed.main_first(partial(write, benchmark=benchmark, experiment=experiment))
         results = RunResults.from_evaluator(
             evaluator, strategy=type(strategy).__name__, benchmark=benchmark
         )
@@ -239,7 +240,7 @@ def run_experiment(
             )
         )
     if directory is not None:
-        results.write(directory)
+        distributed.main_first(lambda: results.write(directory))
     return results
 
 

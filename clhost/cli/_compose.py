@@ -91,7 +91,10 @@ def seed_everything(seed: int) -> None:
 
 
 def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """CUDA when available (this rank's GPU under torchrun with NCCL), else the CPU."""
+    from clhost.distributed import local_device
+
+    return str(local_device())
 
 
 def build(options: RunOptions) -> Composition:

@@ -90,16 +90,29 @@ def run(ctx: click.Context, **values: Any) -> None:
     by their entry-point names with KEY=VALUE parameters parsed by their annotations,
     e.g. --plugin ewc:ewc_lambda=100 or --model mlp:hidden_sizes=256,128.
     """
+    from clhost import distributed  # under torchrun: join its process group first
+
+    with user_errors():
+        distributed.init_from_environment()
+    try:
+        _run(ctx, values, main=distributed.is_main())
+    finally:
+        distributed.leave()
+
+
+def _run(ctx: click.Context, values: dict[str, Any], *, main: bool) -> None:
+    """``run``'s work; under torchrun only rank 0 (``main``) writes and prints."""
     with user_errors():
         options = resolve_options(ctx, values)
         from clhost.cli._compose import build
 
         composition = build(options)
     if values["explain"]:
-        click.echo(explanation(composition))
+        if main:
+            click.echo(explanation(composition))
         return
     output = Path(options.output) if options.output is not None else None
-    quiet, resume = values["quiet"], values["resume"]
+    quiet, resume = values["quiet"] or not main, values["resume"]
     header = f"{composition.described[0][1]} on {options.benchmark}"
     if not quiet and not resume:
         click.echo(header, err=True)
@@ -108,7 +121,8 @@ def run(ctx: click.Context, **values: Any) -> None:
     with user_errors():
         # a checkpoint's options stay as they are: the run keeps what it started with,
         # and a refused resume changes nothing on disk
-        if output is not None and not (resume and (output / CHECKPOINT_NAME).exists()):
+        resuming = resume and output is not None and (output / CHECKPOINT_NAME).exists()
+        if output is not None and main and not resuming:
             atomic_write_text(output / SAVED_OPTIONS, options.to_json())
         results = run_experiment(
             composition.strategy,
@@ -120,7 +134,8 @@ def run(ctx: click.Context, **values: Any) -> None:
             settings={"seed": options.seed},
             on_resume=None if quiet else _announce_resume(header, output, composition.benchmark),
         )
-    click.echo(results.summary())
+    if main:
+        click.echo(results.summary())
     if output is not None and not quiet:
         click.echo(f"Results, checkpoint and options written to {output}/", err=True)
 

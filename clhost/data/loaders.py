@@ -1,4 +1,12 @@
-"""Minibatch iterables. Tensor data is batched by index slicing, never per sample."""
+"""Minibatch iterables. Tensor data is batched by index slicing, never per sample.
+
+Under distributed training (``clhost.distributed``) shuffled loaders shard by default:
+every rank walks the same permutation, drawn on rank 0, and takes its slice of each
+global minibatch, so ``batch_size`` stays the global minibatch and every rank makes the
+same number of steps. ``shard=True`` on an unshuffled loader deals whole minibatches
+round-robin (evaluation: nothing padded, nothing counted twice); ``shard=False`` keeps
+every sample on every rank (a plugin's statistics over all the data).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from clhost import distributed
 from clhost.data.tensors import TensorData
 
 
@@ -16,7 +25,8 @@ class TensorBatchLoader:
     """Yields ``(x, y, t, *extras)`` minibatches of a ``TensorData`` by slicing.
 
     Without shuffling the batches are views; with shuffling one permutation per pass is
-    drawn from ``generator`` and each batch is one gather per tensor.
+    drawn from ``generator`` and each batch is one gather per tensor. ``shard``: see the
+    module's docstring (``None``: shard when shuffling).
     """
 
     def __init__(
@@ -27,11 +37,13 @@ class TensorBatchLoader:
         shuffle: bool = False,
         drop_last: bool = False,
         generator: torch.Generator | None = None,
+        shard: bool | None = None,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.data, self.batch_size = data, batch_size
         self.shuffle, self.drop_last, self.generator = shuffle, drop_last, generator
+        self.shard = shuffle if shard is None else shard
 
     def __len__(self) -> int:
         n = len(self.data)
@@ -40,13 +52,21 @@ class TensorBatchLoader:
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         tensors, n, size = self.data.tensors, len(self.data), self.batch_size
         stop = n - n % size if self.drop_last else n
+        sharded = self.shard and distributed.world_size() > 1
         if not self.shuffle:
-            for start in range(0, stop, size):
+            starts = range(0, stop, size)
+            if sharded:
+                starts = starts[distributed.rank() :: distributed.world_size()]
+            for start in starts:
                 yield tuple(tensor[start : start + size] for tensor in tensors)
             return
         order = torch.randperm(n, generator=self.generator).to(self.data.y.device)
+        if sharded:
+            order = distributed.broadcast_tensor(order)
         for start in range(0, stop, size):
             index = order[start : start + size]
+            if sharded:
+                index = distributed.rank_part(index)
             yield tuple(tensor[index] for tensor in tensors)
 
 
@@ -111,12 +131,21 @@ def make_loader(
     generator: torch.Generator | None = None,
     num_workers: int = 0,
     drop_last: bool = False,
+    shard: bool | None = None,
 ) -> Any:
-    """The fastest loader for ``dataset``: slicing for tensors, DataLoader otherwise."""
+    """The fastest loader for ``dataset``: slicing for tensors, DataLoader otherwise;
+    ``shard`` as ``TensorBatchLoader``'s (a ``DistributedSampler`` for a DataLoader)."""
     if isinstance(dataset, TensorData):
         return TensorBatchLoader(
-            dataset, batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator
+            dataset,
+            batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            generator=generator,
+            shard=shard,
         )
+    if (shuffle if shard is None else shard) and distributed.world_size() > 1:
+        return _sharded_loader(dataset, batch_size, shuffle, generator, num_workers, drop_last)
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,
@@ -125,3 +154,50 @@ def make_loader(
         num_workers=num_workers,
         drop_last=drop_last,
     )
+
+
+class _EpochLoader:
+    """A DataLoader over a ``DistributedSampler``, calling ``set_epoch`` before each pass
+    so every pass is a new permutation that all ranks share."""
+
+    def __init__(self, loader: torch.utils.data.DataLoader, sampler: Any):
+        self.loader, self.sampler, self.epoch = loader, sampler, 0
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[Any]:
+        self.sampler.set_epoch(self.epoch)
+        self.epoch += 1
+        return iter(self.loader)
+
+
+def _sharded_loader(
+    dataset: Any,
+    batch_size: int,
+    shuffle: bool,
+    generator: torch.Generator | None,
+    num_workers: int,
+    drop_last: bool,
+) -> Any:
+    """This rank's DataLoader: a ``DistributedSampler`` (seed drawn on rank 0) with the
+    global ``batch_size`` split among ranks when shuffling; whole batches dealt
+    round-robin, unpadded, otherwise."""
+    world, rank = distributed.world_size(), distributed.rank()
+    if not shuffle:
+        batches = list(torch.utils.data.BatchSampler(range(len(dataset)), batch_size, drop_last))
+        return torch.utils.data.DataLoader(
+            dataset, batch_sampler=batches[rank::world], num_workers=num_workers
+        )
+    seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+    sampler: torch.utils.data.DistributedSampler = torch.utils.data.DistributedSampler(
+        dataset, world, rank, shuffle=True, seed=distributed.broadcast_object(seed)
+    )
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=-(-batch_size // world),
+        sampler=sampler,
+        num_workers=num_workers,
+        drop_last=drop_last,
+    )
+    return _EpochLoader(loader, sampler)

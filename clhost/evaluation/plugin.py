@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from clhost import distributed
 from clhost._markers import hookimpl
 from clhost.evaluation.loggers import (
     EVAL_EXPERIENCE,
@@ -45,9 +46,14 @@ class BaseEvaluationPlugin(BasePlugin):
 
     ``loggers`` receive a ``MetricEvent`` after each training experience, each evaluated
     experience and each evaluated stream.
+
+    Under distributed training its counts are summed over ranks before each summary, so
+    every rank holds the same matrices (replicated); each rank counts only the
+    minibatches it was dealt, none twice.
     """
 
     name = "evaluator"
+    distributed = distributed.REPLICATED
 
     def __init__(self, *, loggers: Sequence[Logger] = ()):
         self.loggers: list[Logger] = list(loggers)
@@ -137,6 +143,8 @@ class BaseEvaluationPlugin(BasePlugin):
         index = experience.current_experience
         self._eval_per_exp[index] = summary = self._eval_totals.summary()
         self._eval_pooled.merge(self._eval_totals)
+        if getattr(self, "confusion_matrix", False) and distributed.world_size() > 1:
+            self._confusion = _summed_over_ranks(self._confusion)
         if self._confusion is not None:
             self._confusions[index] = self._confusion
         self._eval_stream = experience.origin_stream
@@ -302,13 +310,17 @@ class _Totals:
         self.sizes += other.sizes
 
     def summary(self) -> dict[str, float]:
-        seen = sum(self.sizes)
+        """Accuracy, mean loss and samples, over every rank under distributed training
+        (a collective: every rank asks for it at the same point)."""
+        correct = loss = 0.0
+        if self.sizes:
+            correct = float(torch.stack(self.correct).sum())
+            weights = torch.tensor(self.sizes, dtype=torch.float64)
+            loss = float(torch.stack(self.losses).cpu().double() @ weights)
+        seen, correct, loss = distributed.sum_over_ranks([sum(self.sizes), correct, loss])
         if not seen:
             return {"accuracy": NAN, "loss": NAN, "samples": 0}
-        correct = float(torch.stack(self.correct).sum())
-        weights = torch.tensor(self.sizes, dtype=torch.float64)
-        loss = float(torch.stack(self.losses).cpu().double() @ weights)
-        return {"accuracy": correct / seen, "loss": loss / seen, "samples": seen}
+        return {"accuracy": correct / seen, "loss": loss / seen, "samples": int(seen)}
 
 
 def _add_confusion(counts: Tensor | None, output: Tensor, targets: Tensor) -> Tensor:
@@ -320,6 +332,18 @@ def _add_confusion(counts: Tensor | None, output: Tensor, targets: Tensor) -> Te
         counts = wider
     batch = confusion_matrix(output.argmax(dim=1), targets, max(n_classes, _size(counts)))
     return batch if counts is None else counts + batch
+
+
+def _summed_over_ranks(counts: Tensor | None) -> Tensor | None:
+    """The confusion counts of every rank added up (widened to the widest); ``None``
+    when no rank counted anything."""
+    size = max(distributed.all_gather_object(_size(counts)))
+    if size == 0:
+        return None
+    total = torch.zeros(size, size, dtype=torch.int64)
+    if counts is not None:
+        total[: counts.shape[0], : counts.shape[1]] = counts.cpu()
+    return distributed.all_reduce_sum(total).to(counts.device if counts is not None else "cpu")
 
 
 def _size(counts: Tensor | None) -> int:

@@ -6,6 +6,7 @@ from typing import cast
 
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 from clhost.data import Experience
 
@@ -44,8 +45,10 @@ class MultiTaskModule(nn.Module):
 
 
 def forward_with_tasks(model: nn.Module, x: Tensor, task_labels: Tensor) -> Tensor:
-    """``model``'s output for ``x``, passing the task labels only to multi-task models."""
-    if isinstance(model, MultiTaskModule):
+    """``model``'s output for ``x``, passing the task labels only to multi-task models
+    (also when ``model`` is one inside ``DistributedDataParallel``)."""
+    inner = model.module if isinstance(model, DistributedDataParallel) else model
+    if isinstance(inner, MultiTaskModule):
         return model(x, task_labels)
     return model(x)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from clhost._markers import hookimpl
+from clhost.distributed import REPLICATED
 from clhost.plugin import BasePlugin
 
 
@@ -12,8 +13,10 @@ class Clock(BasePlugin):
     """Counts experiences, epochs and iterations; plugins read it from ``strategy.clock``.
 
     It runs last, so during a hook every plugin sees the values before the step that is
-    being completed is counted.
+    being completed is counted. Every rank counts the same steps (replicated).
     """
+
+    distributed = REPLICATED
 
     train_exp_counter: int
     train_exp_epochs: int

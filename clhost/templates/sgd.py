@@ -7,7 +7,10 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
+from clhost import distributed
+from clhost._dispatch import plugin_label
 from clhost._markers import HOOK_PREFIX
 from clhost.data import Experience, experience_data, make_loader
 from clhost.errors import CheckpointError
@@ -25,7 +28,21 @@ class BaseSGDTemplate(BaseTemplate):
     ``eval_every`` controls periodic evaluation on the ``eval_streams`` given to
     ``train()``: ``-1`` never, ``0`` after each experience, ``n > 0`` every ``n`` epochs
     or iterations (``peval_mode``).
+
+    Under distributed training (a ``torch.distributed`` process group, ``torchrun``) the
+    template's own training forward runs through ``DistributedDataParallel``, rebuilt
+    for each experience after the model grows; ``strategy.model`` stays the inner module
+    (its state keys, layers and heads as in one process), so a plugin's own forward
+    passes are local: their gradients are averaged when their loss joins the template's
+    backward, otherwise the plugin averages them (``clhost.distributed``).
+    ``train_mb_size`` stays the global minibatch (each rank takes its slice), evaluation
+    deals whole minibatches round-robin and the evaluator sums its counts over ranks.
+    After each experience rank 0's state of every replicated plugin and its random
+    generators are broadcast. Plugins undeclared for it are refused
+    (``docs/distributed.md``).
     """
+
+    distributed = distributed.REPLICATED
 
     HOOK_GROUPS: tuple[type, ...] = (BaseTemplateHooks, SGDLoopHooks, SGDUpdateHooks)
     LEARNS_BY_GRADIENT: bool = True
@@ -81,8 +98,20 @@ class BaseSGDTemplate(BaseTemplate):
         self.loss_terms: dict[str, Tensor] = {}
         self._stop_requested = False
         self._params_before_adaptation: dict[str, nn.Parameter] = {}
+        self._ddp: DistributedDataParallel | None = None
+        self._forward_module: nn.Module | None = None
         super().__init__(model=model, device=device, plugins=plugins, evaluator=evaluator)
+        distributed.check_supported(
+            [(f"strategy {type(self).__name__}", self)]
+            + [(plugin_label(plugin), plugin) for plugin in self.all_plugins]
+        )
         self._finite_guard = FiniteGuard(deferred=self.device.type != "cpu")
+
+    @property
+    def forward_module(self) -> nn.Module:
+        """What ``forward`` calls: the DDP wrapper during the template's own training
+        forward under distributed training, ``model`` otherwise."""
+        return self.model if self._forward_module is None else self._forward_module
 
     def extra_plugins(self) -> list[object]:
         criterion = self._criterion
@@ -137,6 +166,7 @@ class BaseSGDTemplate(BaseTemplate):
         self.dataloader = self.make_train_dataloader()
         self.model_adaptation(experience)
         self.make_optimizer()
+        self._ddp = _wrap_for_ranks(self.model, self.device)
         self._stop_requested = False
         self._fire(self.hooks.before_training_exp)
         for _ in range(self.train_epochs):
@@ -151,6 +181,7 @@ class BaseSGDTemplate(BaseTemplate):
             self._periodic_eval("epoch", self.clock.train_exp_epochs)
         self._finite_guard.check_weights(self)
         self._fire(self.hooks.after_training_exp)
+        distributed.synchronise(self._state_order())
         if self.eval_every == 0:
             self._eval_streams()
 
@@ -195,7 +226,7 @@ class BaseSGDTemplate(BaseTemplate):
             self._fire(hooks.before_training_iteration)
             optimizer.zero_grad(set_to_none=True)
             self._fire(hooks.before_forward)
-            self.mb_output = self.forward()
+            self.mb_output = self.training_forward()
             self._fire(hooks.after_forward)
             self.loss = self.criterion()
             if hooks.loss_terms:
@@ -228,6 +259,17 @@ class BaseSGDTemplate(BaseTemplate):
     def forward(self) -> Any:
         raise NotImplementedError
 
+    def training_forward(self) -> Any:
+        """``forward`` for the training loop's minibatch, through DDP when it wraps the
+        model (so that backward averages the gradients over ranks)."""
+        if self._ddp is None:
+            return self.forward()
+        self._forward_module = self._ddp
+        try:
+            return self.forward()
+        finally:
+            self._forward_module = None
+
     def criterion(self) -> Tensor:
         raise NotImplementedError
 
@@ -245,7 +287,11 @@ class BaseSGDTemplate(BaseTemplate):
         self.adapted_dataset = experience_data(experience)
         self._fire(self.hooks.after_eval_dataset_adaptation)
         self.dataloader = make_loader(
-            self.adapted_dataset, self.eval_mb_size, shuffle=False, num_workers=self.num_workers
+            self.adapted_dataset,
+            self.eval_mb_size,
+            shuffle=False,
+            num_workers=self.num_workers,
+            shard=True,
         )
         hooks = self.hooks
         self._fire(hooks.before_eval_exp)
@@ -273,3 +319,18 @@ class BaseSGDTemplate(BaseTemplate):
             item.to(device, non_blocking=True) if isinstance(item, Tensor) else item
             for item in batch
         )
+
+
+def _wrap_for_ranks(model: nn.Module, device: torch.device) -> DistributedDataParallel | None:
+    """``model`` in DDP under distributed training (parameters broadcast from rank 0);
+    unused parameters are searched for only where a multi-task model may leave heads
+    idle. ``None`` in one process or with nothing to train."""
+    if not distributed.is_distributed() or not any(p.requires_grad for p in model.parameters()):
+        return None
+    from clhost.models.dynamic import MultiTaskModule
+
+    return DistributedDataParallel(
+        model,
+        device_ids=[device] if device.type == "cuda" else None,
+        find_unused_parameters=any(isinstance(m, MultiTaskModule) for m in model.modules()),
+    )

@@ -30,7 +30,7 @@ class SupervisedTemplate(BaseSGDTemplate):
         return self.mbatch[2]
 
     def forward(self) -> Any:
-        output = forward_with_tasks(self.model, self.mb_x, self.mb_task_id)
+        output = forward_with_tasks(self.forward_module, self.mb_x, self.mb_task_id)
         if not self.is_training:
             output = _cover_classes(output, self.experience)
         return output
