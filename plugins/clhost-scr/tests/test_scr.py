@@ -8,12 +8,12 @@ from torch import nn
 from torch.nn import functional as F
 
 import clhost
-from clhost.benchmarks import permuted_digits, split_digits, split_online
+from clhost import testing as kit
+from clhost.benchmarks import permuted_digits
 from clhost.data import Experience, TensorData
 from clhost.errors import ParameterError, PluginCompositionError
 from clhost.models import MultiHeadMLP, SimpleMLP
 from clhost.templates import OnlineSupervisedTemplate
-from clhost.testing import assert_resumes, state_round_trip, toy_benchmark
 from clhost_loss_scr import SCRLoss
 from clhost_scr import (
     SCR,
@@ -50,22 +50,11 @@ class Spy(clhost.SupervisedPlugin):
         self.eval_outputs.append(strategy.mb_output.clone())
 
 
-def _online(plugin, *extra, n_classes=4, input_size=8, lr=0.1, **kwargs):
+def _online(plugin, *extra, **kwargs):
     torch.manual_seed(0)
-    base = SimpleMLP(num_classes=n_classes, input_size=input_size, hidden_sizes=(32,))
-    model = SCRModel.from_model(base, projection_size=16)
-    return OnlineSupervisedTemplate(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=lr),
-        criterion=plugin.criterion,
-        train_mb_size=10,
-        plugins=[plugin, *extra],
-        **kwargs,
-    )
-
-
-def _toy_stream(n_experiences=2):
-    return split_online(toy_benchmark(n_experiences).train_stream, 10, shuffle=True, seed=0)
+    model = SCRModel.from_model(SimpleMLP(4, 8, (32,)), projection_size=16)
+    options = {"evaluator": "default", "criterion": plugin.criterion, **kwargs}
+    return kit.online_strategy_for(model, [plugin, *extra], **options)
 
 
 # -- augmentations ----------------------------------------------------------------------
@@ -183,7 +172,7 @@ def test_a_head_on_normalised_features_keeps_permuted_digits_apart():
 def test_each_minibatch_joins_the_memory_and_is_doubled_with_its_augmented_copy():
     spy = Spy()
     plugin = SCRPlugin(augmentations=lambda x: x + 100, mem_size=30, batch_size_mem=7)
-    _online(plugin, spy).train(_toy_stream()[:3])
+    _online(plugin, spy).train(kit.online_stream()[:3])
     sizes = [len(batch[1]) for batch in spy.batches]
     assert sizes == [20, 34, 34]  # 10 incoming, then 10 + 7 replayed; two views each
     x, y, t = spy.batches[-1]
@@ -196,7 +185,7 @@ def test_each_minibatch_joins_the_memory_and_is_doubled_with_its_augmented_copy(
 def test_the_loss_is_scr_loss_over_the_two_views_of_the_projections():
     spy = Spy()
     plugin = SCRPlugin(mem_size=30, batch_size_mem=7, temperature=0.2)
-    _online(plugin, spy).train(_toy_stream()[:3])
+    _online(plugin, spy).train(kit.online_stream()[:3])
     output, (_, y, _) = spy.outputs[-1], spy.batches[-1]
     assert output.shape == (34, 16)
     views = torch.stack((output[:17], output[17:]), dim=1)
@@ -206,31 +195,22 @@ def test_the_loss_is_scr_loss_over_the_two_views_of_the_projections():
 
 def test_memory_is_a_bounded_reservoir_that_takes_each_minibatch_once():
     plugin = SCRPlugin(mem_size=200, batch_size_mem=10)
-    _online(plugin, train_passes=3).train(_toy_stream()[:5])
+    _online(plugin, train_passes=3).train(kit.online_stream()[:5])
     assert len(plugin.memory) == 50
     small = SCRPlugin(mem_size=30, batch_size_mem=10)
-    _online(small).train(_toy_stream())
+    _online(small).train(kit.online_stream())
     assert len(small.memory) == 30 and set(small.memory.buffer.y.tolist()) == {0, 1, 2, 3}
 
 
 def test_misuse_is_refused():
-    stream = _toy_stream()[:1]
+    stream = kit.online_stream()[:1]
     model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
     plugin = SCRPlugin()
-    plain = OnlineSupervisedTemplate(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        criterion=plugin.criterion,
-        plugins=[plugin],
-    )
+    plain = kit.online_strategy_for(model, [plugin], criterion=plugin.criterion)
     with pytest.raises(PluginCompositionError, match="SCRModel"):
         plain.train(stream)
     scr_model = SCRModel.from_model(model)
-    without_loss = OnlineSupervisedTemplate(
-        model=scr_model,
-        optimizer=torch.optim.SGD(scr_model.parameters(), lr=0.1),
-        plugins=[SCRPlugin()],
-    )
+    without_loss = kit.online_strategy_for(scr_model, [SCRPlugin()])
     with pytest.raises(PluginCompositionError, match="criterion"):
         without_loss.train(stream)
     with pytest.raises(ParameterError, match="mem_size"):
@@ -276,7 +256,7 @@ def test_predicts_the_nearest_class_mean_of_the_memory():
 def test_class_means_follow_the_model_and_the_memory():
     plugin = SCRPlugin(mem_size=40, batch_size_mem=10)
     strategy = _online(plugin)
-    stream = _toy_stream()
+    stream = kit.online_stream()
     strategy.train(stream[:6])
     strategy.eval(stream[:1])
     held = plugin.memory.buffer
@@ -292,7 +272,7 @@ def test_class_means_follow_the_model_and_the_memory():
 def test_evaluation_before_any_memory_gives_uniform_scores():
     plugin, spy = SCRPlugin(), Spy()
     strategy = _online(plugin, spy)
-    result = strategy.eval(toy_benchmark(2).test_stream)
+    result = strategy.eval(kit.toy_benchmark(2).test_stream)
     assert all(torch.equal(out, torch.zeros_like(out)) for out in spy.eval_outputs)
     assert torch.isfinite(torch.tensor(result.metrics["loss"]))
 
@@ -301,18 +281,18 @@ def test_evaluation_before_any_memory_gives_uniform_scores():
 
 
 def test_state_round_trip_restores_memory_and_predictions():
-    stream = _toy_stream()
+    stream = kit.online_stream()
     first = SCRPlugin(mem_size=30, batch_size_mem=10)
     strategy = _online(first)
     strategy.train(stream[:12])
-    second = state_round_trip(first, SCRPlugin(mem_size=30, batch_size_mem=10))
+    second = kit.state_round_trip(first, SCRPlugin(mem_size=30, batch_size_mem=10))
     assert torch.equal(first.memory.buffer.x, second.memory.buffer.x)
 
     spies = [Spy(), Spy()]
     for plugin, spy in zip((first, second), spies, strict=True):
         evaluator = _online(plugin, spy)
         evaluator.model.load_state_dict(strategy.model.state_dict())
-        evaluator.eval(toy_benchmark(2).test_stream)
+        evaluator.eval(kit.toy_benchmark(2).test_stream)
     assert all(
         torch.allclose(a, b)
         for a, b in zip(spies[0].eval_outputs, spies[1].eval_outputs, strict=True)
@@ -325,7 +305,7 @@ def test_a_resumed_run_ends_as_one_never_stopped():
     def build():
         return _online(SCRPlugin(mem_size=30, batch_size_mem=10), evaluator=None)
 
-    resumed = assert_resumes(build, _toy_stream()[:14], split=12)
+    resumed = kit.assert_resumes(build, kit.online_stream()[:14], split=12)
     assert len(resumed.plugins[0].memory) == 30
 
 
@@ -345,9 +325,9 @@ def test_strategy_wraps_the_model_and_adds_the_head_to_the_optimizer():
     assert strategy.model.projection[-1].out_features == 128
     head = {id(p) for p in strategy.model.projection.parameters()}
     assert {id(p) for p in optimizer.param_groups[-1]["params"]} == head
-    strategy.train(toy_benchmark(2).train_stream)
+    strategy.train(kit.toy_benchmark(2).train_stream)
     assert len(plugin.memory) == 20
-    assert strategy.eval(toy_benchmark(2).test_stream).metrics["accuracy"] > 0.5
+    assert strategy.eval(kit.toy_benchmark(2).test_stream).metrics["accuracy"] > 0.5
     with pytest.raises(ParameterError, match="criterion"):
         SCR(model=base, optimizer=optimizer, criterion=nn.CrossEntropyLoss())
     with pytest.raises(ParameterError, match="projection_size"):
@@ -357,25 +337,12 @@ def test_strategy_wraps_the_model_and_adds_the_head_to_the_optimizer():
 
 
 def test_scr_beats_online_naive_on_split_digits():
-    benchmark = split_digits()
-    stream = split_online(benchmark.train_stream, 10, shuffle=True, seed=0)
-
-    def accuracy(plugins, model, criterion=None):
-        strategy = OnlineSupervisedTemplate(
-            model=model,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            criterion=criterion,
-            train_mb_size=10,
-            plugins=plugins,
-        )
-        strategy.train(stream)
-        return strategy.eval(benchmark.test_stream).metrics["accuracy"]
-
-    torch.manual_seed(0)
-    naive = accuracy([], SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(100,)))
-    torch.manual_seed(0)
-    base = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(100,))
+    naive = kit.online_accuracy()
     plugin = SCRPlugin(mem_size=100, batch_size_mem=100)
-    scr = accuracy([plugin], SCRModel.from_model(base), plugin.criterion)
+    scr = kit.online_accuracy(
+        [plugin],
+        model=lambda: SCRModel.from_model(SimpleMLP(10, 64, (100,))),
+        criterion=plugin.criterion,
+    )
     assert naive < 0.25
     assert scr > naive + 0.5
