@@ -64,10 +64,12 @@ class MERPlugin(SupervisedMetaLearningPlugin):
     def inner_updates(self, strategy: Any) -> None:
         params = _trained(strategy.model)
         lr = strategy.optimizer.param_groups[0]["lr"]
+        current = (strategy.mb_x, strategy.mb_y, strategy.mb_task_id)
+        draws = self._draws(strategy.device)
         self._slow = [p.detach().clone() for p in params]
         for step in range(self.n_inner_steps):
             start = [p.detach().clone() for p in params]
-            for group, (x, y, t) in enumerate(self._groups(strategy)):
+            for group, (x, y, t) in enumerate((current, *draws[step : step + 1])):
                 loss = strategy.loss_fn(forward_with_tasks(strategy.model, x, t), y)
                 if step == group == 0:  # the minibatch's loss before its update, as SGD's
                     strategy.loss = loss.detach()
@@ -87,14 +89,16 @@ class MERPlugin(SupervisedMetaLearningPlugin):
         if first_sight(strategy):
             self.storage_policy.add(strategy, TensorData(*strategy.mbatch[:3]))
 
-    def _groups(self, strategy: Any) -> list[tuple[Tensor, Tensor, Tensor]]:
-        """The incoming minibatch, then a fresh draw from the memory if it holds any."""
-        groups = [(strategy.mb_x, strategy.mb_y, strategy.mb_task_id)]
+    def _draws(self, device: Any) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """For each Reptile batch, ``batch_size_mem`` distinct memory samples (as
+        ``n_inner_steps`` rows of one gather); none while the memory is empty."""
         memory = self.storage_policy.buffer
-        if len(memory) > 0:
-            drawn = memory.subset(torch.randperm(len(memory))[: self.batch_size_mem])
-            groups.append(drawn.to(strategy.device).tensors[:3])
-        return groups
+        if len(memory) == 0:
+            return []
+        size = min(self.batch_size_mem, len(memory))
+        rows = torch.rand(self.n_inner_steps, len(memory)).topk(size, dim=1).indices
+        x, y, t = (tensor[rows].to(device) for tensor in memory.tensors[:3])
+        return list(zip(x, y, t, strict=True))
 
     def state_dict(self) -> dict[str, Any]:
         return {"storage_policy": self.storage_policy.state_dict()}
