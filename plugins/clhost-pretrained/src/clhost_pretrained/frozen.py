@@ -95,12 +95,18 @@ class FrozenFeatureModel(DynamicModule):
 
 
 def build_backbone(
-    model: nn.Module | None, model_name: str, pretrained: bool, pretrained_path: str | None
+    model: nn.Module | None,
+    model_name: str,
+    pretrained: bool,
+    pretrained_path: str | None,
+    **model_kwargs: Any,
 ) -> nn.Module:
     """``model`` if given, else the timm model ``model_name`` (weights from
-    ``pretrained_path``)."""
+    ``pretrained_path``; ``model_kwargs`` go to timm)."""
     if model is None:
-        return create_backbone(model_name, pretrained=pretrained, pretrained_path=pretrained_path)
+        return create_backbone(
+            model_name, pretrained=pretrained, pretrained_path=pretrained_path, **model_kwargs
+        )
     if not isinstance(model, nn.Module):
         raise ParameterError(f"model must be a torch.nn.Module, got {model!r}")
     return model

@@ -18,14 +18,15 @@ EmbeddingKey = Literal["cls", "mean", "max", "mean_max"]
 
 
 class PromptedViT(nn.Module):
-    """``backbone`` (a timm ``VisionTransformer``, frozen and always in eval mode) with the
+    """``backbone`` (a timm ``VisionTransformer``, its weights frozen) with the
     prompts ``pool`` chooses for each sample inserted after its class token, and a linear
     ``head`` of ``num_classes`` outputs on the pooled result (``head_type``: the mean of
     the prompt tokens' outputs, the class token's, all tokens', or the class and prompt
     tokens').
 
     The query matched against the pool's keys is, with ``use_cls_features``, the frozen
-    backbone's own pre-logits feature of the image without prompts (L2P's query);
+    backbone's own pre-logits feature of the image without prompts, in eval mode (L2P's
+    query); the prompted pass follows the model's mode (the backbone's dropout, if any);
     otherwise the patch embeddings reduced by ``embedding_key`` (``"cls"`` then means
     their maximum, as in Avalanche). With ``prompt_mask`` each sample takes the ``top_k``
     prompts of its task (task ``t``: prompts ``t * top_k`` to ``(t + 1) * top_k - 1``)
@@ -49,7 +50,7 @@ class PromptedViT(nn.Module):
             raise ParameterError(
                 f"prompts need a timm VisionTransformer backbone, got {type(backbone).__name__}"
             )
-        self.backbone = freeze(backbone)
+        self.backbone = freeze(backbone).train()  # weights frozen; dropout follows the mode
         self.pool = pool
         self.head = nn.Linear(backbone.embed_dim, positive_int("num_classes", num_classes))
         self.head_type = one_of("head_type", head_type, ("prompt", "token", "gap", "token+prompt"))
@@ -59,11 +60,6 @@ class PromptedViT(nn.Module):
         self.use_cls_features = boolean("use_cls_features", use_cls_features)
         self.prompt_mask = boolean("prompt_mask", prompt_mask)
         self.last_selection: PromptSelection | None = None
-
-    def train(self, mode: bool = True) -> PromptedViT:
-        super().train(mode)
-        self.backbone.eval()  # frozen: dropout off, the query never changes
-        return self
 
     def forward(self, x: Tensor, task_labels: Tensor | None = None) -> Tensor:
         vit = self.backbone
@@ -78,9 +74,13 @@ class PromptedViT(nn.Module):
         return self.head(vit.head_drop(vit.fc_norm(self._pooled(tokens, first, prompts.shape[1]))))
 
     def _query(self, x: Tensor, patches: Tensor) -> Tensor:
-        if self.use_cls_features:
-            with torch.no_grad():
-                return features(self.backbone, x)
+        if self.use_cls_features:  # in eval mode, whatever the model's: no dropout
+            training = self.backbone.training
+            try:
+                with torch.no_grad():
+                    return features(self.backbone.eval(), x)
+            finally:
+                self.backbone.train(training)
         key = self.embedding_key
         if key == "mean":
             return patches.mean(dim=1)
