@@ -3,8 +3,6 @@ agreeing gradients alone, the memory holds the asked number of samples per exper
 its state restores the run exactly, and A-GEM beats finetuning on task-, domain- and
 class-incremental digits."""
 
-import io
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,10 +11,9 @@ from clhost import hookimpl
 from clhost.benchmarks import permuted_digits, split_digits
 from clhost.data import TensorData
 from clhost.errors import ParameterError
-from clhost.experiment import run_experiment
 from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
 from clhost.templates import SupervisedTemplate
-from clhost.testing import Killed, kill_before, toy_benchmark
+from clhost.testing import assert_plugin_resumes, toy_benchmark
 from clhost_agem import AGEM, AGEMPlugin, project_away
 
 
@@ -176,40 +173,15 @@ def test_bad_parameters_are_named(kwargs, name):
         AGEMPlugin(**kwargs)
 
 
-def test_state_round_trip_restores_the_memories_and_the_run(tmp_path):
-    torch.manual_seed(0)
-    bench = toy_benchmark(3, 2)
-
-    def run(benchmark, killed_before=None, **options):
-        torch.manual_seed(0)
-        model = IncrementalMLP(8, (16,))
-        strategy = AGEM(
-            model=model,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            train_epochs=2,
-            patterns_per_exp=20,
-            sample_size=10,
-        )
-        if killed_before is None:
-            run_experiment(strategy, benchmark, eval_before_training=False, **options)
-            return strategy
-        kill_before(strategy, killed_before)
-        with pytest.raises(Killed):
-            run_experiment(strategy, benchmark, eval_before_training=False, **options)
-        return strategy
-
-    uninterrupted = run(bench)
-    interrupted = run(bench, killed_before=2, output_dir=tmp_path)
-    buffer = io.BytesIO()
-    torch.save(interrupted.plugins[0].state_dict(), buffer)
-    buffer.seek(0)
-    fresh = AGEMPlugin()
-    fresh.load_state_dict(torch.load(buffer, weights_only=True))
-    for mine, theirs in zip(fresh.memories, interrupted.plugins[0].memories, strict=True):
-        assert all(torch.equal(a, b) for a, b in zip(mine.tensors, theirs.tensors, strict=True))
-    resumed = run(bench, output_dir=tmp_path, resume=True)
-    for a, b in zip(uninterrupted.model.parameters(), resumed.model.parameters(), strict=True):
-        assert torch.equal(a, b)
+def test_state_round_trip_restores_the_memories_and_the_run():
+    restored = assert_plugin_resumes(
+        lambda: AGEMPlugin(patterns_per_experience=20, sample_size=10),
+        model=lambda: IncrementalMLP(8, (16,)),
+        optimizer="sgd",
+        lr=0.1,
+        train_epochs=2,
+    )
+    assert [len(memory) for memory in restored.memories] == [20, 20, 20]
 
 
 def _average_accuracy(model, benchmark, *, momentum, epochs, **agem):
