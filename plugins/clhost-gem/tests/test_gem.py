@@ -3,7 +3,6 @@ memory constraint holds after the projection (and gradients that satisfy them ar
 alone), the memories and the run survive a checkpoint, and GEM beats finetuning on task-,
 domain- and class-incremental digits."""
 
-import io
 import itertools
 
 import pytest
@@ -13,12 +12,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from clhost import hookimpl
 from clhost.benchmarks import permuted_digits, split_digits
-from clhost.data import Benchmark
 from clhost.errors import ParameterError
-from clhost.experiment import run_experiment
 from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
 from clhost.templates import SupervisedTemplate
-from clhost.testing import Killed, kill_before, toy_benchmark
+from clhost.testing import assert_plugin_resumes, toy_benchmark
 from clhost_gem import GEM, GEMPlugin, gem_dual, nonnegative_qp, project_to_constraints
 
 
@@ -133,6 +130,22 @@ def test_projection_makes_no_float64_copy_of_the_gradients():
     assert recorded.sizes and max(recorded.sizes) <= 4 * 4
 
 
+def _gradients(gem, model):
+    """The minibatch's gradient (as the parameters hold it now) and each memory's."""
+    params = list(model.parameters())
+    current = torch.cat([_flat(p.grad, p) for p in params])
+    references = []
+    for memory in gem.memories:
+        loss = F.cross_entropy(model(memory.x), memory.y)
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        references.append(torch.cat([_flat(g, p) for g, p in zip(grads, params, strict=True)]))
+    return current, references
+
+
+def _flat(grad, param):
+    return grad.reshape(-1) if grad is not None else torch.zeros(param.numel())
+
+
 class ConstraintCheck:
     """After GEM's projection, recomputes each memory's gradient and checks the step."""
 
@@ -141,19 +154,10 @@ class ConstraintCheck:
 
     @hookimpl
     def clhost_after_backward(self, strategy):
-        model = strategy.model
-        params = list(model.parameters())
-        z = torch.cat([_flat(p.grad, p) for p in params])
-        for memory in self.gem.memories:
-            loss = F.cross_entropy(model(memory.x), memory.y)
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
-            reference = torch.cat([_flat(g, p) for g, p in zip(grads, params, strict=True)])
+        z, references = _gradients(self.gem, strategy.model)
+        for reference in references:
             assert z @ reference >= -1e-4 * z.norm() * reference.norm()
             self.checked += 1
-
-
-def _flat(grad, param):
-    return grad.reshape(-1) if grad is not None else torch.zeros(param.numel())
 
 
 class Violations:
@@ -164,15 +168,8 @@ class Violations:
 
     @hookimpl
     def clhost_after_backward(self, strategy):
-        model = strategy.model
-        params = list(model.parameters())
-        g = torch.cat([_flat(p.grad, p) for p in params])
-        for memory in self.gem.memories:
-            loss = F.cross_entropy(model(memory.x), memory.y)
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
-            if g @ torch.cat([_flat(r, p) for r, p in zip(grads, params, strict=True)]) < 0:
-                self.count += 1
-                return
+        g, references = _gradients(self.gem, strategy.model)
+        self.count += any(g @ reference < 0 for reference in references)
 
 
 def test_every_memory_constraint_holds_after_the_projection_on_a_growing_model():
@@ -194,42 +191,17 @@ def test_every_memory_constraint_holds_after_the_projection_on_a_growing_model()
     assert check.checked > 0
 
 
-def test_memory_keeps_the_asked_samples_of_each_experience_and_round_trips(tmp_path):
-    bench = toy_benchmark(3, 2, task_labels=True)
-    only_task_0 = Benchmark(bench.name, bench.train_stream, bench.test_stream[:1], 6, (8,))
-
-    def run(benchmark, killed_before=None, **options):
-        torch.manual_seed(0)
-        model = MultiHeadMLP(8, (16,))
-        strategy = GEM(
-            model=model,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            train_epochs=2,
-            patterns_per_exp=15,
-        )
-        if killed_before is None:
-            run_experiment(strategy, benchmark, eval_before_training=False, **options)
-            return strategy
-        kill_before(strategy, killed_before)
-        with pytest.raises(Killed):
-            run_experiment(strategy, benchmark, eval_before_training=False, **options)
-        return strategy
-
-    uninterrupted = run(only_task_0)
-    gem = uninterrupted.plugins[0]
-    assert [len(memory) for memory in gem.memories] == [15, 15, 15]
-    assert [memory.task_set for memory in gem.memories] == [[0], [1], [2]]
-    interrupted = run(only_task_0, killed_before=2, output_dir=tmp_path)
-    buffer = io.BytesIO()
-    torch.save(interrupted.plugins[0].state_dict(), buffer)
-    buffer.seek(0)
-    fresh = GEMPlugin()
-    fresh.load_state_dict(torch.load(buffer, weights_only=True))
-    for mine, theirs in zip(fresh.memories, interrupted.plugins[0].memories, strict=True):
-        assert all(torch.equal(a, b) for a, b in zip(mine.tensors, theirs.tensors, strict=True))
-    resumed = run(only_task_0, output_dir=tmp_path, resume=True)
-    for a, b in zip(uninterrupted.model.parameters(), resumed.model.parameters(), strict=True):
-        assert torch.equal(a, b)
+def test_memory_keeps_the_asked_samples_of_each_experience_and_resumes():
+    restored = assert_plugin_resumes(
+        lambda: GEMPlugin(patterns_per_experience=15),
+        model=lambda: MultiHeadMLP(8, (16,)),
+        task_labels=True,
+        optimizer="sgd",
+        lr=0.1,
+        train_epochs=2,
+    )
+    assert [len(memory) for memory in restored.memories] == [15, 15, 15]
+    assert [memory.task_set for memory in restored.memories] == [[0], [1], [2]]
 
 
 def test_a_cycling_float32_dual_is_solved_again_in_float64(monkeypatch):
