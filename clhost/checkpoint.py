@@ -26,6 +26,7 @@ from torch import Tensor
 from clhost._atomic import atomic_write
 from clhost._description import describe_experiment, differences, digest_of, summary
 from clhost.data import Benchmark, Experience
+from clhost.distributed import own_shards
 from clhost.errors import CheckpointError
 from clhost.templates.state import ModelStateMismatch, reason
 
@@ -43,6 +44,7 @@ def save_checkpoint(
     *,
     benchmark: Benchmark | None = None,
     experiment: Mapping[str, Any] | None = None,
+    shards: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a checkpoint of ``strategy`` after ``position`` train experiences.
 
@@ -51,11 +53,14 @@ def save_checkpoint(
     the fingerprint; ``experiment`` is ``describe_experiment`` of the strategy taken
     before it trained, recorded so that ``load_checkpoint`` refuses a strategy, benchmark
     or settings that differ from it. A component whose state is not plain data is an
-    error here, when it can still be fixed, not when the run is resumed.
+    error here, when it can still be fixed, not when the run is resumed. Under
+    distributed training rank 0 writes it, with ``shards`` (``distributed.gather_shards``):
+    every rank's state of each sharded component.
     """
     if not isinstance(position, int) or isinstance(position, bool) or position < 0:
         raise ValueError(f"position must be a non-negative integer, got {position!r}")
     state = strategy.state_dict()
+    state["components"].update(shards or {})
     for key, component_state in state["components"].items():
         _require_plain(component_state, f"state of {key!r}")
     payload = {
@@ -99,6 +104,7 @@ def load_checkpoint(
     saved["components"] = strategy.current_state_keys(saved.get("components") or [])
     _check_fingerprint(saved, fingerprint(strategy, benchmark), path)
     _check_experiment(payload["fingerprint"], strategy, benchmark, settings, path)
+    payload["components"] = own_shards(payload["components"], strategy.stateful_components())
     stream = experiences if experiences is not None else _train_stream(benchmark)
     if stream is not None and position > len(stream):
         raise CheckpointError(

@@ -204,6 +204,13 @@ def rank_part(index: Tensor) -> Tensor:
     return torch.tensor_split(index, world)[rank()]
 
 
+def share_of(total: int) -> int:
+    """This rank's part of ``total`` items (a memory size, a minibatch) split as evenly
+    as possible; ``total`` in a single process."""
+    whole, rest = divmod(total, world_size())
+    return whole + (rank() < rest)
+
+
 def main_first(action: Callable[[], T]) -> T | None:
     """Run ``action`` on rank 0 only (a file write), then wait for every rank."""
     result = action() if is_main() else None
@@ -221,8 +228,9 @@ def _wire() -> torch.device:
 
 
 def policy_of(component: object) -> str:
-    """How ``component``'s state behaves across ranks; undeclared is ``UNSUPPORTED``."""
-    declared = getattr(type(component), "distributed", UNSUPPORTED)
+    """How ``component``'s state behaves across ranks; undeclared is ``UNSUPPORTED``. A
+    class attribute, or a property where it depends on the options (DER's memory)."""
+    declared = getattr(component, "distributed", UNSUPPORTED)
     return declared if declared in POLICIES else UNSUPPORTED
 
 
@@ -270,3 +278,42 @@ def _on_device(value: Any, device: torch.device) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(_on_device(item, device) for item in value)
     return value
+
+
+# -- sharded state in checkpoints -----------------------------------------------------
+
+SHARDS = "rank_states"  # the key of a sharded component's per-rank states in a checkpoint
+
+
+def gather_shards(components: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every rank's state of each sharded component, for rank 0 to write (a collective);
+    ``{}`` in a single process."""
+    if world_size() == 1:
+        return {}
+    return {
+        key: {SHARDS: all_gather_object(component.state_dict())}
+        for key, component in components.items()
+        if policy_of(component) == SHARDED
+    }
+
+
+def own_shards(saved: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    """``saved`` component states with this rank's part in place of every sharded
+    component's per-rank states; ``CheckpointError`` when the checkpoint was written by
+    another number of processes than are resuming it."""
+    from clhost.errors import CheckpointError
+
+    states = dict(saved)
+    for key, component in components.items():
+        state = states.get(key)
+        parts = state.get(SHARDS) if isinstance(state, dict) else None
+        if policy_of(component) != SHARDED or (world_size() == 1 and parts is None):
+            continue
+        written_by = 1 if parts is None else len(parts)
+        if parts is None or written_by != world_size():
+            raise CheckpointError(
+                f"component {key!r} holds one part per process and was saved by "
+                f"{written_by} process(es); resume it with {written_by}, not {world_size()}"
+            )
+        states[key] = parts[rank()]
+    return states

@@ -225,7 +225,8 @@ def run_experiment(
             strategy.train(experiences, *validation)
             strategy.eval(test_stream)
             if checkpoint is not None:  # written once, by rank 0, under DDP
-                write = partial(save_checkpoint, strategy, checkpoint, stop)
+                shards = distributed.gather_shards(strategy.stateful_components())
+                write = partial(save_checkpoint, strategy, checkpoint, stop, shards=shards)
                 distributed.main_first(partial(write, benchmark=benchmark, experiment=experiment))
         results = RunResults.from_evaluator(
             evaluator, strategy=type(strategy).__name__, benchmark=benchmark

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from clhost import distributed
 from clhost.data import make_loader
 from clhost.errors import CheckpointError, UnknownNameError
 from clhost.models.dynamic import forward_with_tasks
@@ -304,14 +305,16 @@ def gradient_importance(
     ``torch.square`` of the log-likelihood's gradient gives EWC's empirical Fisher,
     ``torch.abs`` of the output norm's gradient MAS's importance. Gradients come from
     ``torch.autograd.grad``, so the ``.grad`` the optimizer owns is untouched, and the model
-    runs in eval mode, so dropout is off and batch-norm statistics do not move.
+    runs in eval mode, so dropout is off and batch-norm statistics do not move. Under
+    distributed training each rank takes its share of the minibatches and the sums are
+    all-reduced, so every rank ends with the same mean (a collective: every rank calls it).
     """
     names, tensors = list(params), list(params.values())
     totals = [torch.zeros_like(p, memory_format=torch.contiguous_format) for p in tensors]
     was_training, batches = model.training, 0
     model.eval()
     try:
-        for batch in make_loader(data, batch_size, shuffle=False):
+        for batch in make_loader(data, batch_size, shuffle=False, shard=True):
             x, y, t = (part.to(device, non_blocking=True) for part in batch[:3])
             with torch.enable_grad():
                 loss = objective(forward_with_tasks(model, x, t), y)
@@ -322,6 +325,10 @@ def gradient_importance(
             batches += 1
     finally:
         model.train(was_training)
+    if distributed.world_size() > 1:
+        batches = int(distributed.sum_over_ranks([batches])[0])
+        for total in totals:
+            distributed.all_reduce_sum(total)
     if batches:
         torch._foreach_div_(totals, batches)
     return dict(zip(names, totals, strict=True))

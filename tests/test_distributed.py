@@ -17,7 +17,7 @@ from torch import nn
 from clhost import distributed
 from clhost.benchmarks import split_digits
 from clhost.data import TensorBatchLoader, TensorData
-from clhost.errors import PluginCompositionError
+from clhost.errors import CheckpointError, PluginCompositionError
 from clhost.models import SimpleMLP
 from clhost.plugin import SupervisedPlugin
 from clhost.templates import SupervisedTemplate
@@ -192,3 +192,15 @@ def test_torchrun_runs_the_cli_on_two_processes_and_rank_0_writes_once(tmp_path)
     assert both["average_accuracy"] == pytest.approx(one["average_accuracy"], abs=0.02)
     assert (tmp_path / "two" / "checkpoint.pt").exists()
     assert not list((tmp_path / "two").glob(".*.tmp"))
+
+
+class Sharded(SupervisedPlugin):
+    distributed = distributed.SHARDED
+
+
+def test_sharded_states_resume_only_with_the_number_of_processes_that_saved_them():
+    saved = {"sharded": {distributed.SHARDS: [{"part": 0}, {"part": 1}]}, "other": {"n": 1}}
+    with pytest.raises(CheckpointError, match="saved by 2 process.*resume it with 2, not 1"):
+        distributed.own_shards(saved, {"sharded": Sharded(), "other": object()})
+    plain = {"sharded": {"part": 0}}
+    assert distributed.own_shards(plain, {"sharded": Sharded()}) == plain

@@ -1,0 +1,119 @@
+"""First-party methods on 2 gloo processes: the same accuracy as one process with the
+same global minibatch, rehearsal memories consistent across ranks, exact resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from _ranks import on_ranks
+
+from clhost import distributed
+from clhost.benchmarks import split_digits
+from clhost.experiment import run_experiment
+from clhost.models import SimpleMLP
+from clhost.templates.clock import Clock
+
+SEEDS = (0, 1, 2)
+
+
+def build(method: str, seed: int) -> Any:
+    """``method`` with a small MLP on split digits, seeded."""
+    torch.manual_seed(seed)
+    model = SimpleMLP(input_size=64, hidden_sizes=(32,))
+    common = {
+        "model": model,
+        "optimizer": torch.optim.SGD(model.parameters(), lr=0.1),
+        "train_mb_size": 32,
+        "train_epochs": 2,
+        "eval_mb_size": 50,
+    }
+    if method == "naive":
+        from clhost_naive import Naive
+
+        return Naive(**common)
+    raise ValueError(method)
+
+
+def memory_of(strategy: Any) -> dict:
+    """Every plugin's state (the memory of a rehearsal method), to compare across ranks."""
+    return {key: c.state_dict() for key, c in strategy.stateful_components().items()}
+
+
+def accuracies(method: str, seeds: tuple[int, ...] = SEEDS) -> dict:
+    """Average accuracy after 5 experiences for each seed, and the last run's plugin states."""
+    result: dict[str, Any] = {"accuracy": []}
+    for seed in seeds:
+        strategy = build(method, seed)
+        run = run_experiment(strategy, split_digits(5, seed=seed), eval_before_training=False)
+        result["accuracy"].append(run.average_accuracy)
+        result["plugins"] = {
+            k: v for k, v in memory_of(strategy).items() if k not in ("evaluator", "clock")
+        }
+    return result
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.shape == b.shape and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+@pytest.mark.parametrize("method", ["naive"])
+def test_two_ranks_reach_the_accuracy_of_one_and_hold_the_same_memory(method, tmp_path):
+    single = accuracies(method)
+    first, second = on_ranks(accuracies, method, tmp_path=tmp_path, timeout=60)
+    assert first["accuracy"] == second["accuracy"]
+    assert first["accuracy"] == pytest.approx(single["accuracy"], abs=0.02)
+    assert _equal(first["plugins"], second["plugins"])
+
+
+class Killed(BaseException):
+    """A kill no ``except Exception`` stops."""
+
+
+def killed_and_resumed(method: str, directory: str) -> dict:
+    """An uninterrupted run and one killed in the middle of its third experience then
+    resumed by a fresh strategy: their weights and accuracy matrices."""
+    benchmark = split_digits(5, seed=3)
+    full = build(method, 3)
+    whole = run_experiment(full, benchmark, output_dir=Path(directory) / "full")
+    tick = Clock.tick_iteration
+
+    def kill(clock: Clock) -> None:
+        if clock.train_exp_counter == 2 and clock.train_exp_iterations == 5:
+            raise Killed
+        tick(clock)
+
+    Clock.tick_iteration = kill  # type: ignore[method-assign]
+    try:
+        run_experiment(build(method, 3), benchmark, output_dir=Path(directory) / "cut")
+    except Killed:
+        pass
+    finally:
+        Clock.tick_iteration = tick  # type: ignore[method-assign]
+    distributed.barrier()
+    resumed = build(method, 3)
+    again = run_experiment(resumed, benchmark, output_dir=Path(directory) / "cut", resume=True)
+    return {
+        "full": (full.model.state_dict(), whole.accuracy_matrix, memory_of(full)),
+        "resumed": (resumed.model.state_dict(), again.accuracy_matrix, memory_of(resumed)),
+    }
+
+
+@pytest.mark.parametrize("method", ["naive"])
+def test_a_killed_two_rank_run_resumes_to_the_uninterrupted_result(method, tmp_path):
+    for rank in on_ranks(killed_and_resumed, method, str(tmp_path), tmp_path=tmp_path, timeout=60):
+        weights, matrix, states = rank["full"]
+        assert _equal(weights, rank["resumed"][0])
+        assert matrix == rank["resumed"][1]
+        timeless = [
+            {k: v for k, v in s.items() if k != "evaluator"} for s in (states, rank["resumed"][2])
+        ]
+        assert _equal(*timeless)
