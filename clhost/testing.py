@@ -205,14 +205,21 @@ def online_accuracy(
 
 
 def assert_builds_its_plugin_first(
-    strategy_class: type, plugin_class: type, **parameters: Any
+    strategy_class: type, plugin_class: type, *, entry_point: str | None = None, **parameters: Any
 ) -> Any:
     """Check what a strategy declared from a plugin must do: built on a small MLP with
     the method's ``parameters`` and one more plugin, it holds a ``plugin_class`` first
     in line, whose attributes of those names have those values, and the other plugin
-    after it. Returns the strategy (untrained), for the method's own effect checks."""
+    after it; given ``entry_point``, both classes are registered under that name.
+    Returns the strategy (untrained), for the method's own effect checks."""
+    from importlib.metadata import entry_points
+
     from clhost.models import SimpleMLP
 
+    if entry_point is not None:
+        for group, registered in (("strategies", strategy_class), ("plugins", plugin_class)):
+            loaded = entry_points(group=f"clhost.{group}")[entry_point].load()
+            assert loaded is registered, (group, entry_point, loaded)
     model, extra = SimpleMLP(4, 8, (16,)), HookRecorder(())
     strategy = strategy_class(
         model=model,

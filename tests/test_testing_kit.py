@@ -1,4 +1,7 @@
-"""The resume and round-trip helpers of ``clhost.testing`` catch state that is not saved."""
+"""The helpers of ``clhost.testing``: resume and round-trip checks catch state that is not
+saved, the declared-strategy check catches a lost parameter, the online helpers train."""
+
+import importlib.metadata
 
 import pytest
 import torch
@@ -111,6 +114,26 @@ def test_assert_builds_its_plugin_first_catches_a_lost_parameter():
     assert assert_builds_its_plugin_first(SizedStrategy, Sized, size=5).plugins[0].size == 5
     with pytest.raises(AssertionError):
         assert_builds_its_plugin_first(Misbuilt, Sized, size=5)
+
+
+class Registered:
+    """An entry point that loads ``target``."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def load(self):
+        return self.target
+
+
+def test_assert_builds_its_plugin_first_checks_the_registration(monkeypatch):
+    groups = {"clhost.strategies": {"sized": Registered(SizedStrategy)}, "clhost.plugins": {}}
+    groups["clhost.plugins"]["sized"] = Registered(Sized)
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: groups[group])
+    assert_builds_its_plugin_first(SizedStrategy, Sized, entry_point="sized")
+    groups["clhost.plugins"]["sized"] = Registered(Drift)
+    with pytest.raises(AssertionError, match="plugins"):
+        assert_builds_its_plugin_first(SizedStrategy, Sized, entry_point="sized")
 
 
 def test_online_stream_and_strategy_train_a_minibatch_at_a_time():
