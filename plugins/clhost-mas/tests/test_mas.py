@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
-
 import pytest
 import torch
 from torch import nn
 
+from clhost import testing as kit
 from clhost.benchmarks import split_digits
 from clhost.data import Experience, TensorData
 from clhost.errors import CheckpointError, ParameterError
 from clhost.models import SimpleMLP
-from clhost.testing import (
-    assert_forgets_less,
-    assert_penalty_contract,
-    assert_plugin_resumes,
-    strategy_for,
-)
 from clhost_mas import MAS, MASPlugin
 
 # -- parameters ----------------------------------------------------------------------
@@ -37,20 +30,9 @@ def test_bad_parameters_get_one_clear_error(kwargs, message):
 
 
 def test_registered_and_strategy_puts_its_plugin_first():
-    assert entry_points(group="clhost.plugins")["mas"].load() is MASPlugin
-    assert entry_points(group="clhost.strategies")["mas"].load() is MAS
-    model = SimpleMLP(4, 8, (8,))
-    strategy = MAS(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        lambda_reg=2.0,
-        alpha=0.25,
+    kit.assert_builds_its_plugin_first(
+        MAS, MASPlugin, entry_point="mas", lambda_reg=2.0, alpha=0.25
     )
-    plugin = strategy.plugins[0]
-    assert isinstance(plugin, MASPlugin) and (plugin.lambda_reg, plugin.alpha) == (2.0, 0.25)
-
-
-# -- mechanism -----------------------------------------------------------------------
 
 
 def linear_model() -> nn.Linear:
@@ -80,7 +62,7 @@ def test_importance_is_the_mean_absolute_gradient_of_the_squared_output_norm():
     model = linear_model()
     plugin = MASPlugin(lambda_reg=1.0)
     # lr=0 keeps the parameters where they are, so the importance is taken at known values
-    strategy_for(model, [plugin], lr=0.0, train_mb_size=2).train(experience)
+    kit.strategy_for(model, [plugin], lr=0.0, train_mb_size=2).train(experience)
     weight, bias = hand_importance(model, x, [[0, 1], [2]])
     torch.testing.assert_close(plugin.importance["weight"], weight)
     torch.testing.assert_close(plugin.importance["bias"], bias)
@@ -96,19 +78,19 @@ def test_importances_of_experiences_are_blended_with_alpha():
     ]
     model = linear_model()
     plugin = MASPlugin(lambda_reg=1.0, alpha=0.25)
-    strategy_for(model, [plugin], lr=0.0, train_mb_size=2).train(stream)
+    kit.strategy_for(model, [plugin], lr=0.0, train_mb_size=2).train(stream)
     old, new = hand_importance(model, first, [[0, 1]]), hand_importance(model, second, [[0, 1]])
     torch.testing.assert_close(plugin.importance["weight"], 0.25 * old[0] + 0.75 * new[0])
     torch.testing.assert_close(plugin.importance["bias"], 0.25 * old[1] + 0.75 * new[1])
 
 
 def test_keeps_the_penalty_contract():
-    plugin = assert_penalty_contract(lambda: MASPlugin(lambda_reg=1.0), "mas")
+    plugin = kit.assert_penalty_contract(lambda: MASPlugin(lambda_reg=1.0), "mas")
     assert plugin.importance["classifier.heads.1.weight"].sum() > 0
 
 
 def test_state_round_trips_and_a_resumed_run_matches():
-    restored = assert_plugin_resumes(lambda: MASPlugin(lambda_reg=1.0))
+    restored = kit.assert_plugin_resumes(lambda: MASPlugin(lambda_reg=1.0))
     assert restored.importance and restored.importance.keys() == restored.anchors.keys()
     with pytest.raises(CheckpointError, match="anchors"):
         MASPlugin().load_state_dict({"importance": {}})
@@ -122,7 +104,7 @@ def test_state_round_trips_and_a_resumed_run_matches():
     [("task-incremental-split-digits", 0.01), ("permuted-digits", 0.3)],
 )
 def test_forgets_less_than_finetuning(scenario, lambda_reg):
-    assert_forgets_less(MAS, scenario, lambda_reg=lambda_reg)
+    kit.assert_forgets_less(MAS, scenario, lambda_reg=lambda_reg)
 
 
 def test_default_strength_stays_finite_at_plain_sgd_lr_0_1_in_class_incremental_digits():
@@ -132,7 +114,7 @@ def test_default_strength_stays_finite_at_plain_sgd_lr_0_1_in_class_incremental_
     torch.manual_seed(0)
     model = SimpleMLP(10, 64, (256,))
     plugin = MASPlugin()
-    strategy = strategy_for(
+    strategy = kit.strategy_for(
         model, [plugin], optimizer="sgd", lr=0.1, train_mb_size=32, train_epochs=5
     )
     for experience in split_digits(seed=0).train_stream:
