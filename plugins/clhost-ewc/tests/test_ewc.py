@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import copy
 import functools
-from importlib.metadata import entry_points
 
 import pytest
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from clhost import testing as kit
 from clhost.data import Experience, TensorData
 from clhost.errors import CheckpointError, ParameterError
 from clhost.importance import AnchorSums, QuadraticPenalty
 from clhost.models import SimpleMLP
-from clhost.testing import (
-    LossTermProbe,
-    assert_forgets_less,
-    assert_penalty_contract,
-    assert_plugin_resumes,
-    toy_benchmark,
-)
 from clhost.testing import strategy_for as adam_strategy_for
 from clhost_ewc import EWC, EWCPlugin
 
@@ -50,25 +43,11 @@ def test_bad_parameters_get_one_clear_error(kwargs, message):
 
 
 def test_registered_and_strategy_puts_its_plugin_first():
-    assert entry_points(group="clhost.plugins")["ewc"].load() is EWCPlugin
-    assert entry_points(group="clhost.strategies")["ewc"].load() is EWC
-    model = SimpleMLP(4, 8, (8,))
-    other = LossTermProbe("ewc")
-    strategy = EWC(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        ewc_lambda=5.0,
-        mode="online",
-        decay_factor=0.5,
-        plugins=[other],
+    strategy = kit.assert_builds_its_plugin_first(
+        EWC, EWCPlugin, entry_point="ewc", ewc_lambda=5.0, mode="online", decay_factor=0.5
     )
-    assert isinstance(strategy.plugins[0], EWCPlugin) and strategy.plugins[1] is other
-    assert (strategy.plugins[0].ewc_lambda, strategy.plugins[0].decay_factor) == (5.0, 0.5)
     with pytest.raises(TypeError, match="ewc_lamda"):
-        EWC(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), ewc_lamda=1.0)
-
-
-# -- mechanism -----------------------------------------------------------------------
+        EWC(model=strategy.model, optimizer=strategy.optimizer, ewc_lamda=1.0)
 
 
 def test_fisher_is_the_mean_of_squared_minibatch_gradients_of_the_log_likelihood():
@@ -96,7 +75,7 @@ def test_fisher_is_the_mean_of_squared_minibatch_gradients_of_the_log_likelihood
 
 
 def test_separate_mode_keeps_every_experience_and_online_mode_decays_one_fisher():
-    benchmark = toy_benchmark(n_experiences=3, classes_per_experience=2)
+    benchmark = kit.toy_benchmark(n_experiences=3, classes_per_experience=2)
     model = SimpleMLP(6, 8, (8,))
 
     def trained(plugin):  # lr=0: every experience's Fisher is taken at the same parameters
@@ -124,9 +103,9 @@ def test_separate_mode_keeps_every_experience_and_online_mode_decays_one_fisher(
     ids=["separate-mode-sums-every-experience", "online-mode-pulls-to-the-latest"],
 )
 def test_penalty_is_the_fisher_weighted_distance_to_what_is_stored(options, pulled):
-    benchmark = toy_benchmark(n_experiences=3, classes_per_experience=2)
+    benchmark = kit.toy_benchmark(n_experiences=3, classes_per_experience=2)
     torch.manual_seed(1)
-    plugin, probe = EWCPlugin(ewc_lambda=3.0, **options), LossTermProbe("ewc")
+    plugin, probe = EWCPlugin(ewc_lambda=3.0, **options), kit.LossTermProbe("ewc")
     strategy = strategy_for(SimpleMLP(6, 8, (8,)), [plugin, probe], train_mb_size=100)
     strategy.train(benchmark.train_stream[:2])
     params = {name: p.detach().clone() for name, p in strategy.model.named_parameters()}
@@ -181,7 +160,7 @@ class OperationCounter(TorchDispatchMode):
 
 def test_starting_an_experience_costs_the_same_however_many_are_stored():
     """The penalty is built from running sums, not from every stored experience."""
-    benchmark = toy_benchmark(n_experiences=6, classes_per_experience=1)
+    benchmark = kit.toy_benchmark(n_experiences=6, classes_per_experience=1)
     counts = []
     for stored in (2, 5):
         plugin = EWCPlugin(ewc_lambda=1.0)
@@ -194,14 +173,16 @@ def test_starting_an_experience_costs_the_same_however_many_are_stored():
 
 
 def test_keeps_the_penalty_contract():
-    plugin = assert_penalty_contract(
+    plugin = kit.assert_penalty_contract(
         lambda: EWCPlugin(ewc_lambda=100.0), "ewc", optimizer="sgd", lr=0.1
     )
     assert "classifier.heads.1.weight" not in plugin.saved_params[0]
 
 
 def test_state_round_trips_and_a_resumed_run_matches():
-    restored = assert_plugin_resumes(lambda: EWCPlugin(ewc_lambda=50.0), optimizer="sgd", lr=0.1)
+    restored = kit.assert_plugin_resumes(
+        lambda: EWCPlugin(ewc_lambda=50.0), optimizer="sgd", lr=0.1
+    )
     assert sorted(restored.importances) == sorted(restored.saved_params) == [0, 1, 2]
     with pytest.raises(CheckpointError, match="mode"):
         EWCPlugin(ewc_lambda=1.0, mode="online", decay_factor=0.5).load_state_dict(
@@ -217,4 +198,4 @@ def test_state_round_trips_and_a_resumed_run_matches():
     [("task-incremental-split-digits", 1000.0), ("permuted-digits", 3000.0)],
 )
 def test_forgets_less_than_finetuning(scenario, ewc_lambda):
-    assert_forgets_less(EWC, scenario, ewc_lambda=ewc_lambda)
+    kit.assert_forgets_less(EWC, scenario, ewc_lambda=ewc_lambda)
