@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
-
 import pytest
 import torch
 from torch import nn
 
+from clhost import testing as kit
 from clhost.data import Experience, TensorData
 from clhost.errors import CheckpointError, ParameterError
 from clhost.models import SimpleMLP
-from clhost.testing import (
-    LossTermProbe,
-    assert_forgets_less,
-    assert_penalty_contract,
-    assert_plugin_resumes,
-    strategy_for,
-    toy_benchmark,
-)
 from clhost_rwalk import RWalk, RWalkPlugin
 from clhost_rwalk.plugin import SCORE_EPS
 
@@ -41,22 +32,9 @@ def test_bad_parameters_get_one_clear_error(kwargs, message):
 
 
 def test_registered_and_strategy_puts_its_plugin_first():
-    assert entry_points(group="clhost.plugins")["rwalk"].load() is RWalkPlugin
-    assert entry_points(group="clhost.strategies")["rwalk"].load() is RWalk
-    model = SimpleMLP(4, 8, (8,))
-    strategy = RWalk(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        ewc_lambda=2.0,
-        ewc_alpha=0.5,
-        delta_t=3,
+    kit.assert_builds_its_plugin_first(
+        RWalk, RWalkPlugin, entry_point="rwalk", ewc_lambda=2.0, ewc_alpha=0.5, delta_t=3
     )
-    plugin = strategy.plugins[0]
-    assert isinstance(plugin, RWalkPlugin)
-    assert (plugin.ewc_lambda, plugin.ewc_alpha, plugin.delta_t) == (2.0, 0.5, 3)
-
-
-# -- mechanism -----------------------------------------------------------------------
 
 
 def two_sgd_steps(delta_t: int) -> tuple[RWalkPlugin, list, list, list]:
@@ -70,9 +48,9 @@ def two_sgd_steps(delta_t: int) -> tuple[RWalkPlugin, list, list, list]:
     theta0 = [model.weight.detach().clone(), model.bias.detach().clone()]
     plugin = RWalkPlugin(ewc_lambda=1.0, ewc_alpha=0.9, delta_t=delta_t)
     experience = Experience(TensorData(x, y), 0, classes_in_this_experience=(0, 1))
-    strategy_for(model, [plugin], optimizer="sgd", lr=0.5, train_mb_size=1, train_epochs=2).train(
-        experience
-    )
+    kit.strategy_for(
+        model, [plugin], optimizer="sgd", lr=0.5, train_mb_size=1, train_epochs=2
+    ).train(experience)
 
     def gradient(weight, bias):  # cross-entropy: d/d logits = softmax - one_hot
         error = torch.softmax(x @ weight.T + bias, dim=1) - torch.eye(2)[y]
@@ -112,9 +90,9 @@ def test_fisher_and_scores_match_a_hand_computation(delta_t):
 
 def test_penalty_weighs_distance_by_normalised_fisher_plus_score():
     torch.manual_seed(1)
-    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2)
-    plugin, probe = RWalkPlugin(ewc_lambda=3.0), LossTermProbe("rwalk")
-    strategy = strategy_for(SimpleMLP(4, 8, (8,)), [plugin, probe], train_mb_size=100)
+    benchmark = kit.toy_benchmark(n_experiences=2, classes_per_experience=2)
+    plugin, probe = RWalkPlugin(ewc_lambda=3.0), kit.LossTermProbe("rwalk")
+    strategy = kit.strategy_for(SimpleMLP(4, 8, (8,)), [plugin, probe], train_mb_size=100)
     strategy.train(benchmark.train_stream[0])
     fisher, scores, anchors = plugin.fisher, plugin.scores, plugin.anchors
 
@@ -137,12 +115,12 @@ def test_penalty_weighs_distance_by_normalised_fisher_plus_score():
 
 
 def test_keeps_the_penalty_contract():
-    plugin = assert_penalty_contract(lambda: RWalkPlugin(ewc_lambda=1.0), "rwalk")
+    plugin = kit.assert_penalty_contract(lambda: RWalkPlugin(ewc_lambda=1.0), "rwalk")
     assert plugin.scores["classifier.heads.1.weight"].sum() > 0
 
 
 def test_state_round_trips_and_a_resumed_run_matches():
-    restored = assert_plugin_resumes(lambda: RWalkPlugin(ewc_lambda=1.0, delta_t=3))
+    restored = kit.assert_plugin_resumes(lambda: RWalkPlugin(ewc_lambda=1.0, delta_t=3))
     for kind in ("fisher", "scores", "running_fisher"):
         assert getattr(restored, kind).keys() == restored.anchors.keys() and restored.anchors
     with pytest.raises(CheckpointError, match="running_fisher"):
@@ -157,4 +135,4 @@ def test_state_round_trips_and_a_resumed_run_matches():
     [("task-incremental-split-digits", 0.3), ("permuted-digits", 1.0)],
 )
 def test_forgets_less_than_finetuning(scenario, ewc_lambda):
-    assert_forgets_less(RWalk, scenario, ewc_lambda=ewc_lambda)
+    kit.assert_forgets_less(RWalk, scenario, ewc_lambda=ewc_lambda)
