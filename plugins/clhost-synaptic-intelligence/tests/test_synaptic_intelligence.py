@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
-
 import pytest
 import torch
 from torch import nn
 
 from clhost import hookimpl
+from clhost import testing as kit
 from clhost.benchmarks import permuted_digits, split_digits
 from clhost.data import Experience, TensorData
 from clhost.errors import ParameterError, UnknownNameError
 from clhost.models import SimpleMLP
-from clhost.testing import (
-    LossTermProbe,
-    assert_forgets_less,
-    assert_penalty_contract,
-    assert_plugin_resumes,
-    strategy_for,
-    toy_benchmark,
-)
 from clhost_synaptic_intelligence import SynapticIntelligence, SynapticIntelligencePlugin
 
 
@@ -66,30 +57,14 @@ def test_bad_parameters_get_one_clear_error(kwargs, message):
 
 
 def test_registered_and_strategy_puts_its_plugin_first():
-    assert entry_points(group="clhost.plugins")["synaptic-intelligence"].load() is (
-        SynapticIntelligencePlugin
-    )
-    assert entry_points(group="clhost.strategies")["synaptic-intelligence"].load() is (
-        SynapticIntelligence
-    )
-    model = SimpleMLP(4, 8, (8,))
-    strategy = SynapticIntelligence(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+    kit.assert_builds_its_plugin_first(
+        SynapticIntelligence,
+        SynapticIntelligencePlugin,
+        entry_point="synaptic-intelligence",
         si_lambda=0.5,
         eps=1e-3,
         excluded_parameters=("classifier",),
     )
-    plugin = strategy.plugins[0]
-    assert isinstance(plugin, SynapticIntelligencePlugin)
-    assert (plugin.si_lambda, plugin.eps, plugin.excluded_parameters) == (
-        0.5,
-        1e-3,
-        ("classifier",),
-    )
-
-
-# -- mechanism -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -112,7 +87,7 @@ def test_importance_is_the_path_integral_of_two_steps_computed_by_hand(options, 
     experience = Experience(TensorData(x, y), 0, classes_in_this_experience=(0, 1))
     lr, momentum = 0.5, 0.9
     # one sample, two epochs: two SGD steps with momentum, so a step is not just -lr * g
-    strategy_for(
+    kit.strategy_for(
         model, [plugin], lr=lr, train_mb_size=1, train_epochs=2, optimizer="sgd", momentum=momentum
     ).train(experience)
 
@@ -140,9 +115,9 @@ def test_importance_is_the_path_integral_of_two_steps_computed_by_hand(options, 
 
 def test_path_integral_uses_the_task_loss_gradient_not_the_surrogate_s():
     torch.manual_seed(0)
-    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2)
+    benchmark = kit.toy_benchmark(n_experiences=2, classes_per_experience=2)
     plugin, probe = SynapticIntelligencePlugin(si_lambda=1.0, eps=1e-3), TaskPathProbe()
-    strategy = strategy_for(
+    strategy = kit.strategy_for(
         SimpleMLP(4, 8, (16,)), [plugin, probe], lr=0.001, optimizer="sgd", momentum=0.9
     )
     strategy.train(benchmark.train_stream[0])
@@ -162,24 +137,24 @@ def test_path_integral_uses_the_task_loss_gradient_not_the_surrogate_s():
 
 def test_excluded_parameters_get_no_importance_and_unknown_names_are_reported():
     torch.manual_seed(0)
-    benchmark = toy_benchmark(n_experiences=2, classes_per_experience=2)
+    benchmark = kit.toy_benchmark(n_experiences=2, classes_per_experience=2)
     plugin = SynapticIntelligencePlugin(si_lambda=1.0, excluded_parameters=("classifier",))
-    probe = LossTermProbe("si", "classifier.weight")
-    strategy_for(SimpleMLP(4, 8, (16,)), [plugin, probe]).train(benchmark.train_stream)
+    probe = kit.LossTermProbe("si", "classifier.weight")
+    kit.strategy_for(SimpleMLP(4, 8, (16,)), [plugin, probe]).train(benchmark.train_stream)
     assert sorted(plugin.omega) == ["features.1.bias", "features.1.weight"]
     assert probe.gradients and all(grad is None for grad in probe.gradients)
     typo = SynapticIntelligencePlugin(si_lambda=1.0, excluded_parameters=("clasifier",))
     with pytest.raises(UnknownNameError, match="did you mean"):
-        strategy_for(SimpleMLP(4, 8, (16,)), [typo]).train(benchmark.train_stream[0])
+        kit.strategy_for(SimpleMLP(4, 8, (16,)), [typo]).train(benchmark.train_stream[0])
 
 
 def test_keeps_the_penalty_contract():
-    plugin = assert_penalty_contract(lambda: SynapticIntelligencePlugin(si_lambda=1.0), "si")
+    plugin = kit.assert_penalty_contract(lambda: SynapticIntelligencePlugin(si_lambda=1.0), "si")
     assert plugin.omega["classifier.heads.1.weight"].sum() > 0
 
 
 def test_state_round_trips_and_a_resumed_run_matches():
-    restored = assert_plugin_resumes(lambda: SynapticIntelligencePlugin(si_lambda=0.5))
+    restored = kit.assert_plugin_resumes(lambda: SynapticIntelligencePlugin(si_lambda=0.5))
     assert restored.omega and restored.omega.keys() == restored.anchors.keys()
 
 
@@ -191,7 +166,7 @@ def test_state_round_trips_and_a_resumed_run_matches():
     [("task-incremental-split-digits", 0.1), ("permuted-digits", 1.0)],
 )
 def test_forgets_less_than_finetuning(scenario, si_lambda):
-    assert_forgets_less(SynapticIntelligence, scenario, si_lambda=si_lambda)
+    kit.assert_forgets_less(SynapticIntelligence, scenario, si_lambda=si_lambda)
 
 
 # -- the reference configuration: plain SGD at lr 0.1 ----------------------------------
@@ -202,7 +177,7 @@ def reference_accuracy(plugins, benchmark) -> float:
     accuracy over the whole test stream (pooled over its samples)."""
     torch.manual_seed(0)
     model = SimpleMLP(10, 64, (256,))
-    strategy = strategy_for(
+    strategy = kit.strategy_for(
         model, plugins, optimizer="sgd", lr=0.1, train_mb_size=32, train_epochs=5
     )
     for experience in benchmark.train_stream:
