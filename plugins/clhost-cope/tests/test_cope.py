@@ -183,19 +183,16 @@ def test_memory_is_class_balanced_and_replays_one_sample_per_incoming_one():
 
 def test_memory_takes_each_sample_once_over_several_epochs():
     torch.manual_seed(0)
-    model = SimpleMLP(num_classes=16, input_size=8, hidden_sizes=(32,))
-    strategy = CoPE(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
-        mem_size=40,
-        n_classes=4,
-        p_size=16,
+    plugin = CoPEPlugin(mem_size=40, n_classes=4, p_size=16)
+    strategy = kit.strategy_for(
+        SimpleMLP(16, 8, (32,)),
+        [plugin],
+        criterion=plugin.criterion,
         train_mb_size=10,
         train_epochs=3,
-        evaluator=None,
     )
     strategy.train(kit.toy_benchmark(1).train_stream[0])  # 2 classes of 50 samples
-    held = strategy.plugins[0].memory.buffer.x
+    held = plugin.memory.buffer.x
     assert len(held) == 40 and len(torch.unique(held, dim=0)) == 40
 
 
@@ -297,23 +294,14 @@ def test_misuse_is_refused():
 
 
 def test_strategy_builds_the_plugin_first_with_its_loss():
-    model = SimpleMLP(num_classes=16, input_size=8, hidden_sizes=(32,))
-    extra = Spy()
-    strategy = CoPE(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.02),
-        mem_size=40,
-        n_classes=4,
-        p_size=16,
-        plugins=[extra],
+    torch.manual_seed(0)
+    strategy = kit.assert_builds_its_plugin_first(
+        CoPE, CoPEPlugin, mem_size=40, n_classes=4, p_size=4
     )
-    plugin = strategy.plugins[0]
-    assert isinstance(plugin, CoPEPlugin) and strategy.plugins[1] is extra
-    assert (plugin.mem_size, plugin.n_classes, plugin.p_size) == (40, 4, 16)
     strategy.train(kit.online_stream())
     assert strategy.eval(kit.toy_benchmark(2).test_stream).metrics["accuracy"] > 0.5
     with pytest.raises(ParameterError, match="criterion"):
-        CoPE(model=model, optimizer=strategy.optimizer, criterion=nn.CrossEntropyLoss())
+        CoPE(model=strategy.model, optimizer=strategy.optimizer, criterion=nn.CrossEntropyLoss())
 
 
 def test_cope_beats_online_naive_on_split_digits():
