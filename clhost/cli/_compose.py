@@ -288,14 +288,16 @@ def available_models() -> dict[str, type]:
 def _build_model(spec: Spec | None, benchmark: Any, strategy_class: Any) -> tuple[Any, str]:
     """The chosen model, sized from the benchmark; by default the strategy's
     ``default_model`` class if it names one (PNN's columns), else an MLP, multi-head when
-    the benchmark has several tasks."""
+    the benchmark has several tasks. Besides the built-in names, those of the strategy's
+    ``models`` mapping (name -> class or builder) are offered."""
     own = getattr(strategy_class, "default_model", None)
     if spec is None and own is not None:
         cls, name = own, f"{own.__name__} (the strategy's default)"
     else:
         if spec is None:
             spec = Spec("multihead-mlp" if getattr(benchmark, "n_tasks", 1) > 1 else "mlp")
-        models = available_models()
+        # a strategy may offer models of its own (the timm backbone of clhost-l2p: vit)
+        models = {**available_models(), **getattr(strategy_class, "models", {})}
         name = registry.normalize_name(spec.name)
         if name not in models:
             raise UnknownNameError("model", spec.name, models)
@@ -356,7 +358,7 @@ def _build_optimizer(options: RunOptions, model: Any, strategy_class: Any) -> tu
     """The optimizer of ``--optimizer``/``--lr``; none for a strategy taking no optimizer
     (StreamingLDA learns without gradients)."""
     if not accepts(strategy_class, "optimizer"):
-        return None, "none (the strategy learns without gradients)"
+        return None, "none (the strategy takes none: it learns without gradients or makes its own)"
     name = options.optimizer.lower()
     if name not in OPTIMIZERS:
         raise UnknownNameError("optimizer", options.optimizer, OPTIMIZERS)

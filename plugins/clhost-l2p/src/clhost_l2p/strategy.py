@@ -14,8 +14,8 @@ from clhost.templates import SupervisedTemplate
 from clhost.templates.base import DEFAULT
 from clhost.validate import boolean, number
 from clhost_l2p.model import build_l2p_model
-from clhost_pretrained.backbone import autocast, prepare_input
-from clhost_pretrained.frozen import DEFAULT_MODEL_NAME
+from clhost_pretrained.backbone import DEFAULT_MODEL_NAME, autocast, prepare_input
+from clhost_pretrained.cli import vit
 from clhost_pretrained.prompt import PromptInit
 from clhost_pretrained.prompted import EmbeddingKey, HeadType, PromptedViT
 
@@ -126,6 +126,7 @@ class LearningToPrompt(SupervisedTemplate):
         )
 
     model: PromptedViT
+    models = {"vit": vit}  # clhost run --model vit:model_name=...,pretrained_path=...
 
     def _adam(self, model: nn.Module) -> torch.optim.Adam:
         trainable = [p for p in model.parameters() if p.requires_grad]

@@ -26,6 +26,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # read by huggingface_hub when it is first i
 import timm  # noqa: E402  (after the offline switch)
 from timm.models import _builder  # noqa: E402  (where timm reports keys it did not load)
 
+DEFAULT_MODEL_NAME = "vit_base_patch16_224"  # ViT-B/16, the backbone of the papers
 WEIGHTS_HINT = (
     "pretrained weights are read from a local file or folder only (clhost never downloads): "
     "pass pretrained_path=PATH (a .safetensors/.pth/.bin file, or a folder holding "

@@ -17,9 +17,15 @@ from clhost.models import DynamicModule
 from clhost.templates import SupervisedTemplate
 from clhost.templates.base import DEFAULT
 from clhost.validate import boolean
-from clhost_pretrained.backbone import autocast, create_backbone, features, freeze, prepare_input
-
-DEFAULT_MODEL_NAME = "vit_base_patch16_224"  # ViT-B/16, the backbone of the papers
+from clhost_pretrained.backbone import (
+    DEFAULT_MODEL_NAME,
+    autocast,
+    create_backbone,
+    features,
+    freeze,
+    prepare_input,
+)
+from clhost_pretrained.cli import vit
 
 
 class ClosedFormClassifier(nn.Module):
@@ -126,6 +132,7 @@ class FrozenFeatureTemplate(SupervisedTemplate):
 
     HOOK_GROUPS = (BaseTemplateHooks, SGDLoopHooks)
     LEARNS_BY_GRADIENT = False
+    models = {"vit": vit}  # clhost run --model vit:model_name=...,pretrained_path=...
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from clhost.templates.base import DEFAULT
 from clhost_pretrained import FrozenFeatureTemplate
-from clhost_pretrained.frozen import DEFAULT_MODEL_NAME
+from clhost_pretrained.backbone import DEFAULT_MODEL_NAME
 from clhost_ranpac.model import RandomProjectionRidge
 
 
