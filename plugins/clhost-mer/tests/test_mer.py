@@ -53,11 +53,20 @@ def _summed_gradient(weight, bias, x, y):
     return error.T @ x, error.sum(0)
 
 
-def test_inner_and_outer_updates_are_reptile_steps_by_hand():
+@pytest.mark.parametrize("samples_per_step", [None, 1, 3])
+def test_inner_and_outer_updates_are_reptile_steps_by_hand(samples_per_step):
+    """None: one step per group (minibatch, memory draw); 1: the paper's per-sample steps."""
     torch.manual_seed(0)
     model = nn.Linear(3, 2).double()
     x, y = torch.randn(4, 3, dtype=torch.float64), torch.tensor([0, 1, 1, 0])
-    plugin = MERPlugin(mem_size=6, batch_size_mem=2, n_inner_steps=3, beta=0.3, gamma=0.6)
+    plugin = MERPlugin(
+        mem_size=6,
+        batch_size_mem=2,
+        n_inner_steps=3,
+        beta=0.3,
+        gamma=0.6,
+        samples_per_step=samples_per_step,
+    )
     memory_x, memory_y = torch.randn(6, 3, dtype=torch.float64), torch.tensor([1, 0] * 3)
     plugin.storage_policy.update_from_data(_data(memory_x, memory_y))
     strategy = _Batch(model, x, y)
@@ -71,11 +80,15 @@ def test_inner_and_outer_updates_are_reptile_steps_by_hand():
 
     torch.manual_seed(1)
     draws = torch.rand(3, 6).topk(2, dim=1).indices  # distinct samples for each batch
+    size = samples_per_step or 4
     for drawn in draws:
         start = (weight, bias)
         for gx, gy in ((x, y), (memory_x[drawn], memory_y[drawn])):
-            d_weight, d_bias = _summed_gradient(weight, bias, gx, gy)
-            weight, bias = weight - LR * d_weight, bias - LR * d_bias
+            for i in range(0, len(gy), size):
+                d_weight, d_bias = _summed_gradient(
+                    weight, bias, gx[i : i + size], gy[i : i + size]
+                )
+                weight, bias = weight - LR * d_weight, bias - LR * d_bias
         weight = start[0] + 0.3 * (weight - start[0])
         bias = start[1] + 0.3 * (bias - start[1])
     weight, bias = slow[0] + 0.6 * (weight - slow[0]), slow[1] + 0.6 * (bias - slow[1])
@@ -196,6 +209,8 @@ def test_needs_a_meta_learning_template_and_checks_its_parameters():
         )
     with pytest.raises(ParameterError, match="beta"):
         MERPlugin(beta=0)
+    with pytest.raises(ParameterError, match="samples_per_step"):
+        MERPlugin(samples_per_step=0)
     with pytest.raises(ParameterError, match="n_inner_steps"):
         MER(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), n_inner_steps=0)
 

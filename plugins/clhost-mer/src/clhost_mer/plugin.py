@@ -17,6 +17,8 @@ from clhost.rehearsal import first_sight
 from clhost.validate import number, positive_int
 from clhost_buffer_reservoir import ReservoirSamplingBuffer
 
+Batch = tuple[Tensor, Tensor, Tensor]
+
 
 class MERPlugin(SupervisedMetaLearningPlugin):
     """MER (Riemer et al., 2019, "Learning to Learn without Forgetting by Maximizing
@@ -31,12 +33,14 @@ class MERPlugin(SupervisedMetaLearningPlugin):
     Stepping on the memory after the incoming samples is what rewards gradients that
     agree and penalises those that interfere (the paper's Eq. 7).
 
-    The paper steps on one sample at a time; here each step takes its group (the
-    incoming minibatch, the memory's draw) at once, with the criterion summed over the
-    group's samples, which is the paper's sequence of per-sample steps to first order in
-    the learning rate, so no Python loop runs over samples. The memory is the paper's
-    reservoir over every sample seen, offered each incoming sample once (first epoch,
-    first online pass) after its update.
+    The paper steps on one sample at a time (``samples_per_step=1``). By default
+    (``None``) each step takes its whole group (the incoming minibatch, the memory's
+    draw) at once, with the criterion summed over the group's samples: the paper's
+    sequence of per-sample steps to first order in the learning rate, two steps per
+    Reptile batch and no Python loop over samples; a number cuts each group into
+    steps of that many samples, between the two. The memory is the paper's reservoir
+    over every sample seen, offered each incoming sample once (first epoch, first
+    online pass) after its update.
     """
 
     capabilities = Capabilities(
@@ -52,12 +56,16 @@ class MERPlugin(SupervisedMetaLearningPlugin):
         n_inner_steps: int = 5,
         beta: float = 0.1,
         gamma: float = 0.1,
+        samples_per_step: int | None = None,
     ):
         self.mem_size = positive_int("mem_size", mem_size)
         self.batch_size_mem = positive_int("batch_size_mem", batch_size_mem)
         self.n_inner_steps = positive_int("n_inner_steps", n_inner_steps)
         self.beta = number("beta", beta, low=0, high=1, low_open=True)
         self.gamma = number("gamma", gamma, low=0, high=1, low_open=True)
+        self.samples_per_step = (
+            None if samples_per_step is None else positive_int("samples_per_step", samples_per_step)
+        )
         self.storage_policy = ReservoirSamplingBuffer(mem_size)
         self._slow: list[Tensor] = []
 
@@ -69,9 +77,9 @@ class MERPlugin(SupervisedMetaLearningPlugin):
         self._slow = [p.detach().clone() for p in params]
         for step in range(self.n_inner_steps):
             start = [p.detach().clone() for p in params]
-            for group, (x, y, t) in enumerate((current, *draws[step : step + 1])):
+            for piece, (x, y, t) in enumerate(self._pieces(current, *draws[step : step + 1])):
                 loss = strategy.loss_fn(forward_with_tasks(strategy.model, x, t), y)
-                if step == group == 0:  # the minibatch's loss before its update, as SGD's
+                if step == piece == 0:  # the minibatch's loss before its update, as SGD's
                     strategy.loss = loss.detach()
                 grads = torch.autograd.grad(loss, params, allow_unused=True, materialize_grads=True)
                 with torch.no_grad():  # one step per sample of the group, to first order
@@ -89,7 +97,18 @@ class MERPlugin(SupervisedMetaLearningPlugin):
         if first_sight(strategy):
             self.storage_policy.add(strategy, TensorData(*strategy.mbatch[:3]))
 
-    def _draws(self, device: Any) -> list[tuple[Tensor, Tensor, Tensor]]:
+    def _pieces(self, *groups: Batch) -> list[Batch]:
+        """The groups of a Reptile batch, in order, each cut into ``samples_per_step``."""
+        if self.samples_per_step is None:
+            return list(groups)
+        size = self.samples_per_step
+        return [
+            (x, y, t)
+            for group in groups
+            for x, y, t in zip(*(tensor.split(size) for tensor in group), strict=True)
+        ]
+
+    def _draws(self, device: Any) -> list[Batch]:
         """For each Reptile batch, ``batch_size_mem`` distinct memory samples (as
         ``n_inner_steps`` rows of one gather); none while the memory is empty."""
         memory = self.storage_policy.buffer
