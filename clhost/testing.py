@@ -103,16 +103,40 @@ def average_accuracy(
     ``strategy_class`` defaults to ``SupervisedTemplate`` (naive finetuning when no
     plugins are given); ``optimizer`` is ``"sgd"`` (with ``momentum``) or ``"adam"``.
     """
-    from clhost.templates import SupervisedTemplate
-
-    torch.manual_seed(seed)
-    network = model()
-    strategy = (strategy_class or SupervisedTemplate)(
-        model=network, optimizer=_optimizer(network, optimizer, lr, momentum), **strategy_options
+    strategy = seeded_strategy(
+        strategy_class,
+        model=model,
+        seed=seed,
+        optimizer=optimizer,
+        lr=lr,
+        momentum=momentum,
+        **strategy_options,
     )
     for experience in benchmark.train_stream:
         strategy.train(experience)
     return strategy.eval(benchmark.test_stream).accuracy
+
+
+def seeded_strategy(
+    strategy_class: type | None = None,
+    *,
+    model: Callable[[], torch.nn.Module],
+    seed: int = 0,
+    optimizer: str = "sgd",
+    lr: float = 0.05,
+    momentum: float = 0.9,
+    **strategy_options: Any,
+) -> Any:
+    """Seed, then build ``strategy_class`` (default ``SupervisedTemplate``) on a fresh
+    ``model()`` with its optimizer: the strategy ``average_accuracy`` trains, for tests
+    that train and inspect it themselves. Other options go to the strategy."""
+    from clhost.templates import SupervisedTemplate
+
+    torch.manual_seed(seed)
+    network = model()
+    return (strategy_class or SupervisedTemplate)(
+        model=network, optimizer=_optimizer(network, optimizer, lr, momentum), **strategy_options
+    )
 
 
 def strategy_for(

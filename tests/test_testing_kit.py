@@ -17,6 +17,7 @@ from clhost.testing import (
     online_accuracy,
     online_strategy_for,
     online_stream,
+    seeded_strategy,
     state_round_trip,
     toy_benchmark,
 )
@@ -149,3 +150,10 @@ def test_online_stream_and_strategy_train_a_minibatch_at_a_time():
 
 def test_online_accuracy_measures_the_trained_model():
     assert 0.1 < online_accuracy() < 0.3  # finetuning forgets all but the last classes
+
+
+def test_seeded_strategy_builds_the_same_model_every_time():
+    first, second = (seeded_strategy(model=lambda: SimpleMLP(4, 8, (16,))) for _ in range(2))
+    assert type(first) is SupervisedTemplate and isinstance(first.optimizer, torch.optim.SGD)
+    for a, b in zip(first.model.parameters(), second.model.parameters(), strict=True):
+        assert torch.equal(a, b)
