@@ -1,17 +1,18 @@
 """FromScratchTraining resets weights and optimizer state before every experience."""
 
+import functools
 from pathlib import Path
 
 import pytest
 import torch
 
 import clhost
+from clhost import testing as kit
 from clhost.benchmarks import split_digits
 from clhost.errors import ParameterError
 from clhost.models import IncrementalMLP, SimpleMLP
 from clhost.plugin import SupervisedPlugin
 from clhost.templates import SupervisedTemplate
-from clhost.testing import assert_resumes, run_readme_examples, state_round_trip
 from clhost_from_scratch import FromScratchTraining, FromScratchTrainingPlugin
 
 
@@ -28,11 +29,9 @@ class AtStart(SupervisedPlugin):
         self.optimizer_states.append(len(strategy.optimizer.state))
 
 
-def build(cls, model=None, **kwargs):
-    torch.manual_seed(0)
-    model = model or SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(64,))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    return cls(model=model, optimizer=optimizer, **{"train_epochs": 3, **kwargs})
+build = functools.partial(
+    kit.seeded_strategy, model=lambda: SimpleMLP(10, 64, (64,)), train_epochs=3
+)
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +66,12 @@ def test_reset_optimizer_false_keeps_the_momentum(benchmark):
 
 
 def test_a_grown_classifier_is_reinitialised_and_the_body_restored(benchmark):
-    torch.manual_seed(0)
-    model = IncrementalMLP(input_size=64, hidden_sizes=(64,), initial_out_features=2)
     spy = AtStart()
-    strategy = build(FromScratchTraining, model=model, plugins=[spy])
+    strategy = build(
+        FromScratchTraining,
+        model=lambda: IncrementalMLP(input_size=64, hidden_sizes=(64,), initial_out_features=2),
+        plugins=[spy],
+    )
     strategy.train(benchmark.train_stream[:2])
     first, second = spy.weights
     assert_same(
@@ -108,7 +109,7 @@ def test_from_scratch_learns_each_experience_and_keeps_nothing_of_the_others(ben
 def test_state_dict_round_trip_restores_the_same_initial_weights(benchmark):
     first = build(FromScratchTraining)
     first.train(benchmark.train_stream[0])
-    restored = state_round_trip(first.plugins[0], FromScratchTrainingPlugin())
+    restored = kit.state_round_trip(first.plugins[0], FromScratchTrainingPlugin())
     spy = AtStart()
     second = build(SupervisedTemplate, plugins=[restored, spy])
     torch.nn.init.zeros_(second.model.classifier.weight)  # a model trained differently
@@ -117,7 +118,7 @@ def test_state_dict_round_trip_restores_the_same_initial_weights(benchmark):
 
 
 def test_a_resumed_run_ends_as_one_never_stopped(benchmark):
-    assert_resumes(
+    kit.assert_resumes(
         lambda: build(FromScratchTraining, train_epochs=1, evaluator=None),
         benchmark.train_stream[:3],
     )
@@ -129,4 +130,4 @@ def test_reset_optimizer_must_be_a_bool():
 
 
 def test_readme_example_runs():
-    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")
+    kit.run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")
