@@ -1,5 +1,6 @@
 """JointTraining trains once on the whole stream with a model grown to all of it."""
 
+import functools
 import math
 from pathlib import Path
 
@@ -7,12 +8,12 @@ import pytest
 import torch
 
 import clhost
+from clhost import testing as kit
 from clhost.benchmarks import split_digits
 from clhost.data import Experience
 from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
 from clhost.plugin import SupervisedPlugin
 from clhost.templates import SupervisedTemplate
-from clhost.testing import run_readme_examples, toy_benchmark
 from clhost_joint import AlreadyTrainedError, JointTraining, joint_experience
 
 
@@ -29,11 +30,9 @@ class Spy(SupervisedPlugin):
         self.optimized.append(params == {id(p) for p in strategy.model.parameters()})
 
 
-def build(cls, model=None, **kwargs):
-    torch.manual_seed(0)
-    model = model or SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(64,))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    return cls(model=model, optimizer=optimizer, **{"train_epochs": 5, **kwargs})
+build = functools.partial(
+    kit.seeded_strategy, model=lambda: SimpleMLP(10, 64, (64,)), train_epochs=5
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +42,12 @@ def benchmark():
 
 def test_one_training_run_on_the_concatenated_stream_with_a_grown_model(benchmark):
     spy = Spy()
-    torch.manual_seed(0)
-    model = IncrementalMLP(input_size=64, hidden_sizes=(64,), initial_out_features=2)
-    strategy = build(JointTraining, model=model, plugins=[spy], train_mb_size=32)
+    strategy = build(
+        JointTraining,
+        model=lambda: IncrementalMLP(input_size=64, hidden_sizes=(64,), initial_out_features=2),
+        plugins=[spy],
+        train_mb_size=32,
+    )
     result = strategy.train(benchmark.train_stream)
     total = sum(len(e) for e in benchmark.train_stream)
     assert spy.sizes == [total] and spy.classes == [set(range(10))]
@@ -64,7 +66,7 @@ def test_training_twice_is_an_error(benchmark):
 
 
 def test_a_task_incremental_stream_gets_every_head():
-    bench = toy_benchmark(n_experiences=3, classes_per_experience=2, task_labels=True)
+    bench = kit.toy_benchmark(n_experiences=3, classes_per_experience=2, task_labels=True)
     torch.manual_seed(0)
     model = MultiHeadMLP(input_size=8, hidden_sizes=(16,), initial_out_features=2)
     strategy = JointTraining(
@@ -84,7 +86,7 @@ def test_joint_experience_keeps_task_labels_and_plain_datasets():
         def __getitem__(self, index):
             return torch.zeros(2), 1
 
-    tensors = toy_benchmark(n_experiences=1, task_labels=True).train_stream[0]
+    tensors = kit.toy_benchmark(n_experiences=1, task_labels=True).train_stream[0]
     plain = Experience(Pairs(), 1, "train", (1,), (5,))
     merged = joint_experience([tensors, plain])
     assert len(merged) == len(tensors) + 3
@@ -108,4 +110,4 @@ def test_joint_beats_naive_on_class_incremental_split_digits(benchmark):
 
 
 def test_readme_example_runs():
-    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")
+    kit.run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")
