@@ -1,22 +1,20 @@
 """Naive is the bare supervised template: same training, and it forgets."""
 
+import functools
 from pathlib import Path
 
 import pytest
 import torch
 
+from clhost import testing as kit
 from clhost.benchmarks import split_digits
 from clhost.models import SimpleMLP
 from clhost.templates import SupervisedTemplate
-from clhost.testing import run_readme_examples
 from clhost_naive import Naive
 
-
-def build(cls, **kwargs):
-    torch.manual_seed(0)
-    model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(64,))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    return cls(model=model, optimizer=optimizer, train_epochs=5, **kwargs)
+build = functools.partial(
+    kit.seeded_strategy, model=lambda: SimpleMLP(10, 64, (64,)), train_epochs=5
+)
 
 
 @pytest.fixture(scope="module")
@@ -59,4 +57,4 @@ def test_naive_accepts_extra_plugins_and_lists_its_keywords():
 
 
 def test_readme_example_runs():
-    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")
+    kit.run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")
