@@ -1,5 +1,6 @@
 """Cumulative trains on the union of all experiences so far, and so does not forget."""
 
+import functools
 import math
 from pathlib import Path
 
@@ -7,12 +8,12 @@ import pytest
 import torch
 
 import clhost
+from clhost import testing as kit
 from clhost.benchmarks import split_digits
 from clhost.data import Experience, TensorData
 from clhost.models import SimpleMLP
 from clhost.plugin import SupervisedPlugin
 from clhost.templates import SupervisedTemplate
-from clhost.testing import assert_resumes, run_readme_examples, state_round_trip
 from clhost_cumulative import Cumulative, CumulativePlugin
 
 
@@ -29,11 +30,9 @@ class SizeSpy(SupervisedPlugin):
         self.batches.append(len(strategy.dataloader))
 
 
-def build(cls, **kwargs):
-    torch.manual_seed(0)
-    model = SimpleMLP(num_classes=10, input_size=64, hidden_sizes=(64,))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    return cls(model=model, optimizer=optimizer, **{"train_epochs": 5, **kwargs})
+build = functools.partial(
+    kit.seeded_strategy, model=lambda: SimpleMLP(10, 64, (64,)), train_epochs=5
+)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +100,7 @@ def test_datasets_that_are_not_tensors_are_concatenated():
 def test_state_dict_round_trip_restores_the_union(benchmark):
     first = build(Cumulative)
     first.train(benchmark.train_stream[:2])
-    restored = state_round_trip(first.plugins[0], CumulativePlugin())
+    restored = kit.state_round_trip(first.plugins[0], CumulativePlugin())
     spy = SizeSpy()
     second = build(SupervisedTemplate, plugins=[restored, spy])
     second.train(benchmark.train_stream[2])
@@ -110,7 +109,7 @@ def test_state_dict_round_trip_restores_the_union(benchmark):
 
 
 def test_a_resumed_run_ends_as_one_never_stopped(benchmark):
-    resumed = assert_resumes(
+    resumed = kit.assert_resumes(
         lambda: build(Cumulative, train_epochs=1, evaluator=None), benchmark.train_stream[:3]
     )
     assert len(resumed.plugins[0].seen) == sum(len(e) for e in benchmark.train_stream[:3])
@@ -128,4 +127,4 @@ def test_cumulative_beats_naive_on_class_incremental_split_digits(benchmark):
 
 
 def test_readme_example_runs():
-    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")
+    kit.run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")
