@@ -9,13 +9,12 @@ import torch
 from torch.nn import functional as F
 
 from clhost import hookimpl
+from clhost import testing as kit
 from clhost.benchmarks import permuted_digits, split_digits
 from clhost.errors import ParameterError, PluginCompositionError
 from clhost.models import MultiHeadMLP, SimpleMLP
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import ExemplarsBuffer
-from clhost.templates import SupervisedTemplate
-from clhost.testing import assert_resumes, toy_benchmark
 from clhost_bic import BiasLayer, BiC, BiCPlugin
 from clhost_buffer_class_balanced import ClassBalancedBuffer
 from clhost_lr_scheduler import LRSchedulerPlugin
@@ -26,11 +25,12 @@ def digits():
     return split_digits(n_experiences=5, seed=0)
 
 
-def build(cls=BiC, *, n_classes=10, inputs=64, lr=0.05, epochs=5, seed=0, **kwargs):
-    torch.manual_seed(seed)
-    model = SimpleMLP(num_classes=n_classes, input_size=inputs, hidden_sizes=(64,))
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    return cls(model=model, optimizer=optimizer, train_epochs=epochs, **kwargs)
+def build(cls=BiC, *, n_classes=10, inputs=64, epochs=5, **kwargs):
+    """``cls`` on a seeded MLP with SGD (``lr``, ``seed`` and the rest go to
+    ``seeded_strategy``)."""
+    return kit.seeded_strategy(
+        cls, model=lambda: SimpleMLP(n_classes, inputs, (64,)), train_epochs=epochs, **kwargs
+    )
 
 
 def build_toy(**kwargs):
@@ -80,7 +80,7 @@ def test_the_bias_layer_scales_and_shifts_the_new_classes_only():
 
 
 def test_evaluation_applies_the_learnt_correction_to_the_new_classes_only():
-    benchmark = toy_benchmark(3, 2)
+    benchmark = kit.toy_benchmark(3, 2)
     recorder = Recorder()
     strategy = build_toy(plugins=[recorder])
     strategy.train(benchmark.train_stream[:2])
@@ -97,7 +97,7 @@ def test_evaluation_applies_the_learnt_correction_to_the_new_classes_only():
 
 
 def test_the_validation_split_is_held_out_of_training():
-    benchmark = toy_benchmark(3, 2)
+    benchmark = kit.toy_benchmark(3, 2)
     recorder = Recorder()
     strategy = build_toy(plugins=[recorder])
     plugin = strategy.plugins[0]
@@ -116,7 +116,7 @@ def test_the_validation_split_is_held_out_of_training():
 
 
 def test_the_loss_is_criterion_and_distillation_mixed_by_lambda():
-    benchmark = toy_benchmark(3, 2)
+    benchmark = kit.toy_benchmark(3, 2)
     recorder = Recorder()
     strategy = build_toy(plugins=[recorder])
     plugin = strategy.plugins[0]
@@ -170,7 +170,7 @@ def test_an_experience_of_classes_seen_before_is_learnt_not_only_distilled():
 
 
 def test_only_the_classes_an_experience_lacks_are_distilled():
-    benchmark = toy_benchmark(3, 2)
+    benchmark = kit.toy_benchmark(3, 2)
     strategy = build_toy()
     plugin = strategy.plugins[0]
     strategy.train(benchmark.train_stream[:2])
@@ -181,7 +181,7 @@ def test_only_the_classes_an_experience_lacks_are_distilled():
 
 
 def test_the_second_stage_leaves_the_model_frozen():
-    benchmark = toy_benchmark(2, 2)
+    benchmark = kit.toy_benchmark(2, 2)
     snapshots = []
 
     class WeightRecorder(SupervisedPlugin):
@@ -220,7 +220,7 @@ def test_the_second_stage_reduces_the_bias_toward_new_classes(digits):
 
 
 def test_minibatches_join_replayed_exemplars_once_there_are_some():
-    benchmark = toy_benchmark(2, 2)
+    benchmark = kit.toy_benchmark(2, 2)
     recorder = Recorder()
     strategy = build_toy(plugins=[recorder], batch_size=10, batch_size_mem=6)
     strategy.train(benchmark.train_stream[0])
@@ -233,7 +233,7 @@ def test_minibatches_join_replayed_exemplars_once_there_are_some():
 
 
 def test_checkpoint_resume_gives_the_same_run(digits):
-    resumed = assert_resumes(
+    resumed = kit.assert_resumes(
         lambda: build(mem_size=100, epochs=2, stage_2_epochs=20, evaluator=None),
         digits.train_stream[:3],
         split=2,
@@ -260,17 +260,11 @@ def test_composes_with_a_learning_rate_schedule(digits):
 
 
 def test_bic_clearly_beats_naive_finetuning_on_class_incremental_split_digits(digits):
-    accuracies = {}
-    for name, cls, kwargs in (
-        ("naive", SupervisedTemplate, {}),
-        ("bic", BiC, {"mem_size": 200}),
-    ):
-        strategy = build(cls, **kwargs)
-        for experience in digits.train_stream:
-            strategy.train(experience)
-        accuracies[name] = strategy.eval(digits.test_stream).metrics["accuracy"]
-    assert accuracies["naive"] < 0.3
-    assert accuracies["bic"] > 0.65, accuracies
+    options = dict(benchmark=digits, model=lambda: SimpleMLP(10, 64, (64,)), train_epochs=5)
+    naive = kit.average_accuracy(**options)
+    bic = kit.average_accuracy(BiC, **options, mem_size=200)
+    assert naive < 0.3
+    assert bic > 0.65, (naive, bic)
 
 
 def test_a_given_storage_policy_must_fit_the_replay_share_and_take_data():
@@ -327,4 +321,4 @@ def test_a_multi_task_model_is_refused():
     model = MultiHeadMLP(input_size=8, hidden_sizes=(16,))
     strategy = BiC(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
     with pytest.raises(PluginCompositionError, match="multi-task"):
-        strategy.train(toy_benchmark(2, 2, task_labels=True).train_stream[0])
+        strategy.train(kit.toy_benchmark(2, 2, task_labels=True).train_stream[0])
