@@ -10,12 +10,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from clhost import hookimpl
+from clhost import testing as kit
 from clhost.benchmarks import split_digits
 from clhost.errors import ParameterError, UnknownNameError
 from clhost.models import IncrementalClassifier, SimpleMLP
 from clhost.plugin import SupervisedPlugin
 from clhost.templates import SupervisedTemplate
-from clhost.testing import assert_resumes, toy_benchmark
 from clhost_icarl import FeatureClassifier, ICaRL, ICaRLPlugin, NormalizedHerding
 from clhost_loss_icarl import ICaRLLossPlugin
 from clhost_lr_scheduler import LRSchedulerPlugin
@@ -27,11 +27,12 @@ def digits():
     return split_digits(n_experiences=5, seed=0)
 
 
-def build(cls=ICaRL, *, n_classes=10, inputs=64, lr=0.05, epochs=5, seed=0, **kwargs):
-    torch.manual_seed(seed)
-    model = SimpleMLP(num_classes=n_classes, input_size=inputs, hidden_sizes=(64,))
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    return cls(model=model, optimizer=optimizer, train_epochs=epochs, **kwargs)
+def build(cls=ICaRL, *, n_classes=10, inputs=64, epochs=5, **kwargs):
+    """``cls`` on a seeded MLP with SGD (``lr``, ``seed`` and the rest go to
+    ``seeded_strategy``)."""
+    return kit.seeded_strategy(
+        cls, model=lambda: SimpleMLP(n_classes, inputs, (64,)), train_epochs=epochs, **kwargs
+    )
 
 
 def features_of(model, x):
@@ -77,14 +78,14 @@ def test_fixed_memory_is_shared_by_the_classes_seen_and_shrinks_by_dropping_the_
 
 
 def test_without_fixed_memory_every_class_keeps_memory_size_exemplars():
-    benchmark = toy_benchmark(3, 2)
+    benchmark = kit.toy_benchmark(3, 2)
     strategy = build(n_classes=6, inputs=8, memory_size=7, fixed_memory=False, evaluator=None)
     strategy.train(benchmark.train_stream)
     assert Counter(strategy.plugins[0].memory.buffer.y.tolist()) == {c: 7 for c in range(6)}
 
 
 def test_evaluation_predicts_the_nearest_mean_of_exemplars_recomputed_after_each_experience():
-    benchmark = toy_benchmark(2, 2)
+    benchmark = kit.toy_benchmark(2, 2)
     strategy = build(n_classes=4, inputs=8, memory_size=20)
     plugin = strategy.plugins[0]
     strategy.train(benchmark.train_stream[0])
@@ -120,7 +121,7 @@ def test_evaluation_predicts_the_nearest_mean_of_exemplars_recomputed_after_each
 
 
 def test_before_any_prototype_evaluation_keeps_the_models_outputs():
-    benchmark = toy_benchmark(2, 2)
+    benchmark = kit.toy_benchmark(2, 2)
     strategy = build(n_classes=4, inputs=8, memory_size=20)
     result = strategy.eval(benchmark.test_stream[0])
     with torch.no_grad():
@@ -130,7 +131,7 @@ def test_before_any_prototype_evaluation_keeps_the_models_outputs():
 
 
 def test_the_default_criterion_is_the_icarl_loss_and_a_feature_extractor_can_be_given():
-    benchmark = toy_benchmark(2, 2)
+    benchmark = kit.toy_benchmark(2, 2)
     torch.manual_seed(0)
     extractor = nn.Sequential(nn.Linear(8, 16), nn.ReLU())
     classifier = IncrementalClassifier(16, 2)
@@ -151,7 +152,7 @@ def test_the_default_criterion_is_the_icarl_loss_and_a_feature_extractor_can_be_
 
 
 def test_buffer_transform_changes_the_exemplars_of_each_minibatch_only():
-    benchmark = toy_benchmark(2, 2)
+    benchmark = kit.toy_benchmark(2, 2)
     seen = []
 
     class BatchRecorder(SupervisedPlugin):
@@ -180,7 +181,7 @@ def test_buffer_transform_changes_the_exemplars_of_each_minibatch_only():
 
 
 def test_checkpoint_resume_gives_the_same_run(digits):
-    resumed = assert_resumes(
+    resumed = kit.assert_resumes(
         lambda: build(memory_size=60, epochs=2, evaluator=None), digits.train_stream[:3], split=2
     )
     seen = {c for e in digits.train_stream[:3] for c in e.classes_in_this_experience}
@@ -205,17 +206,11 @@ def test_composes_with_a_learning_rate_schedule(digits):
 
 
 def test_icarl_clearly_beats_naive_finetuning_on_class_incremental_split_digits(digits):
-    accuracies = {}
-    for name, cls, kwargs in (
-        ("naive", SupervisedTemplate, {}),
-        ("icarl", ICaRL, {"memory_size": 200}),
-    ):
-        strategy = build(cls, **kwargs)
-        for experience in digits.train_stream:
-            strategy.train(experience)
-        accuracies[name] = strategy.eval(digits.test_stream).metrics["accuracy"]
-    assert accuracies["naive"] < 0.3
-    assert accuracies["icarl"] > 0.75, accuracies
+    options = dict(benchmark=digits, model=lambda: SimpleMLP(10, 64, (64,)), train_epochs=5)
+    naive = kit.average_accuracy(**options)
+    icarl = kit.average_accuracy(ICaRL, **options, memory_size=200)
+    assert naive < 0.3
+    assert icarl > 0.75, (naive, icarl)
 
 
 def test_bad_parameters_get_clear_errors():
@@ -240,11 +235,11 @@ def test_bad_parameters_get_clear_errors():
     plugin = ICaRLPlugin(feature_layer="body")
     strategy = SupervisedTemplate(model=model, optimizer=optimizer, plugins=[plugin])
     with pytest.raises(UnknownNameError, match="body"):
-        strategy.train(toy_benchmark(2, 2).train_stream[0])
+        strategy.train(kit.toy_benchmark(2, 2).train_stream[0])
     small = build(n_classes=4, inputs=8, memory_size=3, evaluator=None)
-    small.train(toy_benchmark(2, 2).train_stream[0])
+    small.train(kit.toy_benchmark(2, 2).train_stream[0])
     with pytest.raises(ParameterError, match="no exemplar for each of 4 classes"):
-        small.train(toy_benchmark(2, 2).train_stream[1])
+        small.train(kit.toy_benchmark(2, 2).train_stream[1])
 
 
 def test_multi_head_models_are_refused_with_a_clear_error():
