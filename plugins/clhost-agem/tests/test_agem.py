@@ -13,7 +13,7 @@ from clhost.data import TensorData
 from clhost.errors import ParameterError
 from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
 from clhost.templates import SupervisedTemplate
-from clhost.testing import assert_plugin_resumes, toy_benchmark
+from clhost.testing import assert_plugin_resumes, strategy_for, toy_benchmark
 from clhost_agem import AGEM, AGEMPlugin, project_away
 
 
@@ -89,13 +89,8 @@ def test_projected_gradient_never_disagrees_with_the_memory_on_a_growing_model()
     agem = AGEMPlugin(patterns_per_experience=20, sample_size=1000)  # samples = memory
     before, after = GradientSpy(), ReferenceSpy(agem)
     model = IncrementalMLP(8, (16,))
-    strategy = SupervisedTemplate(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        plugins=[before, agem, after],
-        train_mb_size=10,
-        train_epochs=2,
-        evaluator=None,
+    strategy = strategy_for(
+        model, [before, agem, after], optimizer="sgd", lr=0.1, train_mb_size=10, train_epochs=2
     )
     strategy.train(bench.train_stream)
     projected = unchanged = 0
@@ -134,12 +129,9 @@ def test_memory_keeps_the_asked_samples_of_each_experience():
         assert set(memory.classes) <= set(bench.train_stream[index].classes_in_this_experience)
         assert memory.task_set == [index]
     small = AGEMPlugin(patterns_per_experience=1000, sample_size=8)
-    SupervisedTemplate(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        plugins=[small],
-        evaluator=None,
-    ).train(bench.train_stream[0])
+    strategy_for(model, [small], optimizer="sgd", lr=0.1, train_mb_size=32).train(
+        bench.train_stream[0]
+    )
     assert len(small.memories[0]) == len(bench.train_stream[0].dataset)
 
 
