@@ -14,8 +14,7 @@ from clhost import hookimpl
 from clhost.benchmarks import permuted_digits, split_digits
 from clhost.errors import ParameterError
 from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
-from clhost.templates import SupervisedTemplate
-from clhost.testing import assert_plugin_resumes, average_accuracy, toy_benchmark
+from clhost.testing import assert_plugin_resumes, average_accuracy, strategy_for, toy_benchmark
 from clhost_gem import GEM, GEMPlugin, gem_dual, nonnegative_qp, project_to_constraints
 
 
@@ -178,13 +177,8 @@ def test_every_memory_constraint_holds_after_the_projection_on_a_growing_model()
     gem = GEMPlugin(patterns_per_experience=20, memory_strength=0.5)
     violations, check = Violations(gem), ConstraintCheck(gem)
     model = IncrementalMLP(8, (16,))
-    strategy = SupervisedTemplate(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        plugins=[violations, gem, check],
-        train_mb_size=10,
-        train_epochs=2,
-        evaluator=None,
+    strategy = strategy_for(
+        model, [violations, gem, check], optimizer="sgd", lr=0.1, train_mb_size=10, train_epochs=2
     )
     strategy.train(bench.train_stream)
     assert violations.count > 0  # the constraints did bind
