@@ -404,6 +404,24 @@ def run_readme_examples(readme: str | Path) -> None:
     exec(compile("\n".join(blocks), str(path), "exec"), {"__name__": "readme"})
 
 
+def assert_refuses(
+    component: Callable[..., Any], *cases: dict[str, Any] | tuple[dict[str, Any], str]
+) -> None:
+    """The bad-parameter table of a method's tests: ``component(**keywords)`` must raise
+    one ``ParameterError`` for every case, naming the case's first keyword, or, for a
+    ``(keywords, pattern)`` pair, matching ``pattern`` (``re.search``)."""
+    from clhost.errors import ParameterError
+
+    for case in cases:
+        keywords, pattern = case if isinstance(case, tuple) else (case, next(iter(case)))
+        try:
+            component(**keywords)
+        except ParameterError as error:
+            assert re.search(pattern, str(error)), (keywords, pattern, str(error))
+        else:
+            raise AssertionError(f"{keywords} was accepted")
+
+
 class Killed(BaseException):
     """Raised by a run that ``kill_before`` stops; a ``BaseException``, like the end of a
     killed process, so no ``except Exception`` in the code under test catches it."""

@@ -7,12 +7,14 @@ import pytest
 import torch
 
 import clhost
+from clhost.errors import ParameterError
 from clhost.models import SimpleMLP
 from clhost.plugin import SupervisedPlugin
 from clhost.templates import SupervisedTemplate
 from clhost.testing import (
     HookRecorder,
     assert_builds_its_plugin_first,
+    assert_refuses,
     assert_resumes,
     online_accuracy,
     online_strategy_for,
@@ -157,3 +159,15 @@ def test_seeded_strategy_builds_the_same_model_every_time():
     assert type(first) is SupervisedTemplate and isinstance(first.optimizer, torch.optim.SGD)
     for a, b in zip(first.model.parameters(), second.model.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_assert_refuses_needs_the_error_to_name_the_parameter():
+    def component(size=1, flag=False):
+        if size < 1:
+            raise ParameterError(f"size must be positive, got {size}")
+
+    assert_refuses(component, {"size": 0}, ({"size": -1}, "positive"))
+    with pytest.raises(AssertionError, match="accepted"):
+        assert_refuses(component, {"flag": "yes"})
+    with pytest.raises(AssertionError):
+        assert_refuses(component, ({"size": 0}, "flag"))
