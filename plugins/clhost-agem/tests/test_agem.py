@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from clhost import hookimpl
+from clhost import testing as kit
 from clhost.benchmarks import permuted_digits, split_digits
 from clhost.data import TensorData
-from clhost.errors import ParameterError
 from clhost.models import IncrementalMLP, MultiHeadMLP, SimpleMLP
 from clhost.templates import SupervisedTemplate
 from clhost.testing import assert_plugin_resumes, strategy_for, toy_benchmark
@@ -152,17 +152,13 @@ def test_reference_sample_takes_the_same_number_from_each_past_experience():
     assert len(plugin._sample(torch.device("cpu"))[1]) == 15
 
 
-@pytest.mark.parametrize(
-    "kwargs, name",
-    [
-        ({"patterns_per_experience": 0}, "patterns_per_experience"),
-        ({"sample_size": -3}, "sample_size"),
-        ({"sample_size": 2.5}, "sample_size"),
-    ],
-)
-def test_bad_parameters_are_named(kwargs, name):
-    with pytest.raises(ParameterError, match=name):
-        AGEMPlugin(**kwargs)
+def test_bad_parameters_are_named():
+    kit.assert_refuses(
+        AGEMPlugin,
+        {"patterns_per_experience": 0},
+        {"sample_size": -3},
+        {"sample_size": 2.5},
+    )
 
 
 def test_state_round_trip_restores_the_memories_and_the_run():
