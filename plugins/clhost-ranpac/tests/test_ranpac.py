@@ -78,3 +78,10 @@ def test_bad_parameters_are_refused(options, message):
 
 def test_readme_example_runs():
     run_readme_examples(Path(__file__).parents[1] / "README.md")
+
+
+def test_clhost_run_with_a_local_vit_checkpoint_offline(pretrained_path, tmp_path):
+    from clhost_pretrained.testing import run_offline
+
+    results = run_offline("ranpac", pretrained_path, tmp_path, "-p", "projection_size=512")
+    assert results["average_accuracy"] > 0.7

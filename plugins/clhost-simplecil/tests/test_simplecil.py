@@ -80,3 +80,10 @@ def test_bf16_and_channels_last_keep_the_prototypes_close(stream, pretrained_pat
 
 def test_readme_example_runs():
     run_readme_examples(Path(__file__).parents[1] / "README.md")
+
+
+def test_clhost_run_with_a_local_vit_checkpoint_offline(pretrained_path, tmp_path):
+    from clhost_pretrained.testing import run_offline
+
+    results = run_offline("simplecil", pretrained_path, tmp_path)
+    assert results["average_accuracy"] > 0.7

@@ -52,8 +52,9 @@ def texture_images(
 def texture_stream(
     n_experiences: int = 3, classes_per_experience: int = 2, n_per_class: int = 40, seed: int = 1
 ) -> Benchmark:
-    """A class-incremental stream of texture classes (seed 0's classes are the
-    pretraining ones: use another seed)."""
+    """A class-incremental stream of texture classes, 3x32x32 images made in memory
+    (seed 0's classes are the pretraining ones: use another seed). Registered as the
+    benchmark ``textures``, so ``clhost run`` can try these methods on a fresh machine."""
     train, test = texture_images(n_experiences * classes_per_experience, n_per_class, seed=seed)
     return class_incremental(train, test, n_experiences, name="textures")
 
@@ -97,3 +98,28 @@ def naive_accuracy(
     for experience in benchmark.train_stream:
         strategy.train(experience)
     return strategy.eval(benchmark.test_stream).accuracy
+
+
+def run_offline(strategy: str, weights: str | Path, output: str | Path, *options: str) -> dict:
+    """``clhost run --strategy STRATEGY`` on ``textures`` with ``--model vit:...`` read
+    from ``weights`` (``pretrain``'s), every network connection refused; returns the
+    run's ``results.json``."""
+    import json
+    import socket
+    from unittest import mock
+
+    from click.testing import CliRunner
+
+    from clhost.cli import main
+
+    sizes = ",".join(f"{key}={value}" for key, value in TINY_VIT_KWARGS.items())
+    model = f"vit:model_name={TINY_VIT},{sizes},pretrained_path={weights}"
+    arguments = ["run", "--strategy", strategy, "--benchmark", "textures", "--model", model]
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("clhost tried to reach the network")
+
+    with mock.patch.object(socket.socket, "connect", refuse):
+        result = CliRunner().invoke(main, [*arguments, "--output", str(output), *options])
+    assert result.exit_code == 0, result.output
+    return json.loads((Path(output) / "results.json").read_text())
