@@ -9,7 +9,7 @@ from clhost.errors import ParameterError
 from clhost.testing import assert_resumes, run_readme_examples
 from clhost_l2p import LearningToPrompt
 from clhost_pretrained import features
-from clhost_pretrained.testing import naive_accuracy, pretrained_vit, texture_stream
+from clhost_pretrained.testing import assert_beats_naive, pretrained_vit, texture_stream
 
 TRAINABLE = {"pool.prompt", "pool.key", "head.weight", "head.bias"}
 
@@ -98,12 +98,7 @@ def test_loss_is_cross_entropy_minus_the_pull_constraint_on_masked_logits(stream
 
 def test_beats_naive_finetuning_of_the_same_backbone(stream, pretrained_path):
     strategy = l2p(pretrained_path, train_epochs=3)
-    for experience in stream.train_stream:
-        strategy.train(experience)
-    accuracy = strategy.eval(stream.test_stream).accuracy
-    naive = naive_accuracy(stream, pretrained_path)
-    print(f"l2p {accuracy:.3f} naive {naive:.3f}")
-    assert accuracy > naive + 0.2
+    assert_beats_naive(strategy, stream, pretrained_path, margin=0.2)
 
 
 def test_resumes_exactly(stream, pretrained_path):

@@ -5,7 +5,7 @@ import torch
 
 from clhost.errors import ParameterError
 from clhost.testing import assert_resumes, run_readme_examples
-from clhost_pretrained.testing import naive_accuracy, pretrained_vit, texture_stream
+from clhost_pretrained.testing import assert_beats_naive, pretrained_vit, texture_stream
 from clhost_ranpac import RandomProjectionRidge, RanPAC
 
 
@@ -54,12 +54,7 @@ def test_minibatch_order_and_size_do_not_matter():
 
 def test_beats_naive_finetuning_of_the_same_backbone(stream, pretrained_path):
     strategy = ranpac(pretrained_path)
-    for experience in stream.train_stream:
-        strategy.train(experience)
-    accuracy = strategy.eval(stream.test_stream).accuracy
-    naive = naive_accuracy(stream, pretrained_path)
-    print(f"ranpac {accuracy:.3f} naive {naive:.3f}")
-    assert accuracy > naive + 0.25
+    assert_beats_naive(strategy, stream, pretrained_path, margin=0.25)
 
 
 def test_resumes_exactly(stream, pretrained_path):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from clhost.testing import assert_resumes, run_readme_examples
-from clhost_pretrained.testing import naive_accuracy, pretrained_vit, texture_stream
+from clhost_pretrained.testing import assert_beats_naive, pretrained_vit, texture_stream
 from clhost_simplecil import PrototypeClassifier, SimpleCIL
 
 
@@ -42,12 +42,7 @@ def test_scores_are_cosine_similarities_and_unseen_classes_lose():
 
 def test_beats_naive_finetuning_of_the_same_backbone(stream, pretrained_path):
     strategy = SimpleCIL(model=pretrained_vit(pretrained_path))
-    for experience in stream.train_stream:
-        strategy.train(experience)
-    accuracy = strategy.eval(stream.test_stream).accuracy
-    naive = naive_accuracy(stream, pretrained_path)
-    print(f"simplecil {accuracy:.3f} naive {naive:.3f}")
-    assert accuracy > naive + 0.25
+    assert_beats_naive(strategy, stream, pretrained_path, margin=0.25)
 
 
 def test_resumes_exactly(stream, pretrained_path):

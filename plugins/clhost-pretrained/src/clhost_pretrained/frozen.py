@@ -4,6 +4,7 @@ that fits instead of stepping an optimizer."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -119,20 +120,32 @@ def build_backbone(
 
 
 class FrozenFeatureTemplate(SupervisedTemplate):
-    """One pass per epoch over each experience, fitting ``make_classifier()``'s closed-form
-    classifier on the frozen backbone's features; no optimizer, no backpropagation.
+    """One pass per epoch over each experience, fitting a closed-form classifier on the
+    frozen backbone's features; no optimizer, no backpropagation.
 
-    The backbone is ``model`` if given (any module; a timm model gives its pre-logits
-    feature), else the timm model ``model_name`` with weights from ``pretrained_path``
-    when ``pretrained`` (never downloaded). Each minibatch is scored before it is fitted,
-    so the training metrics are those of samples not yet learned; ``criterion`` only
-    measures the loss. The classifier's statistics are buffers of ``strategy.model``, so
-    checkpoints hold them.
+    A method is declared from its classifier: ``class RanPAC(FrozenFeatureTemplate,
+    classifier=RandomProjectionRidge)`` takes the classifier's parameters and this
+    template's, with the real signature. The backbone is ``model`` if given (any module;
+    a timm model gives its pre-logits feature), else the timm model ``model_name`` with
+    weights from ``pretrained_path`` when ``pretrained`` (never downloaded). Each
+    minibatch is scored before it is fitted, so the training metrics are those of samples
+    not yet learned; ``criterion`` only measures the loss. The classifier's statistics
+    are buffers of ``strategy.model``, so checkpoints hold them.
     """
 
     HOOK_GROUPS = (BaseTemplateHooks, SGDLoopHooks)
     LEARNS_BY_GRADIENT = False
     models = {"vit": vit}  # clhost run --model vit:model_name=...,pretrained_path=...
+    classifier_class: type[ClosedFormClassifier]
+    _classifier_options: dict[str, Any] = {}
+
+    def __init_subclass__(
+        cls, classifier: type[ClosedFormClassifier] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if classifier is not None:
+            cls.classifier_class = classifier
+            cls.__init__ = _taking_options_of(cls, classifier)  # type: ignore[method-assign]
 
     def __init__(
         self,
@@ -155,9 +168,8 @@ class FrozenFeatureTemplate(SupervisedTemplate):
         num_workers: int = 0,
     ):
         backbone = build_backbone(model, model_name, pretrained, pretrained_path)
-        frozen = FrozenFeatureModel(
-            backbone, self.make_classifier(), bf16=bf16, channels_last=channels_last
-        )
+        classifier = self.classifier_class(**self._classifier_options)
+        frozen = FrozenFeatureModel(backbone, classifier, bf16=bf16, channels_last=channels_last)
         super().__init__(
             model=frozen,
             optimizer=None,  # LEARNS_BY_GRADIENT is False: no optimizer
@@ -172,9 +184,6 @@ class FrozenFeatureTemplate(SupervisedTemplate):
             peval_mode=peval_mode,
             num_workers=num_workers,
         )
-
-    def make_classifier(self) -> ClosedFormClassifier:
-        raise NotImplementedError
 
     def training_epoch(self) -> None:
         """Score each minibatch (for the training metrics), then fit its features."""
@@ -191,3 +200,26 @@ class FrozenFeatureTemplate(SupervisedTemplate):
             self._fire(hooks.after_training_iteration)
             self.clock.tick_iteration()
             self._periodic_eval("iteration", self.clock.train_exp_iterations)
+
+
+def _taking_options_of(cls: type, classifier: type) -> Callable[..., None]:
+    """An ``__init__`` for ``cls`` taking ``classifier``'s keywords, then the template's."""
+    own = inspect.signature(classifier, eval_str=True).parameters.values()
+    names = {p.name for p in own}
+
+    def __init__(self: Any, **kwargs: Any) -> None:
+        self._classifier_options = {n: kwargs.pop(n) for n in list(kwargs) if n in names}
+        super(cls, self).__init__(**kwargs)
+
+    __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own),
+            inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD, annotation=Any),
+        ]
+    )
+    __init__.__annotations__ = {p.name: p.annotation for p in own}
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__module__ = cls.__module__
+    __init__.__doc__ = f"Build {classifier.__name__} from its keywords; see its docstring."
+    return __init__

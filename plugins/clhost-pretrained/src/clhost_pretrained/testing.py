@@ -5,6 +5,7 @@ to disk so that tests read it through the offline loading path. CPU, seconds."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -82,6 +83,19 @@ def pretrained_vit(path: str | Path, **overrides: object) -> torch.nn.Module:
     """``tiny_vit`` with the weights ``pretrain`` saved at ``path``, read offline."""
     kwargs = {**TINY_VIT_KWARGS, **overrides}
     return create_backbone(TINY_VIT, pretrained=True, pretrained_path=path, **kwargs)
+
+
+def assert_beats_naive(
+    strategy: Any, benchmark: Benchmark, path: str | Path, *, margin: float
+) -> tuple[float, float]:
+    """The effect test: ``strategy`` trained on ``benchmark`` must beat ``naive_accuracy``
+    of the ViT ``pretrain`` saved at ``path`` by ``margin``; returns both accuracies."""
+    for experience in benchmark.train_stream:
+        strategy.train(experience)
+    accuracy = strategy.eval(benchmark.test_stream).accuracy
+    naive = naive_accuracy(benchmark, path)
+    assert accuracy > naive + margin, f"{type(strategy).__name__} {accuracy:.3f}, naive {naive:.3f}"
+    return accuracy, naive
 
 
 def naive_accuracy(
