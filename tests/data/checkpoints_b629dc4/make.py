@@ -2,27 +2,41 @@
 the authoring kit declared state keys): run from a checkout of that commit with its host
 and plugins first on PYTHONPATH, ``python make.py OUTPUT_DIR``. Kept for the record; the
 test reads the files it wrote."""
-import sys, torch
+
+import sys
 from pathlib import Path
+
+import torch
+
 from clhost.checkpoint import save_checkpoint
 from clhost.models import SimpleMLP
 from clhost.testing import toy_benchmark
-from clhost_replay import Replay
 from clhost_buffer_class_balanced import ClassBalancedBuffer
-from clhost_ewc import EWC
 from clhost_cope import CoPE
-from clhost_icarl import ICaRL
 from clhost_der import DER
+from clhost_ewc import EWC
+from clhost_icarl import ICaRL
+from clhost_replay import Replay
 
-out = Path(sys.argv[1]); out.mkdir(parents=True, exist_ok=True)
+out = Path(sys.argv[1])
+out.mkdir(parents=True, exist_ok=True)
 bench = toy_benchmark(n_experiences=2, n_per_class=10, n_features=4)
 
+
 def common(model):
-    return dict(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.05), train_mb_size=8, train_epochs=1, evaluator=None)
+    return dict(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
+        train_mb_size=8,
+        train_epochs=1,
+        evaluator=None,
+    )
+
 
 def model(n=4):
     torch.manual_seed(0)
     return SimpleMLP(num_classes=n, input_size=4, hidden_sizes=(8,))
+
 
 builders = {
     "replay": lambda: Replay(mem_size=6, buffer=ClassBalancedBuffer(max_size=6), **common(model())),
