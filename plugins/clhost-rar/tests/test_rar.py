@@ -290,12 +290,14 @@ def test_memory_is_class_balanced_by_default_or_the_buffer_given():
         RARPlugin(mem_size=20, storage_policy=ReservoirSamplingBuffer(30))
 
 
-def test_the_old_name_buffer_still_gives_the_storage_policy_with_a_warning():
+def test_the_old_names_buffer_and_layer_name_still_work_with_a_warning():
     model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
     reservoir = ReservoirSamplingBuffer(30)
     with pytest.warns(DeprecationWarning, match="buffer is now called storage_policy"):
         plugin = RARPlugin(mem_size=30, buffer=reservoir)
     assert plugin.storage_policy is reservoir
+    with pytest.warns(DeprecationWarning, match="layer_name is now called name_ext_layer"):
+        assert RARPlugin(layer_name="features").name_ext_layer == "features"
     with pytest.warns(DeprecationWarning, match="storage_policy"):
         strategy = RAR(
             model=model,
@@ -331,7 +333,7 @@ def test_composes_with_replay_scheduler_and_early_stopping():
 
 def test_unknown_layer_name_fails_when_training_starts():
     model = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
-    strategy = _strategy(model, RARPlugin(layer_name="featurs"))
+    strategy = _strategy(model, RARPlugin(name_ext_layer="featurs"))
     with pytest.raises(UnknownNameError, match="'features'"):
         strategy.train(toy_benchmark(2, 2).train_stream[0])
 
@@ -354,7 +356,7 @@ def test_bad_parameters_are_named():
         {"beta_coef": -1.0},
         {"mixup_alpha": 0},
         {"use_mixup": "yes"},
-        {"layer_name": ""},
+        {"name_ext_layer": ""},
         {"replay_weighting": "mean"},
         {"storage_policy": TensorData(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long))},
     )

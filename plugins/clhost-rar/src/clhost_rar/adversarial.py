@@ -43,7 +43,7 @@ def forward_with_latent(
     if len(captured) != 1 or not isinstance(captured[0], Tensor) or len(captured[0]) != len(x):
         raise ValueError(
             f"the latent layer ({type(module).__name__}) must run once per forward on the "
-            "whole minibatch and give a tensor; choose another one with layer_name"
+            "whole minibatch and give a tensor; choose another one (RARPlugin's name_ext_layer)"
         )
     return output, captured[0].flatten(1)
 
@@ -67,7 +67,7 @@ def latent_layer(model: nn.Module, layer_name: str | None) -> tuple[nn.Module, b
     if not with_parameters:
         raise ParameterError(
             f"{type(model).__name__} has no 'features' module and no layer with parameters; "
-            "name the latent layer with layer_name"
+            "name the latent layer (RARPlugin's name_ext_layer)"
         )
     return with_parameters[-1], True
 

@@ -41,7 +41,7 @@ class RARPlugin(SupervisedPlugin):
     Every iteration ``batch_size_mem`` samples drawn from the memory are replayed with
     the cross-entropy ("rar-replay"). With ``use_adversarial_replay``, each of them is
     paired with its nearest neighbour of another class in the current minibatch (latent
-    features of ``layer_name``) and moved toward that neighbour's class by a targeted
+    features of ``name_ext_layer``) and moved toward that neighbour's class by a targeted
     iterative FGSM (``iter_fgsm`` steps of size ``epsilon_fgsm``, times
     ``decay_factor_fgsm`` after each step), keeping its own label: such samples lie near
     the boundary the current task pushes into the old classes, and replaying them with
@@ -64,12 +64,12 @@ class RARPlugin(SupervisedPlugin):
 
     state_key = "rar"
 
-    @renamed(buffer="storage_policy")
+    @renamed(buffer="storage_policy", layer_name="name_ext_layer")
     def __init__(
         self,
         batch_size_mem: int = 10,
         mem_size: int = 200,
-        layer_name: str | None = None,
+        name_ext_layer: str | None = None,
         use_adversarial_replay: bool = True,
         beta_coef: float = 0.4,
         decay_factor_fgsm: float = 1.0,
@@ -92,9 +92,13 @@ class RARPlugin(SupervisedPlugin):
         self.epsilon_fgsm = number("epsilon_fgsm", epsilon_fgsm, low=0.0, low_open=True)
         self.mixup_alpha = number("mixup_alpha", mixup_alpha, low=0.0, low_open=True)
         self.replay_weighting = one_of("replay_weighting", replay_weighting, REPLAY_WEIGHTINGS)
-        if layer_name is not None and (not isinstance(layer_name, str) or not layer_name):
-            raise ParameterError(f"layer_name must be a module name or None, got {layer_name!r}")
-        self.layer_name = layer_name
+        if name_ext_layer is not None and (
+            not isinstance(name_ext_layer, str) or not name_ext_layer
+        ):
+            raise ParameterError(
+                f"name_ext_layer must be a module name or None, got {name_ext_layer!r}"
+            )
+        self.name_ext_layer = name_ext_layer
         if storage_policy is None:
             storage_policy = ClassBalancedBuffer(mem_size, adaptive_size=True)
         elif not isinstance(storage_policy, ExemplarsBuffer):
@@ -111,7 +115,7 @@ class RARPlugin(SupervisedPlugin):
 
     @hookimpl
     def clhost_before_training(self, strategy: Any) -> None:
-        latent_layer(strategy.model, self.layer_name)  # a wrong layer_name fails here
+        latent_layer(strategy.model, self.name_ext_layer)  # a wrong name fails here
 
     @hookimpl
     def clhost_before_training_exp(self, strategy: Any) -> None:
@@ -167,7 +171,7 @@ class RARPlugin(SupervisedPlugin):
         with _evaluating(model):
             with torch.no_grad():
                 _, latent = forward_with_latent(
-                    model, torch.cat((x, current_x)), torch.cat((t, current_t)), self.layer_name
+                    model, torch.cat((x, current_x)), torch.cat((t, current_t)), self.name_ext_layer
                 )
             nearest, found = nearest_neighbours(
                 latent[: len(x)],
