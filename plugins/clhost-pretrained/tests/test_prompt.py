@@ -21,11 +21,13 @@ def test_each_query_takes_its_top_k_keys_and_their_prompts():
 
 
 def test_batchwise_prompts_are_the_most_chosen_ones_ties_to_the_lower_index():
-    pool = PromptPool(5, 1, 3, 2, batchwise_prompt=True)
-    pool.key.data = torch.eye(5, 3)  # keys 3 and 4 are zero: never the closest
-    query = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.1]])
-    # per sample: {0, 2}, {1, 0 or 2}, {0, 2}: prompt 0 and 2 are chosen most
-    assert pool(query).indices.tolist() == [[0, 2]] * 3
+    pool = PromptPool(5, 1, 5, 2, batchwise_prompt=True)
+    pool.key.data = torch.eye(5)
+    query = torch.tensor(
+        [[1.0, 0.0, 0.5, 0.0, 0.0], [0.0, 1.0, 0.5, 0.0, 0.0], [1.0, 0.2, 0.0, 0.0, 0.0]]
+    )
+    # per sample {0, 2}, {1, 2}, {0, 1}: prompts 0, 1 and 2 are each chosen twice
+    assert pool(query).indices.tolist() == [[0, 1]] * 3
 
 
 def test_keys_without_parameters_are_the_prompts_mean_tokens():
