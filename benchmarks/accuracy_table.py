@@ -89,6 +89,10 @@ UNSUPPORTED: dict[tuple[str, str | None], str] = {
     ("icarl", "task"): "one classifier over all classes: a multi-head model is not supported",
     ("generative-replay", "task"): "one solver labels the generated samples: no multi-head "
     "models (its own error)",
+    **{
+        (name, None): "a method on a frozen pretrained ViT (--model vit:...,pretrained_path=...)"
+        for name in ("l2p", "simplecil", "ranpac")
+    },
 }
 
 # What the table says of a strategy that trains once on the whole stream (joint training).
