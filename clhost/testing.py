@@ -86,6 +86,35 @@ class HookRecorder:
             setattr(self, hook, hookimpl(specname=hook)(record))
 
 
+class MinibatchRecorder:
+    """A plugin keeping detached copies of what each iteration saw, placed after the
+    plugin under test: ``batches`` (the minibatch tensors before the forward pass),
+    ``outputs`` (the model's outputs), ``losses`` (the loss before the backward pass)
+    and ``eval_outputs`` (the outputs on evaluation minibatches)."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[torch.Tensor, ...]] = []
+        self.outputs: list[torch.Tensor] = []
+        self.losses: list[torch.Tensor] = []
+        self.eval_outputs: list[torch.Tensor] = []
+
+    @hookimpl
+    def clhost_before_training_iteration(self, strategy: Any) -> None:
+        self.batches.append(tuple(part.clone() for part in strategy.mbatch))
+
+    @hookimpl
+    def clhost_after_forward(self, strategy: Any) -> None:
+        self.outputs.append(strategy.mb_output.detach().clone())
+
+    @hookimpl
+    def clhost_before_backward(self, strategy: Any) -> None:
+        self.losses.append(strategy.loss.detach().clone())
+
+    @hookimpl
+    def clhost_after_eval_forward(self, strategy: Any) -> None:
+        self.eval_outputs.append(strategy.mb_output.detach().clone())
+
+
 def average_accuracy(
     strategy_class: type | None = None,
     *,

@@ -13,6 +13,7 @@ from clhost.plugin import SupervisedPlugin
 from clhost.templates import SupervisedTemplate
 from clhost.testing import (
     HookRecorder,
+    MinibatchRecorder,
     assert_builds_its_plugin_first,
     assert_refuses,
     assert_resumes,
@@ -171,3 +172,15 @@ def test_assert_refuses_needs_the_error_to_name_the_parameter():
         assert_refuses(component, {"flag": "yes"})
     with pytest.raises(AssertionError):
         assert_refuses(component, ({"size": 0}, "flag"))
+
+
+def test_minibatch_recorder_keeps_what_each_iteration_saw():
+    recorder = MinibatchRecorder()
+    strategy = online_strategy_for(SimpleMLP(4, 8, (16,)), [recorder])
+    stream = online_stream(1, experience_size=10)
+    strategy.train(stream[:2])
+    strategy.eval(stream[:1])
+    assert [len(batch[1]) for batch in recorder.batches] == [10, 10]
+    assert [output.shape for output in recorder.outputs] == [(10, 4)] * 2
+    assert len(recorder.losses) == 2 and not recorder.losses[0].requires_grad
+    assert recorder.eval_outputs and recorder.eval_outputs[0].shape[1] == 4
