@@ -27,29 +27,6 @@ from clhost_scr import (
 )
 
 
-class Spy(clhost.SupervisedPlugin):
-    """Placed after SCRPlugin: records minibatches, outputs and losses, train and eval."""
-
-    def __init__(self):
-        self.batches, self.outputs, self.losses, self.eval_outputs = [], [], [], []
-
-    @clhost.hookimpl
-    def clhost_before_training_iteration(self, strategy):
-        self.batches.append(tuple(t.clone() for t in strategy.mbatch))
-
-    @clhost.hookimpl
-    def clhost_after_forward(self, strategy):
-        self.outputs.append(strategy.mb_output.detach().clone())
-
-    @clhost.hookimpl
-    def clhost_before_backward(self, strategy):
-        self.losses.append(strategy.loss.detach().clone())
-
-    @clhost.hookimpl
-    def clhost_after_eval_forward(self, strategy):
-        self.eval_outputs.append(strategy.mb_output.clone())
-
-
 def _online(plugin, *extra, **kwargs):
     torch.manual_seed(0)
     model = SCRModel.from_model(SimpleMLP(4, 8, (32,)), projection_size=16)
@@ -170,7 +147,7 @@ def test_a_head_on_normalised_features_keeps_permuted_digits_apart():
 
 
 def test_each_minibatch_joins_the_memory_and_is_doubled_with_its_augmented_copy():
-    spy = Spy()
+    spy = kit.MinibatchRecorder()
     plugin = SCRPlugin(augmentations=lambda x: x + 100, mem_size=30, batch_size_mem=7)
     _online(plugin, spy).train(kit.online_stream()[:3])
     sizes = [len(batch[1]) for batch in spy.batches]
@@ -183,7 +160,7 @@ def test_each_minibatch_joins_the_memory_and_is_doubled_with_its_augmented_copy(
 
 
 def test_the_loss_is_scr_loss_over_the_two_views_of_the_projections():
-    spy = Spy()
+    spy = kit.MinibatchRecorder()
     plugin = SCRPlugin(mem_size=30, batch_size_mem=7, temperature=0.2)
     _online(plugin, spy).train(kit.online_stream()[:3])
     output, (_, y, _) = spy.outputs[-1], spy.batches[-1]
@@ -233,7 +210,7 @@ def _identity_strategy(plugin, spy):
 
 
 def test_predicts_the_nearest_class_mean_of_the_memory():
-    plugin, spy = SCRPlugin(mem_size=10), Spy()
+    plugin, spy = SCRPlugin(mem_size=10), kit.MinibatchRecorder()
     strategy = _identity_strategy(plugin, spy)
     memory_x = torch.tensor([[2.0, 0.0], [1.0, 0.2], [0.0, 3.0], [0.2, 1.0]])
     plugin.memory.update_from_data(TensorData(memory_x, torch.tensor([0, 0, 2, 2])))
@@ -270,7 +247,7 @@ def test_class_means_follow_the_model_and_the_memory():
 
 
 def test_evaluation_before_any_memory_gives_uniform_scores():
-    plugin, spy = SCRPlugin(), Spy()
+    plugin, spy = SCRPlugin(), kit.MinibatchRecorder()
     strategy = _online(plugin, spy)
     result = strategy.eval(kit.toy_benchmark(2).test_stream)
     assert all(torch.equal(out, torch.zeros_like(out)) for out in spy.eval_outputs)
@@ -288,7 +265,7 @@ def test_state_round_trip_restores_memory_and_predictions():
     second = kit.state_round_trip(first, SCRPlugin(mem_size=30, batch_size_mem=10))
     assert torch.equal(first.memory.buffer.x, second.memory.buffer.x)
 
-    spies = [Spy(), Spy()]
+    spies = [kit.MinibatchRecorder(), kit.MinibatchRecorder()]
     for plugin, spy in zip((first, second), spies, strict=True):
         evaluator = _online(plugin, spy)
         evaluator.model.load_state_dict(strategy.model.state_dict())
@@ -315,7 +292,7 @@ def test_a_resumed_run_ends_as_one_never_stopped():
 def test_strategy_wraps_the_model_and_adds_the_head_to_the_optimizer():
     base = SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,))
     optimizer = torch.optim.SGD(base.parameters(), lr=0.1)
-    extra = Spy()
+    extra = kit.MinibatchRecorder()
     strategy = SCR(model=base, optimizer=optimizer, mem_size=20, plugins=[extra])
     plugin = strategy.plugins[0]
     assert isinstance(plugin, SCRPlugin) and strategy.plugins[1] is extra
