@@ -136,30 +136,19 @@ def test_prototypes_move_to_the_batch_mean_with_momentum_alpha():
 # -- plugin -----------------------------------------------------------------------------
 
 
-class Spy(clhost.SupervisedPlugin):
-    """Placed after CoPEPlugin: minibatches, embeddings, losses, evaluation scores."""
+class Spy(kit.MinibatchRecorder):
+    """Placed after CoPEPlugin: minibatches, embeddings, losses, evaluation scores, and
+    the prototypes after each forward pass."""
 
     def __init__(self, plugin=None):
-        self.plugin = plugin
-        self.batches, self.outputs, self.losses, self.scores, self.prototypes = [], [], [], [], []
-
-    @clhost.hookimpl
-    def clhost_before_training_iteration(self, strategy):
-        self.batches.append(tuple(t.clone() for t in strategy.mbatch))
+        super().__init__()
+        self.plugin, self.prototypes = plugin, []
 
     @clhost.hookimpl
     def clhost_after_forward(self, strategy):
-        self.outputs.append(strategy.mb_output.detach().clone())
+        super().clhost_after_forward(strategy)
         if self.plugin is not None:
             self.prototypes.append(self.plugin.prototypes.vectors.clone())
-
-    @clhost.hookimpl
-    def clhost_before_backward(self, strategy):
-        self.losses.append(strategy.loss.detach().clone())
-
-    @clhost.hookimpl
-    def clhost_after_eval_forward(self, strategy):
-        self.scores.append(strategy.mb_output.clone())
 
 
 def _online(plugin, *extra, model=None, lr=0.02, **kwargs):
@@ -243,7 +232,7 @@ def test_predicts_the_nearest_prototype():
     result = strategy.eval(
         Experience(TensorData(x, y), 0, "test", classes_in_this_experience=(0, 2))
     )
-    scores = spy.scores[0]
+    scores = spy.eval_outputs[0]
     cosine = F.normalize(x, dim=1) @ torch.tensor([[1.0, 0.0], [0.0, 1.0]]).T
     assert torch.allclose(scores[:, [0, 2]], cosine / 0.5, atol=1e-6)
     assert (scores[:, 1] < scores[:, [0, 2]].min(dim=1).values - 1000).all()
@@ -256,7 +245,7 @@ def test_predicts_the_nearest_prototype():
 def test_scores_are_uniform_before_any_class_is_seen():
     plugin, spy = CoPEPlugin(n_classes=4, p_size=16), Spy()
     _online(plugin, spy).eval(kit.toy_benchmark(2).test_stream)
-    assert all(torch.equal(s, torch.zeros(len(s), 4)) for s in spy.scores)
+    assert all(torch.equal(s, torch.zeros(len(s), 4)) for s in spy.eval_outputs)
 
 
 def test_state_round_trip_restores_training_and_prediction():
