@@ -393,3 +393,38 @@ def test_check_reports_each_failure_in_a_table(site, monkeypatch):
     assert not set(conforming) & set(rows)
     assert result.output.splitlines()[0].split() == ["KIND", "NAME", "DISTRIBUTION", "PROBLEM"]
     assert result.output.strip().endswith("Error: 11 problem(s) in 17 entry points")
+
+
+LAYOUT_SOURCE = '''
+import clhost
+from clhost.plugin import SupervisedPlugin
+
+
+class Flat(SupervisedPlugin):
+    """A plugin defined outside plugin.py, with no declared state key."""
+
+    @clhost.hookimpl
+    def clhost_after_training_exp(self, strategy):
+        pass
+
+
+class Keyed(Flat):
+    """Declares a key that is not its entry-point name."""
+
+    state_key = "other-name"
+'''
+
+
+def test_check_holds_clhost_distributions_to_the_layout_and_declared_keys(site, monkeypatch):
+    make_distribution(
+        site,
+        "clhost-fake-layout",
+        {"clhost.plugins": {"flat": "fakecli_layout:Flat", "keyed": "fakecli_layout:Keyed"}},
+        {"fakecli_layout": LAYOUT_SOURCE},
+    )
+    monkeypatch.setenv(registry.ALLOW_LIST_VARIABLE, "clhost-fake-layout")
+    result = invoke("check")
+    assert result.exit_code == 1
+    assert "is defined in fakecli_layout, not in the plugin.py module" in result.output
+    assert "declares no state_key (give it the entry-point name, 'flat')" in result.output
+    assert "state_key 'other-name' is not its entry-point name 'keyed'" in result.output

@@ -15,6 +15,18 @@ from clhost.cli._hooks import hook_problems, implemented_hooks
 from clhost.cli._table import table
 from clhost.errors import PluginCompositionError, PluginLoadError
 
+# kind -> the module, in the distribution's package, that defines entry points of that
+# kind: one layout for every distribution (docs/plugin-guide.md, "Names and layout")
+LAYOUT = {
+    "strategy": "strategy",
+    "plugin": "plugin",
+    "loss": "loss",
+    "buffer": "buffer",
+    "selection": "selection",
+}
+# kinds whose components keep state in checkpoints under a declared key
+_STATEFUL_KINDS = ("plugin", "loss", "buffer", "selection")
+
 # kind -> (module, class) that entry points of that kind must subclass, when the module
 # exists in this host
 _BASES = {
@@ -34,7 +46,10 @@ def check(kind: str | None) -> None:
     marked for plugins, an ExemplarsBuffer or ExemplarsSelectionStrategy subclass for
     buffers and selection, a callable for losses and benchmarks); have a docstring and
     annotated parameters (plugins and strategies with defaults); and no other
-    distribution may register the same name. Exits 1 with a table of the failures.
+    distribution may register the same name. In clhost-* distributions, each entry point
+    is defined in the module its kind names (strategy.py, plugin.py, loss.py, buffer.py,
+    selection.py) and every stateful component declares its entry-point name as its
+    state_key. Exits 1 with a table of the failures.
     """
     with user_errors():
         found = registry.scan(kind)
@@ -68,9 +83,49 @@ def entry_problems(entry: registry.Entry) -> list[str]:
         return [f"is a {type(component).__name__}, not a class or function"]
     problems = _kind_problems(entry.kind, component)
     problems += _parameter_problems(entry.kind, component)
+    problems += layout_problems(entry, component)
+    problems += state_key_problems(entry, component)
     if not getattr(component, "__doc__", None):
         problems.append("has no docstring (clhost info shows it to users)")
     return problems
+
+
+def layout_problems(entry: registry.Entry, component: Any) -> list[str]:
+    """In a ``clhost-*`` distribution, an entry point of a kind in ``LAYOUT`` is defined in
+    that module of its package (``clhost_replay.plugin.ReplayPlugin``); the host's own
+    entry points are exempt."""
+    wanted = LAYOUT.get(entry.kind)
+    module = getattr(component, "__module__", "") or ""
+    if wanted is None or module.split(".")[0] == "clhost" or not _clhost_family(entry):
+        return []
+    if module.rsplit(".", 1)[-1] != wanted:
+        return [f"is defined in {module}, not in the {wanted}.py module of its package"]
+    return []
+
+
+def state_key_problems(entry: registry.Entry, component: Any) -> list[str]:
+    """A component that keeps state declares ``state_key``, its entry-point name (or a
+    name that begins with it, e.g. ``icarl-loss``), so checkpoints survive renames."""
+    if entry.kind not in _STATEFUL_KINDS or not isinstance(component, type):
+        return []
+    if not _clhost_family(entry):
+        return []
+    if not callable(getattr(component, "state_dict", None)):
+        return []
+    declared = next(
+        (vars(k)["state_key"] for k in component.__mro__ if "state_key" in vars(k)), None
+    )
+    if not isinstance(declared, str):
+        return [f"declares no state_key (give it the entry-point name, {entry.name!r})"]
+    if declared != entry.name and not declared.startswith(f"{entry.name}-"):
+        return [f"state_key {declared!r} is not its entry-point name {entry.name!r}"]
+    return []
+
+
+def _clhost_family(entry: registry.Entry) -> bool:
+    """Distributions named ``clhost-*`` (first-party, and third-party ones made by
+    ``clhost new-plugin``) share one layout and declared state keys."""
+    return registry.normalize_distribution(entry.distribution).startswith("clhost-")
 
 
 def _kind_problems(kind: str, component: Any) -> list[str]:
