@@ -10,21 +10,35 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from clhost.errors import CheckpointError
+
 
 class BasePlugin:
     """A plugin for any template (train/eval loops over experiences).
 
     ``state_dict``/``load_state_dict`` follow PyTorch's contract: the state holds only
     tensors, numbers, strings, and lists/tuples/dicts of them, so checkpoints load
-    without unpickling objects. Stateless plugins keep the empty default.
+    without unpickling objects. The defaults save ``state_components``.
     """
 
+    #: Attributes holding objects with their own ``state_dict``/``load_state_dict`` (a
+    #: replay buffer, a memory): the plugin's state is theirs, each under its attribute
+    #: name, so a plugin whose state is its buffer declares ``state_components =
+    #: ("buffer",)`` and writes no state methods. Stateless plugins keep ``()``.
+    state_components: tuple[str, ...] = ()
+
     def state_dict(self) -> dict[str, Any]:
-        return {}
+        return {name: getattr(self, name).state_dict() for name in self.state_components}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state:
-            raise ValueError(f"{type(self).__name__} is stateless but got state {list(state)}")
+        expected = set(self.state_components)
+        if not isinstance(state, dict) or set(state) != expected:
+            got = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise CheckpointError(
+                f"{type(self).__name__} keeps state {sorted(expected)}, got {got}"
+            )
+        for name in self.state_components:
+            getattr(self, name).load_state_dict(state[name])
 
     @property
     def state_key(self) -> str:

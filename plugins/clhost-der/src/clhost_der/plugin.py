@@ -41,6 +41,7 @@ class DERPlugin(SupervisedPlugin):
     capabilities = Capabilities(provides={REHEARSAL})
 
     state_key = "der"
+    state_components = ("memory",)
 
     def __init__(
         self,
@@ -127,11 +128,8 @@ class DERPlugin(SupervisedPlugin):
             self._held = self.memory.buffer
         return self._held
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"memory": self.memory.state_dict()}
-
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.memory.load_state_dict(state["memory"])
+        super().load_state_dict(state)
         self._held = None
 
 

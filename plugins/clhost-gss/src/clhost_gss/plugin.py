@@ -11,7 +11,6 @@ from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
 from clhost.errors import ParameterError
-from clhost.importance import require_keys
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import first_sight
 from clhost.validate import boolean, positive_int
@@ -41,6 +40,7 @@ class GSS_greedyPlugin(SupervisedPlugin):
     capabilities = Capabilities(provides={REHEARSAL})
 
     state_key = "gss-greedy"
+    state_components = ("memory",)
 
     def __init__(
         self,
@@ -91,13 +91,6 @@ class GSS_greedyPlugin(SupervisedPlugin):
             source = self._snapshot
             return None if source is None else source.subset(torch.randperm(len(source))[:size])
         return self.memory.sample(size) if len(self.memory) else None
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"memory": self.memory.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        require_keys(state, ("memory",), "GSS_greedyPlugin")
-        self.memory.load_state_dict(state["memory"])
 
 
 def _first_sight(strategy: Any, each_epoch: bool) -> bool:

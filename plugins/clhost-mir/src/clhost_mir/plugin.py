@@ -13,7 +13,6 @@ from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
 from clhost.errors import ParameterError
-from clhost.importance import require_keys
 from clhost.models import MultiTaskModule, forward_with_tasks
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import first_sight
@@ -44,6 +43,7 @@ class MIRPlugin(SupervisedPlugin):
     capabilities = Capabilities(provides={REHEARSAL})
 
     state_key = "mir"
+    state_components = ("buffer",)
 
     def __init__(
         self,
@@ -97,13 +97,6 @@ class MIRPlugin(SupervisedPlugin):
         if self._incoming is not None:
             self.buffer.update_from_data(self._incoming)
             self._incoming = None
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"buffer": self.buffer.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        require_keys(state, ("buffer",), "MIRPlugin")
-        self.buffer.load_state_dict(state["buffer"])
 
 
 def interference_scores(

@@ -11,7 +11,7 @@ from torch.nn import functional as F
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
-from clhost.errors import CheckpointError, PluginCompositionError
+from clhost.errors import PluginCompositionError
 from clhost.models import NCMClassifier
 from clhost.models.ncm import UNKNOWN_CLASS_MARGIN
 from clhost.plugin import SupervisedPlugin
@@ -44,6 +44,7 @@ class SCRPlugin(SupervisedPlugin):
     capabilities = Capabilities(provides={REHEARSAL})
 
     state_key = "scr"
+    state_components = ("memory",)
 
     def __init__(
         self,
@@ -162,13 +163,8 @@ class SCRPlugin(SupervisedPlugin):
 
     # -- state ------------------------------------------------------------------------
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"memory": self.memory.state_dict()}
-
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if not isinstance(state, dict) or "memory" not in state:
-            raise CheckpointError("SCRPlugin state needs its memory")
-        self.memory.load_state_dict(state["memory"])
+        super().load_state_dict(state)
         self._means_stale = True  # recomputed from the memory before the next evaluation
 
 
