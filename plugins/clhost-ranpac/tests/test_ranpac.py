@@ -52,6 +52,23 @@ def test_minibatch_order_and_size_do_not_matter():
     assert one(features).shape == (30, 3)
 
 
+def test_training_solves_once_per_experience_and_evaluation_sees_every_sample(
+    stream, pretrained_path, monkeypatch
+):
+    solves = []
+    solve = torch.linalg.solve
+    monkeypatch.setattr(torch.linalg, "solve", lambda *a: solves.append(1) or solve(*a))
+    strategy = ranpac(pretrained_path, train_mb_size=7, evaluator=None)
+    for experience in stream.train_stream:
+        strategy.train(experience)
+    assert len(solves) == 3  # one per experience, when its classes arrived
+    strategy.model.eval()
+    x = stream.train_stream[0].dataset.x[:5]
+    before = strategy.model.classifier.training_scores(strategy.model.features(x))
+    assert not torch.equal(strategy.model(x), before)  # solved with the last experience
+    assert len(solves) == 4
+
+
 def test_beats_naive_finetuning_of_the_same_backbone(stream, pretrained_path):
     strategy = ranpac(pretrained_path)
     assert_beats_naive(strategy, stream, pretrained_path, margin=0.25)

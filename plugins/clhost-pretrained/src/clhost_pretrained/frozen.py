@@ -44,6 +44,11 @@ class ClosedFormClassifier(nn.Module):
     def fit(self, features: Tensor, targets: Tensor) -> None:
         raise NotImplementedError
 
+    def training_scores(self, features: Tensor) -> Tensor:
+        """The scores the training metrics see, before ``fit``: the current ones unless a
+        classifier says otherwise (one costly to solve after every minibatch)."""
+        return self(features)
+
 
 def grown(tensor: Tensor, rows: int, dim: int = 0) -> Tensor:
     """``tensor`` with zeros appended along ``dim`` up to ``rows`` (unchanged if longer)."""
@@ -194,7 +199,7 @@ class FrozenFeatureTemplate(SupervisedTemplate):
             self.mbatch = self._to_device(batch)
             self._fire(hooks.before_training_iteration)
             features = model.features(self.mb_x)
-            self.mb_output = model.classifier(features)
+            self.mb_output = model.classifier.training_scores(features)
             self.loss = self.criterion()
             model.classifier.fit(features, self.mb_y)
             self._fire(hooks.after_training_iteration)

@@ -3,6 +3,8 @@ one-hot targets, solved from second-order statistics."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -74,6 +76,18 @@ class RandomProjectionRidge(ClosedFormClassifier):
         return self._solved[1]
 
     def forward(self, features: Tensor) -> Tensor:
+        return self._scores(features, self.weights)
+
+    def training_scores(self, features: Tensor) -> Tensor:
+        """With the last solution whose classes are the current ones (solved again only
+        when the classes grew): a solve of ``projection_size`` equations per minibatch
+        would cost more than the training itself."""
+        solved = self._solved
+        if solved is None or solved[1].shape != self.cross.shape:
+            return self(features)
+        return self._scores(features, lambda: solved[1])
+
+    def _scores(self, features: Tensor, weights: Callable[[], Tensor]) -> Tensor:
         if self.num_features == 0:  # evaluated before any feature: no opinion
             return features.new_zeros(len(features), self.num_classes)
-        return (self.project(features) @ self.weights()).to(features.dtype)
+        return (self.project(features) @ weights()).to(features.dtype)
