@@ -149,7 +149,7 @@ class LearningToPrompt(SupervisedTemplate):
     def forward(self) -> Tensor:
         x = prepare_input(self.mb_x, self.channels_last)
         with autocast(self.device, self.bf16):
-            logits = self.model(x, self.mb_task_id).float()
+            logits = self.forward_module(x, self.mb_task_id).float()  # DDP-wrapped if any
         if self.use_mask and self.is_training:
             present = torch.zeros(logits.shape[1], dtype=torch.bool, device=logits.device)
             present[list(self.experience.classes_in_this_experience)] = True

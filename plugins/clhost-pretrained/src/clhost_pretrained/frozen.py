@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from clhost.data import Experience, experience_data
+from clhost.distributed import UNSUPPORTED
 from clhost.errors import ParameterError
 from clhost.hookspecs import BaseTemplateHooks, SGDLoopHooks
 from clhost.models import DynamicModule
@@ -140,6 +141,11 @@ class FrozenFeatureTemplate(SupervisedTemplate):
 
     HOOK_GROUPS = (BaseTemplateHooks, SGDLoopHooks)
     LEARNS_BY_GRADIENT = False
+    distributed = UNSUPPORTED
+    distributed_reason = (
+        "each rank would fit the statistics of its share of the data only (not summed "
+        "over ranks yet)"
+    )
     models = {"vit": vit}  # clhost run --model vit:model_name=...,pretrained_path=...
     classifier_class: type[ClosedFormClassifier]
     _classifier_options: dict[str, Any] = {}
