@@ -8,21 +8,17 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from clhost.data import Experience
 from clhost.errors import ParameterError
-from clhost.templates import SupervisedTemplate
 from clhost.templates.base import DEFAULT
-from clhost.validate import boolean, number
+from clhost.validate import boolean
 from clhost_l2p.model import build_l2p_model
-from clhost_pretrained.backbone import DEFAULT_MODEL_NAME, autocast, prepare_input
-from clhost_pretrained.cli import vit
+from clhost_pretrained.backbone import DEFAULT_MODEL_NAME
 from clhost_pretrained.prompt import PromptInit
 from clhost_pretrained.prompted import EmbeddingKey, HeadType, PromptedViT
+from clhost_pretrained.template import PromptTemplate
 
-BETAS = (0.9, 0.999)
 
-
-class LearningToPrompt(SupervisedTemplate):
+class LearningToPrompt(PromptTemplate):
     """Learning to Prompt (Wang et al., CVPR 2022): a pretrained Vision Transformer stays
     frozen; a pool of ``pool_size`` prompts of ``prompt_length`` tokens, each with a key,
     is learned with a linear head of ``num_classes`` outputs. Each image's query (the
@@ -81,13 +77,6 @@ class LearningToPrompt(SupervisedTemplate):
     ):
         if not boolean("use_vit", use_vit):
             raise ParameterError("use_vit=False is not supported: L2P prompts a timm ViT")
-        self.lr = number("lr", lr, low=0, low_open=True)
-        self.sim_coefficient = number("sim_coefficient", sim_coefficient)
-        self.use_mask, self.prompt_pool = boolean("use_mask", use_mask), prompt_pool
-        self.bf16, self.channels_last = (
-            boolean("bf16", bf16),
-            boolean("channels_last", channels_last),
-        )
         prompted = build_l2p_model(
             model=model,
             model_name=model_name,
@@ -108,11 +97,13 @@ class LearningToPrompt(SupervisedTemplate):
             use_cls_features=use_cls_features,
             prompt_mask=use_prompt_mask and train_prompt_mask,
         )
-        if self.channels_last:
-            prompted.backbone.to(memory_format=torch.channels_last)
         super().__init__(
             model=prompted,
-            optimizer=self._adam(prompted),
+            lr=lr,
+            sim_coefficient=sim_coefficient if prompt_pool else 0.0,  # no pool: no keys
+            use_mask=use_mask,
+            bf16=bf16,
+            channels_last=channels_last,
             criterion=criterion,
             train_mb_size=train_mb_size,
             train_epochs=train_epochs,
@@ -126,39 +117,3 @@ class LearningToPrompt(SupervisedTemplate):
         )
 
     model: PromptedViT
-    models = {"vit": vit}  # clhost run --model vit:model_name=...,pretrained_path=...
-
-    def _adam(self, model: nn.Module) -> torch.optim.Adam:
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        return torch.optim.Adam(trainable, lr=self.lr, betas=BETAS)
-
-    def model_adaptation(self, experience: Experience) -> None:
-        classes = max(experience.classes_in_this_experience, default=-1) + 1
-        if classes > self.model.head.out_features:
-            raise ParameterError(
-                f"num_classes is {self.model.head.out_features} but experience "
-                f"{experience.current_experience} has class {classes - 1}"
-            )
-        super().model_adaptation(experience)
-
-    def make_optimizer(self) -> None:
-        """A fresh Adam for each experience (Avalanche's L2P), over the prompts, their
-        keys and the head."""
-        self.optimizer = self._adam(self.model)
-
-    def forward(self) -> Tensor:
-        x = prepare_input(self.mb_x, self.channels_last)
-        with autocast(self.device, self.bf16):
-            logits = self.forward_module(x, self.mb_task_id).float()  # DDP-wrapped if any
-        if self.use_mask and self.is_training:
-            present = torch.zeros(logits.shape[1], dtype=torch.bool, device=logits.device)
-            present[list(self.experience.classes_in_this_experience)] = True
-            logits = logits.masked_fill(~present, float("-inf"))
-        return logits
-
-    def criterion(self) -> Tensor:
-        loss = self._criterion(self.mb_output, self.mb_y)
-        selection = self.model.last_selection
-        if self.prompt_pool and selection is not None:
-            loss = loss - self.sim_coefficient * selection.pull
-        return loss
