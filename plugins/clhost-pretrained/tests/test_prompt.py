@@ -56,3 +56,16 @@ def test_prompts_go_after_the_class_token_and_the_head_reads_them():
     torch.testing.assert_close(tokens[:, 1:7], model.last_selection.prompts)
     with pytest.raises(ParameterError, match="timm VisionTransformer"):
         PromptedViT(torch.nn.Linear(2, 2), PromptPool(2, 1, 2, 1), num_classes=2)
+
+
+def test_a_block_with_an_empty_prefix_is_the_block_and_a_prefix_changes_it():
+    from clhost_pretrained.prefix import prefixed_block
+
+    torch.manual_seed(0)
+    block = tiny_vit().eval().blocks[0]
+    x = torch.randn(2, 17, 64)
+    empty = torch.zeros(2, 0, 64)
+    torch.testing.assert_close(prefixed_block(block, x, (empty, empty)), block(x))
+    prompt = torch.randn(2, 3, 64)
+    changed = prefixed_block(block, x, (prompt, prompt))
+    assert changed.shape == x.shape and not torch.allclose(changed, block(x))
