@@ -91,7 +91,7 @@ UNSUPPORTED: dict[tuple[str, str | None], str] = {
     "models (its own error)",
     **{
         (name, None): "a method on a frozen pretrained ViT (--model vit:...,pretrained_path=...)"
-        for name in ("l2p", "dualprompt", "simplecil", "ranpac")
+        for name in ("l2p", "dualprompt", "coda-prompt", "simplecil", "ranpac")
     },
 }
 

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from clhost.errors import ParameterError
 from clhost.validate import one_of, positive_int
-from clhost_pretrained import PromptPool, features, freeze
+from clhost_pretrained import PromptPool, freeze, query
 from clhost_pretrained.prefix import check_prefixable, prefixed_block
 from clhost_pretrained.prompt import PromptInit, PromptSelection
 
@@ -74,7 +74,7 @@ class DualPromptViT(nn.Module):
 
     def forward(self, x: Tensor, task_labels: Tensor | None = None) -> Tensor:
         vit = self.backbone
-        selection = self.pool(self._query(x), self._task_prompts(task_labels))
+        selection = self.pool(query(self.backbone, x), self._task_prompts(task_labels))
         tokens = vit.norm_pre(vit.patch_drop(vit._pos_embed(vit.patch_embed(x))))
         prefixes = self._prefixes(selection.prompts, len(x))
         for index, block in enumerate(vit.blocks):
@@ -83,14 +83,6 @@ class DualPromptViT(nn.Module):
         self.last_selection = selection
         pooled = tokens[:, 0] if self.head_type == "token" else tokens.mean(dim=1)
         return self.head(vit.head_drop(vit.fc_norm(pooled)))
-
-    def _query(self, x: Tensor) -> Tensor:
-        training = self.backbone.training
-        try:
-            with torch.no_grad():
-                return features(self.backbone.eval(), x)
-        finally:
-            self.backbone.train(training)
 
     def _task_prompts(self, task_labels: Tensor | None) -> Tensor | None:
         if task_labels is None:

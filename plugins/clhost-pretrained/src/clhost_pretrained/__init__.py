@@ -2,7 +2,7 @@
 local weights, the prompt pool and prompted ViT (L2P), and the frozen-feature template
 of closed-form classifiers (SimpleCIL, RanPAC)."""
 
-from clhost_pretrained.backbone import create_backbone, features, freeze
+from clhost_pretrained.backbone import create_backbone, features, freeze, query
 from clhost_pretrained.frozen import (
     ClosedFormClassifier,
     FrozenFeatureModel,
@@ -25,4 +25,5 @@ __all__ = [
     "features",
     "freeze",
     "grown",
+    "query",
 ]

@@ -124,6 +124,17 @@ def features(backbone: nn.Module, x: Tensor) -> Tensor:
     return backbone(x).flatten(1)
 
 
+def query(backbone: nn.Module, x: Tensor) -> Tensor:
+    """``features`` of ``x`` without gradients and in eval mode (no dropout), whatever
+    the backbone's mode, which is restored: the query of the prompt-based methods."""
+    training = backbone.training
+    try:
+        with torch.no_grad():
+            return features(backbone.eval(), x)
+    finally:
+        backbone.train(training)
+
+
 def freeze(backbone: nn.Module) -> nn.Module:
     """No gradients and eval mode (dropout off, normalisation statistics fixed)."""
     backbone.requires_grad_(False)

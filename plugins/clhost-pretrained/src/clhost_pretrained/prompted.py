@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from clhost.errors import ParameterError
 from clhost.validate import boolean, one_of, positive_int
-from clhost_pretrained.backbone import features, freeze
+from clhost_pretrained.backbone import freeze, query
 from clhost_pretrained.prompt import PromptPool, PromptSelection
 
 HeadType = Literal["prompt", "token", "gap", "token+prompt"]
@@ -74,13 +74,8 @@ class PromptedViT(nn.Module):
         return self.head(vit.head_drop(vit.fc_norm(self._pooled(tokens, first, prompts.shape[1]))))
 
     def _query(self, x: Tensor, patches: Tensor) -> Tensor:
-        if self.use_cls_features:  # in eval mode, whatever the model's: no dropout
-            training = self.backbone.training
-            try:
-                with torch.no_grad():
-                    return features(self.backbone.eval(), x)
-            finally:
-                self.backbone.train(training)
+        if self.use_cls_features:
+            return query(self.backbone, x)
         key = self.embedding_key
         if key == "mean":
             return patches.mean(dim=1)
