@@ -121,7 +121,7 @@ def test_resumes_exactly(stream, pretrained_path):
     [
         ({"e_prompt_layer_idx": (0,)}, "distinct layers"),
         ({"e_prompt_layer_idx": (5,)}, "distinct layers"),
-        ({"pool_size": 2}, "task 2 has no E-prompt"),
+        ({"pool_size": 2}, "task 2 has no prompts of its own"),
     ],
 )
 def test_bad_settings_are_one_clear_error(options, message, stream, pretrained_path):

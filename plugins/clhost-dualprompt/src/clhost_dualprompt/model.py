@@ -87,14 +87,7 @@ class DualPromptViT(nn.Module):
     def _task_prompts(self, task_labels: Tensor | None) -> Tensor | None:
         if task_labels is None:
             return None
-        top_k, pool_size = self.pool.top_k, self.pool.pool_size
-        if int(task_labels.max()) * top_k + top_k > pool_size:
-            raise ParameterError(
-                f"task {int(task_labels.max())} has no E-prompt of its own: pool_size "
-                f"{pool_size} holds {pool_size // top_k} tasks of top_k={top_k} prompts"
-            )
-        offsets = torch.arange(top_k, device=task_labels.device)
-        return task_labels.long()[:, None] * top_k + offsets
+        return self.pool.task_indices(task_labels)
 
     def _prefixes(self, expert: Tensor, batch: int) -> dict[int, tuple[Tensor, Tensor]]:
         """Layer index -> (key prefix, value prefix), each ``(B, L, D)``."""

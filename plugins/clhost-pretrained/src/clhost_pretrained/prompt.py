@@ -74,6 +74,18 @@ class PromptPool(nn.Module):
         """``(pool_size, D)``: the learned keys, or each prompt's mean token."""
         return self.prompt.mean(dim=1) if self.key is None else self.key
 
+    def task_indices(self, task_labels: Tensor) -> Tensor:
+        """``(B, top_k)``: each sample's task's own prompts (task ``t``: prompts
+        ``t * top_k`` to ``(t + 1) * top_k - 1``), for ``forward``'s ``indices``."""
+        top_k, pool_size = self.top_k, self.pool_size
+        if int(task_labels.max()) * top_k + top_k > pool_size:
+            raise ParameterError(
+                f"task {int(task_labels.max())} has no prompts of its own: pool_size "
+                f"{pool_size} holds {pool_size // top_k} tasks of top_k={top_k} prompts"
+            )
+        offsets = torch.arange(top_k, device=task_labels.device)
+        return task_labels.long()[:, None] * top_k + offsets
+
     def forward(self, query: Tensor, indices: Tensor | None = None) -> PromptSelection:
         """The prompts for ``query`` (``(B, D)``); ``indices`` (``(B, top_k)``) forces the
         choice (a task's own prompts)."""

@@ -88,14 +88,7 @@ class PromptedViT(nn.Module):
             return None
         if task_labels is None:
             raise ParameterError("prompt_mask needs the task labels of the minibatch")
-        top_k, pool_size = self.pool.top_k, self.pool.pool_size
-        if int(task_labels.max()) * top_k + top_k > pool_size:
-            raise ParameterError(
-                f"task {int(task_labels.max())} has no prompts of its own: pool_size "
-                f"{pool_size} holds {pool_size // top_k} tasks of top_k={top_k} prompts"
-            )
-        offsets = torch.arange(top_k, device=task_labels.device)
-        return task_labels.long()[:, None] * top_k + offsets
+        return self.pool.task_indices(task_labels)
 
     def _pooled(self, tokens: Tensor, first: int, prompt_tokens: int) -> Tensor:
         if self.head_type == "token":
