@@ -27,15 +27,14 @@ def vit(
 ) -> nn.Module:
     """The timm model ``model_name`` (weights from the local ``pretrained_path``), with a
     head of ``num_classes`` (none: 0) and any of timm's ``img_size``, ``patch_size``,
-    ``depth``, ``embed_dim``, ``num_heads`` changed. ``clhost run`` fills ``num_classes``
-    and ``in_channels`` (image benchmarks) or ``input_size`` (flat ones) from the
-    benchmark: flat inputs of a square size are viewed as one-channel square images."""
-    side = None
-    if in_channels is None and input_size is not None:
-        side = math.isqrt(input_size)
-        if side * side != input_size:
-            raise ParameterError(f"flat inputs of size {input_size} are no square image")
-        in_channels, img_size = 1, img_size or side
+    ``depth``, ``embed_dim``, ``num_heads`` changed. ``clhost run`` fills ``num_classes``,
+    ``input_size`` and, for image benchmarks, ``in_channels`` from the benchmark: the
+    image size is then that of its square images, and flat inputs of a square size are
+    viewed as one-channel square images."""
+    side = None if input_size is None else _side(input_size, in_channels or 1)
+    flat = in_channels is None and side is not None
+    if side is not None:
+        img_size, in_channels = img_size or side, in_channels or 1
     given = {
         "img_size": img_size,
         "patch_size": patch_size,
@@ -51,9 +50,41 @@ def vit(
         num_classes=num_classes,
         **{key: value for key, value in given.items() if value is not None},
     )
-    if side is not None:
-        model.patch_embed.register_forward_pre_hook(_as_images(side))
+    if flat:
+        model.patch_embed.register_forward_pre_hook(_as_images(img_size))
     return model
+
+
+def small_vit(
+    num_classes: int = 0, in_channels: int | None = None, input_size: int | None = None
+) -> nn.Module:
+    """What ``clhost run`` builds for these strategies without ``--model``: a small ViT
+    with random weights (depth 6, width 64, 2 heads, a 4x4 grid of patches where the image
+    allows), sized from the benchmark, to try a strategy offline. A random backbone is no
+    pretrained one: for results, give ``--model vit:...,pretrained_path=...``."""
+    side = _side(input_size, in_channels or 1) if input_size is not None else 224
+    patch = next(p for p in range(max(side // 4, 1), 0, -1) if side % p == 0)
+    return vit(
+        model_name="vit_tiny_patch16_224",
+        pretrained=False,
+        num_classes=num_classes,
+        patch_size=patch,
+        depth=6,
+        embed_dim=64,
+        num_heads=2,
+        in_channels=in_channels,
+        input_size=input_size,
+    )
+
+
+def _side(input_size: int, channels: int) -> int:
+    """The side of the square images of ``channels`` channels and ``input_size`` values."""
+    side = math.isqrt(input_size // channels)
+    if side * side * channels != input_size:
+        raise ParameterError(
+            f"inputs of size {input_size} are no square image of {channels} channel(s)"
+        )
+    return side
 
 
 def _as_images(side: int) -> Callable[[nn.Module, tuple[Tensor, ...]], tuple[Tensor, ...]]:

@@ -27,7 +27,7 @@ from clhost_pretrained.backbone import (
     freeze,
     prepare_input,
 )
-from clhost_pretrained.cli import vit
+from clhost_pretrained.cli import small_vit, vit
 
 
 class ClosedFormClassifier(nn.Module):
@@ -147,6 +147,7 @@ class FrozenFeatureTemplate(SupervisedTemplate):
         "over ranks yet)"
     )
     models = {"vit": vit}  # clhost run --model vit:model_name=...,pretrained_path=...
+    default_model = small_vit  # without --model: a small random ViT, to try it offline
     classifier_class: type[ClosedFormClassifier]
     _classifier_options: dict[str, Any] = {}
 

@@ -13,7 +13,7 @@ from clhost.errors import ParameterError
 from clhost.templates import SupervisedTemplate
 from clhost.validate import boolean, number
 from clhost_pretrained.backbone import autocast, prepare_input
-from clhost_pretrained.cli import vit
+from clhost_pretrained.cli import small_vit, vit
 
 BETAS = (0.9, 0.999)
 
@@ -32,6 +32,7 @@ class PromptTemplate(SupervisedTemplate):
     """
 
     models = {"vit": vit}  # clhost run --model vit:model_name=...,pretrained_path=...
+    default_model = small_vit  # without --model: a small random ViT, to try it offline
 
     def __init__(
         self,
