@@ -20,7 +20,7 @@ from clhost.data import TensorBatchLoader, TensorData
 from clhost.errors import CheckpointError, PluginCompositionError
 from clhost.models import SimpleMLP
 from clhost.plugin import SupervisedPlugin
-from clhost.templates import SupervisedTemplate
+from clhost.templates import OnlineSupervisedTemplate, SupervisedTemplate
 
 
 def naive(seed: int = 0, *, train: bool = True, even: bool = False, **options) -> dict:
@@ -128,25 +128,38 @@ class Refused(SupervisedPlugin):
     distributed_reason = "it keeps a per-process cache"
 
 
+class OwnForward(SupervisedTemplate):
+    """Replaces the forward the template runs through DDP."""
+
+    def forward(self):
+        return self.model(self.mb_x)
+
+
 def refusals() -> list[str]:
     messages = []
-    for plugin in (Undeclared(), Refused()):
+    builds = [
+        (SupervisedTemplate, {"plugins": [Undeclared()]}),
+        (SupervisedTemplate, {"plugins": [Refused()]}),
+        (OwnForward, {}),
+        (OnlineSupervisedTemplate, {}),
+    ]
+    for template, options in builds:
         model = nn.Linear(4, 2)
         try:
-            SupervisedTemplate(
-                model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), plugins=[plugin]
-            )
+            template(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), **options)
         except PluginCompositionError as error:
             messages.append(str(error))
     return messages
 
 
-def test_undeclared_and_unsupported_plugins_are_refused_under_ddp_only(tmp_path):
+def test_undeclared_and_unsupported_components_are_refused_under_ddp_only(tmp_path):
     assert refusals() == []  # one process: no process group, nothing refused
-    messages = on_ranks(refusals, tmp_path=tmp_path)[0]
-    assert len(messages) == 2
-    assert "Undeclared" in messages[0] and "does not declare" in messages[0]
-    assert "Refused" in messages[1] and "per-process cache" in messages[1]
+    undeclared, refused, own_forward, online = on_ranks(refusals, tmp_path=tmp_path)[0]
+    assert "Undeclared" in undeclared and "does not declare" in undeclared
+    assert "Refused" in refused and "per-process cache" in refused
+    assert own_forward.startswith("strategy OwnForward is not supported")
+    assert "replaces forward without declaring" in own_forward
+    assert "online loop" in online
 
 
 def stall_one_rank() -> str:

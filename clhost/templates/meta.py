@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any, Protocol, runtime_checkable
 
 from clhost.capabilities import META_LEARNING, Capabilities
+from clhost.distributed import UNSUPPORTED
 from clhost.errors import PluginCompositionError
 from clhost.hookspecs import BaseTemplateHooks, MetaLearningHooks, SGDLoopHooks
 from clhost.templates.online import OnlineSupervisedTemplate
@@ -37,6 +38,12 @@ class SupervisedMetaLearningTemplate(SupervisedTemplate):
     are those of the plugin that is a ``MetaLearner`` (at most one may be), unless a
     subclass overrides them; the outer update leaves ``self.loss`` set for the evaluator.
     """
+
+    distributed = UNSUPPORTED
+    distributed_reason = (
+        "inner and outer updates run outside DistributedDataParallel, so their gradients "
+        "would not be averaged over ranks"
+    )
 
     HOOK_GROUPS = (BaseTemplateHooks, SGDLoopHooks, MetaLearningHooks)
     capabilities = Capabilities(provides={META_LEARNING})

@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from torch.utils.data import default_collate
 
 from clhost.data import Experience, TensorData
+from clhost.distributed import UNSUPPORTED
 from clhost.errors import ParameterError
 from clhost.templates.base import DEFAULT, TrainResult
 from clhost.templates.supervised import SupervisedTemplate
@@ -60,6 +61,12 @@ class OnlineSupervisedTemplate(SupervisedTemplate):
     module docstring for the exact hook semantics); ``train_passes`` is the number of
     consecutive updates made on each incoming minibatch.
     """
+
+    distributed = UNSUPPORTED
+    distributed_reason = (
+        "the online loop trains each mini-experience without DistributedDataParallel and "
+        "without synchronising plugins at its boundaries yet"
+    )
 
     def __init__(
         self,

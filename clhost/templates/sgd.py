@@ -21,6 +21,19 @@ from clhost.templates.finite import FiniteGuard
 from clhost.templates.state import load_into
 from clhost.validate import positive_int
 
+DISTRIBUTED_STEPS = (
+    "train",
+    "train_experience",
+    "training_epoch",
+    "training_forward",
+    "forward",
+    "backward",
+    "optimizer_step",
+    "make_train_dataloader",
+    "eval_experience",
+)
+"""The steps of the loop that DDP, sharding and synchronisation are woven into."""
+
 
 class BaseSGDTemplate(BaseTemplate):
     """One forward, backward and optimizer step per minibatch, ``train_epochs`` per experience.
@@ -43,6 +56,19 @@ class BaseSGDTemplate(BaseTemplate):
     """
 
     distributed = distributed.REPLICATED
+    distributed_reason: str | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass that replaces a step of the distributed loop without declaring
+        ``distributed`` itself is unsupported under DDP, with the reason."""
+        super().__init_subclass__(**kwargs)
+        replaced = [name for name in DISTRIBUTED_STEPS if name in vars(cls)]
+        if replaced and "distributed" not in vars(cls):
+            cls.distributed = distributed.UNSUPPORTED
+            cls.distributed_reason = (
+                f"{cls.__name__} replaces {', '.join(replaced)} without declaring how it "
+                "runs across ranks (class attribute distributed)"
+            )
 
     HOOK_GROUPS: tuple[type, ...] = (BaseTemplateHooks, SGDLoopHooks, SGDUpdateHooks)
     LEARNS_BY_GRADIENT: bool = True

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from clhost.distributed import REPLICATED
 from clhost.models.dynamic import forward_with_tasks
 from clhost.templates.sgd import BaseSGDTemplate
 
@@ -16,6 +17,8 @@ class SupervisedTemplate(BaseSGDTemplate):
 
     Multi-task models (``MultiTaskModule``) receive the task labels of the minibatch.
     """
+
+    distributed = REPLICATED  # its forward goes through ``forward_module`` (DDP in training)
 
     @property
     def mb_x(self) -> Tensor:
