@@ -1,4 +1,5 @@
-"""Time per epoch of the methods on a pretrained ViT, at Split CIFAR-100's size.
+"""Time per epoch of the methods on a pretrained ViT, at Split CIFAR-100's size (L2P,
+DualPrompt, CODA-Prompt, SimpleCIL, RanPAC).
 
 One epoch is one experience of Split CIFAR-100 in 10 experiences: 5,000 training images
 of 10 classes, here random 3 x 224 x 224 tensors already on the device (the time of the
@@ -8,7 +9,7 @@ fresh strategy; the median wall time is reported (CUDA synchronised), with image
 second. ``--bf16`` and ``--channels-last`` turn on the strategies' options.
 
 Run: ``python benchmarks/pretrained_speed.py --device cuda [--bf16] [--channels-last]
-[--model-name vit_base_patch16_224] [--methods l2p,simplecil,ranpac] [--images 5000]``.
+[--model-name vit_base_patch16_224] [--methods l2p,dualprompt] [--images 5000]``.
 On a CPU, try ``--model-name vit_tiny_patch16_224 --images 64 --repeats 1``.
 """
 
@@ -24,6 +25,8 @@ import torch
 
 from clhost.benchmarks import class_incremental
 from clhost.data import TensorData
+from clhost_coda_prompt import CODAPrompt
+from clhost_dualprompt import DualPrompt
 from clhost_l2p import LearningToPrompt
 from clhost_pretrained import create_backbone
 from clhost_ranpac import RanPAC
@@ -43,6 +46,10 @@ def build(method: str, args: argparse.Namespace) -> Any:
     )
     if method == "l2p":  # the paper's settings on Split CIFAR-100
         return LearningToPrompt(num_classes=CLASSES, pool_size=10, top_k=5, **options)
+    if method == "dualprompt":
+        return DualPrompt(num_classes=CLASSES, **options)
+    if method == "coda-prompt":
+        return CODAPrompt(num_classes=CLASSES, **options)
     if method == "ranpac":
         return RanPAC(**options)
     return SimpleCIL(**options)
@@ -66,7 +73,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--methods", default="l2p,simplecil,ranpac")
+    parser.add_argument("--methods", default="l2p,dualprompt,coda-prompt,simplecil,ranpac")
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--channels-last", action="store_true")
     args = parser.parse_args()
