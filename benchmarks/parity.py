@@ -255,6 +255,25 @@ STRATEGIES: dict[str, Pair] = {
         "replay_weighting='joint', Avalanche's one mean over current and replayed samples "
         "(clhost's default: a replay mean of its own)",
     ),
+    "cwr-star": Pair(
+        "CWRStar",
+        (("cwr_layer_name", "cwr_layer_name", "classifier"),),
+        note="the MLP's classifier; every other layer frozen after the first experience on "
+        "both sides; clhost also consolidates the classifier's biases (Avalanche leaves "
+        "them free)",
+    ),
+    "ar1": Pair(
+        "AR1",
+        (("lr", "lr", 0.1), ("momentum", "momentum", 0.0), ("l2", "l2", 0.0))
+        + (("inc_lr", "inc_lr", 0.01), ("rm_sz", "rm_sz", M))
+        + (("latent_layer_num", "", 2), ("", "freeze_below_layer", "output")),
+        note="the same MLP on both sides, random weights, cut after its hidden layer "
+        "(Avalanche's AR1 builds a pretrained MobileNetV1 from a download: here it is "
+        "handed the MLP split into lat_features/end_features/output); latent replay of "
+        "the hidden activations, CWR* on the classifier, no batch norm to renormalise; "
+        "SGD lr 0.1, inc_lr 0.01: compare with the sgd optimizer only (Avalanche's AR1 "
+        "builds its own SGD whatever optimizer the table names)",
+    ),
 }
 # clhost errors that refuse a combination on purpose, with a reason (not failures)
 REFUSALS = ("ParameterError:", "PluginCompositionError:")
@@ -408,6 +427,29 @@ def avalanche_model(model: nn.Module, benchmark: Any) -> nn.Module:
             theirs.weight.copy_(head.weight)
             theirs.bias.copy_(head.bias)
     return twin
+
+
+class AvalancheLatentMLP(nn.Module):
+    """The interface Avalanche's AR1 expects of its MobilenetV1 (lat_features,
+    end_features, output; latent activations joined after lat_features), around the
+    parity MLP: its features below the cut, its classifier above."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.lat_features, self.end_features = model.features, nn.Sequential()
+        self.output = model.classifier
+
+    def forward(
+        self, x: Tensor, latent_input: Tensor | None = None, return_lat_acts: bool = False
+    ) -> Any:
+        if latent_input is None:
+            latent = current = self.lat_features(x)
+        else:
+            with torch.no_grad():
+                current = self.lat_features(x)
+            latent = torch.cat((current, latent_input))
+        logits = self.output(self.end_features(latent))
+        return (logits, current) if return_lat_acts else logits
 
 
 def _features(model: nn.Module, x: Tensor) -> Tensor:
@@ -612,6 +654,12 @@ def _avalanche_strategy(
         return cls(
             model=model, optimizer=optimizer, generator_strategy=generator, **kwargs, **common
         )
+    if name == "ar1":
+        import avalanche.training.supervised.ar1 as avalanche_ar1
+
+        # Avalanche's AR1 builds its own (downloaded) MobilenetV1: hand it the MLP instead
+        avalanche_ar1.MobilenetV1 = lambda **_: AvalancheLatentMLP(model)  # type: ignore[attr-defined]
+        return cls(**kwargs, **common)
     return cls(model=model, optimizer=optimizer, **kwargs, **common)
 
 
