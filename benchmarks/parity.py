@@ -44,6 +44,7 @@ import argparse
 import contextlib
 import copy
 import hashlib
+import importlib
 import inspect
 import io
 import json
@@ -274,6 +275,25 @@ STRATEGIES: dict[str, Pair] = {
         "SGD lr 0.1, inc_lr 0.01: compare with the sgd optimizer only (Avalanche's AR1 "
         "builds its own SGD whatever optimizer the table names)",
     ),
+    "mer": Pair(
+        "MER",
+        (("mem_size", "mem_size", M), ("batch_size_mem", "batch_size_mem", 10))
+        + (("n_inner_steps", "n_inner_steps", 5), ("beta", "beta", 0.1))
+        + (("gamma", "gamma", 0.1), ("samples_per_step", "", 1)),
+        note="samples_per_step=1, Avalanche's (and the paper's) SGD steps on one sample at a "
+        "time; clhost's default steps on each group at once (clhost-mer README: faster, "
+        "less accurate)",
+    ),
+    "lamaml": Pair(
+        "supervised.lamaml_v2.LaMAML",
+        (("n_inner_updates", "n_inner_updates", 5), ("second_order", "second_order", True))
+        + (("grad_clip_norm", "grad_clip_norm", 1.0), ("learn_lr", "learn_lr", True))
+        + (("lr_alpha", "lr_alpha", 0.25), ("sync_update", "sync_update", False))
+        + (("alpha_init", "alpha_init", 0.1), ("max_buffer_size", "max_buffer_size", M))
+        + (("buffer_mb_size", "buffer_mb_size", 10),),
+        note="Avalanche's lamaml_v2 (its v1 needs `higher`); it re-initialises the model "
+        "(Kaiming normal), so the initial weights differ; clhost's lamaml-v2 is the same class",
+    ),
 }
 # clhost errors that refuse a combination on purpose, with a reason (not failures)
 REFUSALS = ("ParameterError:", "PluginCompositionError:")
@@ -399,9 +419,14 @@ def avalanche_model(model: nn.Module, benchmark: Any) -> nn.Module:
     from clhost.models import MultiHeadMLP
 
     if not isinstance(model, MultiHeadMLP):
-        twin = copy.deepcopy(model)
-        # Avalanche's LFL reads the penultimate features through BaseModel.get_features
-        twin.__class__ = type("AvalancheMLP", (type(model), BaseModel), {"get_features": _features})
+        twin, base = copy.deepcopy(model), type(model)
+        # Avalanche's LFL reads the penultimate features through BaseModel.get_features;
+        # its LaMAML passes task labels to every model, which a single-task one ignores
+        twin.__class__ = type(
+            "AvalancheMLP",
+            (base, BaseModel),
+            {"get_features": _features, "forward": lambda self, x, t=None: base.forward(self, x)},
+        )
         return twin
 
     class AvalancheMultiHeadMLP(MultiTaskModule, BaseModel):
@@ -605,7 +630,11 @@ def _avalanche_strategy(
             plugins=[plugin],
             **common,
         )
-    cls = getattr(training, cls_name)
+    if "." in cls_name:  # a strategy Avalanche does not export from avalanche.training
+        module, _, attribute = cls_name.rpartition(".")
+        cls = getattr(importlib.import_module(f"avalanche.training.{module}"), attribute)
+    else:
+        cls = getattr(training, cls_name)
     criterion = inspect.signature(cls.__init__).parameters.get("criterion")
     if criterion is not None and criterion.default is inspect.Parameter.empty:
         common = {**common, "criterion": nn.CrossEntropyLoss()}
