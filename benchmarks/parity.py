@@ -294,6 +294,20 @@ STRATEGIES: dict[str, Pair] = {
         note="Avalanche's lamaml_v2 (its v1 needs `higher`); it re-initialises the model "
         "(Kaiming normal), so the initial weights differ; clhost's lamaml-v2 is the same class",
     ),
+    "streaming-lda": Pair(
+        "StreamingLDA",
+        (("input_size", "input_size", HIDDEN), ("num_classes", "num_classes", CLASSES))
+        + (("shrinkage_param", "shrinkage_param", 1e-4),)
+        + (("streaming_update_sigma", "streaming_update_sigma", True),),
+        note="slda_model: the MLP's `features` (64-256 ReLU) with its seeded random weights, "
+        "frozen; no optimizer; every epoch fits the data again, as Avalanche",
+    ),
+    "pnn": Pair(
+        "PNNStrategy",
+        note="each library's own PNN (1 layer of 256 units per column, MLP adapters) built "
+        "after seeding: the architectures differ (clhost's output layer is lateral too), so "
+        "not the same weights",
+    ),
 }
 # clhost errors that refuse a combination on purpose, with a reason (not failures)
 REFUSALS = ("ParameterError:", "PluginCompositionError:")
@@ -305,7 +319,8 @@ ONLY_WHY = {
 }
 # strategies whose prediction is not the argmax of the model's output (NCM, prototypes,
 # BiC's bias correction applied in evaluation hooks)
-OWN_PREDICTION = {"icarl", "scr", "cope", "bic"}
+OWN_PREDICTION = {"icarl", "scr", "cope", "bic", "streaming-lda"}  # Avalanche's SLDA
+# model is the feature extractor; its scores come from the strategy
 AVALANCHE_LAYER = {"features": "features.2"}
 
 
@@ -377,8 +392,10 @@ def argmax_accuracy(model: nn.Module, test: Sequence[TensorData], multi_task: bo
     """Pooled accuracy of ``argmax model(x)`` (``model(x, t)`` when ``multi_task`` and the
     model takes task labels) over the test experiences, in eval mode: the same loop for
     both libraries' final models."""
-    # a model that takes no task labels (SCR's, iCaRL's) predicts from x alone
-    by_task = multi_task and len(inspect.signature(model.forward).parameters) > 1
+    # a model that takes no task labels (SCR's, iCaRL's) predicts from x alone; one that
+    # needs them (PNN's) gets them in every scenario
+    params = list(inspect.signature(model.forward).parameters.values())
+    by_task = len(params) > 1 and (multi_task or params[1].default is inspect.Parameter.empty)
     was_training = model.training
     model.eval()
     correct = []
@@ -409,6 +426,16 @@ def make_model(scenario: Scenario, seed: int) -> nn.Module:
     for experience in scenario.benchmark.train_stream:
         adapt_model(model, experience)
     return model
+
+
+def pnn_model(library: str, seed: int) -> nn.Module:
+    """A library's own PNN of the reference size, drawn after seeding."""
+    if library == "clhost":
+        from clhost_pnn import PNN
+    else:
+        from avalanche.models import PNN
+    torch.manual_seed(seed)
+    return PNN(num_layers=1, in_features=INPUT, hidden_features_per_column=HIDDEN)
 
 
 def avalanche_model(model: nn.Module, benchmark: Any) -> nn.Module:
@@ -543,11 +570,15 @@ def run_clhost(
         "eval_mb_size": EVAL_BATCH,
         "device": "cpu",
     }
-    strategy = cls(
-        model=model,
-        optimizer=OPTIMIZERS[optimizer].make(model.parameters()),
-        **{**settings, **kwargs},  # a pair may match a setting Avalanche overrides
-    )
+    if name == "streaming-lda":  # the model's features are the frozen extractor
+        strategy = cls(slda_model=model.features, **{**settings, **kwargs})
+    else:
+        model = pnn_model("clhost", seed) if name == "pnn" else model
+        strategy = cls(
+            model=model,
+            optimizer=OPTIMIZERS[optimizer].make(model.parameters()),
+            **{**settings, **kwargs},  # a pair may match a setting Avalanche overrides
+        )
     stream = scenario.train_stream
     steps = [stream] if getattr(strategy, "trains_on_whole_stream", False) else list(stream)
     start = time.process_time()
@@ -665,6 +696,8 @@ def _avalanche_strategy(
             **kwargs,
             **common,
         )
+    if name == "streaming-lda":
+        return cls(slda_model=model.features, **kwargs, **common)
     if name == "generative-replay":
         from avalanche.training import VAETraining
         from avalanche.training.plugins import GenerativeReplayPlugin
@@ -703,7 +736,7 @@ def run_avalanche(
     from avalanche.training.plugins import EvaluationPlugin
 
     benchmark = avalanche_benchmark(scenario)
-    model = avalanche_model(model, benchmark)
+    model = pnn_model("avalanche", seed) if name == "pnn" else avalanche_model(model, benchmark)
     online = scenario.name == "online"
     common: dict[str, Any] = dict(
         train_mb_size=ONLINE_SIZE if online else BATCH,

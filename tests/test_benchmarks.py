@@ -422,6 +422,12 @@ def test_parity_argmax_loop_counts_every_test_sample_and_uses_task_labels():
     # a model without task labels (an NCM model trained on a multi-head stream) gets x only
     assert parity.argmax_accuracy(torch.nn.Identity(), [part], multi_task=True) == 2 / 3
 
+    class NeedsTasks(torch.nn.Module):  # as PNN's: task labels in every scenario
+        def forward(self, x, t):
+            return x + 10 * torch.nn.functional.one_hot(t, 3)
+
+    assert parity.argmax_accuracy(NeedsTasks(), [part], multi_task=False) == pytest.approx(2 / 3)
+
 
 def test_parity_scenarios_give_both_libraries_the_same_tensors():
     parity = parity_module()
