@@ -4,10 +4,25 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from clhost.errors import ParameterError
 from clhost.testing import assert_resumes, run_readme_examples
 from clhost_coda_prompt import CODAPrompt, PromptComponents
-from clhost_pretrained.testing import assert_beats_naive, pretrained_vit, texture_stream
+from clhost_pretrained.testing import (
+    assert_beats_naive,
+    assert_one_clear_error,
+    run_offline,
+    seeded_strategy,
+    texture_stream,
+)
+
+SETTINGS = dict(
+    num_classes=6,
+    pool_size=6,
+    prompt_length=4,
+    prompt_layer_idx=(0, 1),
+    n_tasks=3,
+    lr=0.01,
+    train_mb_size=16,
+)
 
 
 @pytest.fixture(scope="module")
@@ -16,17 +31,7 @@ def stream():
 
 
 def coda(path, **options):
-    torch.manual_seed(0)
-    settings = dict(
-        num_classes=6,
-        pool_size=6,
-        prompt_length=4,
-        prompt_layer_idx=(0, 1),
-        n_tasks=3,
-        lr=0.01,
-        train_mb_size=16,
-    )
-    return CODAPrompt(model=pretrained_vit(path), **{**settings, **options})
+    return seeded_strategy(CODAPrompt, path, SETTINGS, options)
 
 
 def test_the_prompt_is_the_attention_weighted_sum_of_the_seen_components():
@@ -85,19 +90,12 @@ def test_resumes_exactly(stream, pretrained_path):
     ],
 )
 def test_bad_settings_are_one_clear_error(options, message, stream, pretrained_path):
-    with pytest.raises(ParameterError, match=message):
-        strategy = coda(pretrained_path, **options)
-        for experience in stream.train_stream:
-            strategy.train(experience)
+    assert_one_clear_error(lambda: coda(pretrained_path, **options), stream, message)
 
 
 def test_clhost_run_with_a_local_vit_checkpoint_offline(pretrained_path, tmp_path):
-    from clhost_pretrained.testing import run_offline
-
-    options = ["num_classes=6", "pool_size=6", "n_tasks=3", "prompt_layer_idx=0"]
-    results = run_offline(
-        "coda-prompt", pretrained_path, tmp_path, *[a for o in options for a in ("-p", o)]
-    )
+    parameters = ["num_classes=6", "pool_size=6", "n_tasks=3", "prompt_layer_idx=0"]
+    results = run_offline("coda-prompt", pretrained_path, tmp_path, parameters=parameters)
     assert 0.0 <= results["average_accuracy"] <= 1.0
 
 

@@ -6,18 +6,30 @@ import torch.nn.functional as F
 
 import clhost
 import clhost_pretrained.prefix as prefix
-from clhost.errors import ParameterError
 from clhost.testing import assert_resumes, run_readme_examples
 from clhost_dualprompt import DualPrompt, DualPromptViT
 from clhost_pretrained import features
 from clhost_pretrained.testing import (
     assert_beats_naive,
+    assert_one_clear_error,
     pretrained_vit,
+    run_offline,
+    seeded_strategy,
     texture_stream,
     tiny_vit,
 )
 
 TRAINABLE = {"g_prompt", "pool.prompt", "pool.key", "head.weight", "head.bias"}
+SETTINGS = dict(
+    num_classes=6,
+    pool_size=3,
+    g_prompt_layer_idx=(0,),
+    e_prompt_layer_idx=(1,),
+    g_prompt_length=2,
+    e_prompt_length=4,
+    lr=0.03,
+    train_mb_size=16,
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,18 +38,7 @@ def stream():
 
 
 def dualprompt(path, **options):
-    torch.manual_seed(0)
-    settings = dict(
-        num_classes=6,
-        pool_size=3,
-        g_prompt_layer_idx=(0,),
-        e_prompt_layer_idx=(1,),
-        g_prompt_length=2,
-        e_prompt_length=4,
-        lr=0.03,
-        train_mb_size=16,
-    )
-    return DualPrompt(model=pretrained_vit(path), **{**settings, **options})
+    return seeded_strategy(DualPrompt, path, SETTINGS, options)
 
 
 def test_general_and_expert_prompts_prefix_the_attention_of_their_layers(monkeypatch):
@@ -125,10 +126,7 @@ def test_resumes_exactly(stream, pretrained_path):
     ],
 )
 def test_bad_settings_are_one_clear_error(options, message, stream, pretrained_path):
-    with pytest.raises(ParameterError, match=message):
-        strategy = dualprompt(pretrained_path, **options)
-        for experience in stream.train_stream:
-            strategy.train(experience)
+    assert_one_clear_error(lambda: dualprompt(pretrained_path, **options), stream, message)
 
 
 def test_readme_example_runs():
@@ -136,10 +134,6 @@ def test_readme_example_runs():
 
 
 def test_clhost_run_with_a_local_vit_checkpoint_offline(pretrained_path, tmp_path):
-    from clhost_pretrained.testing import run_offline
-
-    options = ["num_classes=6", "pool_size=3", "g_prompt_layer_idx=0", "e_prompt_layer_idx=1"]
-    results = run_offline(
-        "dualprompt", pretrained_path, tmp_path, *[a for o in options for a in ("-p", o)]
-    )
+    parameters = ["num_classes=6", "pool_size=3", "g_prompt_layer_idx=0", "e_prompt_layer_idx=1"]
+    results = run_offline("dualprompt", pretrained_path, tmp_path, parameters=parameters)
     assert 0.0 <= results["average_accuracy"] <= 1.0

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, Literal
-
-import torch
-from torch import Tensor, nn
+from functools import partial
+from typing import Any
 
 from clhost.errors import ParameterError
-from clhost.templates.base import DEFAULT
-from clhost.validate import boolean
+from clhost.validate import boolean, number
 from clhost_l2p.model import build_l2p_model
-from clhost_pretrained.backbone import DEFAULT_MODEL_NAME
 from clhost_pretrained.prompt import PromptInit
 from clhost_pretrained.prompted import EmbeddingKey, HeadType, PromptedViT
 from clhost_pretrained.template import PromptTemplate
@@ -39,16 +34,6 @@ class LearningToPrompt(PromptTemplate):
     def __init__(
         self,
         *,
-        model_name: str = DEFAULT_MODEL_NAME,
-        criterion: Callable[..., Tensor] | None = None,
-        train_mb_size: int = 32,
-        train_epochs: int = 1,
-        eval_mb_size: int | None = None,
-        device: str | torch.device | None = None,
-        plugins: Sequence[object] = (),
-        evaluator: Any = DEFAULT,
-        eval_every: int = -1,
-        peval_mode: Literal["epoch", "iteration"] = "epoch",
         prompt_pool: bool = True,
         pool_size: int = 20,
         prompt_length: int = 5,
@@ -56,8 +41,6 @@ class LearningToPrompt(PromptTemplate):
         lr: float = 0.03,
         sim_coefficient: float = 0.1,
         prompt_key: bool = True,
-        pretrained: bool = True,
-        num_classes: int = 10,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         embedding_key: EmbeddingKey = "cls",
@@ -67,23 +50,20 @@ class LearningToPrompt(PromptTemplate):
         use_prompt_mask: bool = False,
         train_prompt_mask: bool = False,
         use_cls_features: bool = True,
-        use_mask: bool = True,
         use_vit: bool = True,
-        model: nn.Module | None = None,
-        pretrained_path: str | None = None,
-        bf16: bool = False,
-        channels_last: bool = False,
-        num_workers: int = 0,
+        **template: Any,
     ):
         if not boolean("use_vit", use_vit):
             raise ParameterError("use_vit=False is not supported: L2P prompts a timm ViT")
-        prompted = build_l2p_model(
-            model=model,
-            model_name=model_name,
-            pretrained=pretrained,
-            pretrained_path=pretrained_path,
-            drop_rate=drop_rate,
-            drop_path_rate=drop_path_rate,
+        drops = {
+            "drop_rate": number("drop_rate", drop_rate, low=0, high=1, high_open=True),
+            "drop_path_rate": number(
+                "drop_path_rate", drop_path_rate, low=0, high=1, high_open=True
+            ),
+        }
+        prompt_pool = boolean("prompt_pool", prompt_pool)
+        prompted = partial(
+            build_l2p_model,
             prompt_pool=prompt_pool,
             pool_size=pool_size,
             prompt_length=prompt_length,
@@ -91,29 +71,12 @@ class LearningToPrompt(PromptTemplate):
             prompt_key=prompt_key,
             prompt_init=prompt_init,
             batchwise_prompt=batchwise_prompt,
-            num_classes=num_classes,
             head_type=head_type,
             embedding_key=embedding_key,
             use_cls_features=use_cls_features,
             prompt_mask=use_prompt_mask and train_prompt_mask,
         )
-        super().__init__(
-            model=prompted,
-            lr=lr,
-            sim_coefficient=sim_coefficient if prompt_pool else 0.0,  # no pool: no keys
-            use_mask=use_mask,
-            bf16=bf16,
-            channels_last=channels_last,
-            criterion=criterion,
-            train_mb_size=train_mb_size,
-            train_epochs=train_epochs,
-            eval_mb_size=eval_mb_size,
-            device=device,
-            plugins=plugins,
-            evaluator=evaluator,
-            eval_every=eval_every,
-            peval_mode=peval_mode,
-            num_workers=num_workers,
-        )
+        pull = sim_coefficient if prompt_pool else 0.0  # no pool: no keys
+        super().__init__(prompted, pull, drops, lr=lr, **template)
 
     model: PromptedViT

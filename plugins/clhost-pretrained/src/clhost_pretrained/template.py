@@ -1,9 +1,12 @@
-"""The training loop shared by the prompt-based methods (L2P, DualPrompt): a frozen ViT
-with prompts, trained through its prompts, keys and head only."""
+"""The base shared by the prompt-based methods (L2P, DualPrompt, CODA-Prompt): a frozen
+ViT with prompts, trained through its prompts, keys and head only, and the keywords
+every such method takes."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -11,11 +14,17 @@ from torch import Tensor, nn
 from clhost.data import Experience
 from clhost.errors import ParameterError
 from clhost.templates import SupervisedTemplate
+from clhost.templates.base import DEFAULT
 from clhost.validate import boolean, number
-from clhost_pretrained.backbone import autocast, prepare_input
+from clhost_pretrained.backbone import DEFAULT_MODEL_NAME, autocast, prepare_input
 from clhost_pretrained.cli import small_vit, vit
+from clhost_pretrained.frozen import build_backbone
 
 BETAS = (0.9, 0.999)
+NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
+
+PromptedFactory = Callable[[nn.Module, int], nn.Module]
+"""Builds a method's prompted model from the frozen backbone and ``num_classes``."""
 
 
 class PromptTemplate(SupervisedTemplate):
@@ -26,9 +35,17 @@ class PromptTemplate(SupervisedTemplate):
     chosen keys; with ``use_mask`` the logits of classes outside the current experience
     are masked while training. A fresh Adam (``lr``, betas 0.9/0.999) over the trainable
     parameters starts each experience, as in Avalanche's L2P. ``bf16`` runs the forward
-    pass under bf16 autocast, ``channels_last`` feeds channels-last images. Subclasses
-    build the model and say which task labels force the prompt choice
-    (``prompt_task_labels``).
+    pass under bf16 autocast, ``channels_last`` feeds channels-last images. The backbone
+    is ``model`` (a timm ViT) or the timm model ``model_name`` (with ``backbone_options``),
+    its weights read from ``pretrained_path`` when ``pretrained`` (never downloaded).
+
+    A method declares its own keywords (``lr`` at least, for its default) and passes the
+    rest up through ``**kwargs``; it gives positionally what is not a keyword of the
+    template: ``prompted`` (its model on the backbone), its ``sim_coefficient`` and
+    ``backbone_options``. It says which task labels force the prompt choice with
+    ``prompt_task_labels``. This ``__init__`` takes no ``**kwargs``, so the parameters
+    ``clhost info`` shows end with its keywords (no ``optimizer``: each experience makes
+    its own).
     """
 
     models = {"vit": vit}  # clhost run --model vit:model_name=...,pretrained_path=...
@@ -36,23 +53,56 @@ class PromptTemplate(SupervisedTemplate):
 
     def __init__(
         self,
+        prompted: PromptedFactory,
+        sim_coefficient: float = 0.0,
+        backbone_options: Mapping[str, Any] = NO_OPTIONS,
+        /,
         *,
-        model: nn.Module,
         lr: float,
-        sim_coefficient: float,
-        use_mask: bool,
-        bf16: bool,
-        channels_last: bool,
-        **template: Any,
+        model_name: str = DEFAULT_MODEL_NAME,
+        model: nn.Module | None = None,
+        pretrained: bool = True,
+        pretrained_path: str | None = None,
+        num_classes: int = 10,
+        use_mask: bool = True,
+        bf16: bool = False,
+        channels_last: bool = False,
+        criterion: Callable[..., Tensor] | None = None,
+        train_mb_size: int = 32,
+        train_epochs: int = 1,
+        eval_mb_size: int | None = None,
+        device: str | torch.device | None = None,
+        plugins: Sequence[object] = (),
+        evaluator: Any = DEFAULT,
+        eval_every: int = -1,
+        peval_mode: Literal["epoch", "iteration"] = "epoch",
+        num_workers: int = 0,
     ):
+        backbone = build_backbone(
+            model, model_name, pretrained, pretrained_path, **backbone_options
+        )
+        prompted_model = prompted(backbone, num_classes)
         self.lr = number("lr", lr, low=0, low_open=True)
         self.sim_coefficient = number("sim_coefficient", sim_coefficient)
         self.use_mask = boolean("use_mask", use_mask)
         self.bf16 = boolean("bf16", bf16)
         self.channels_last = boolean("channels_last", channels_last)
         if self.channels_last:
-            model.backbone.to(memory_format=torch.channels_last)
-        super().__init__(model=model, optimizer=self._adam(model), **template)
+            prompted_model.backbone.to(memory_format=torch.channels_last)
+        super().__init__(
+            model=prompted_model,
+            optimizer=self._adam(prompted_model),
+            criterion=criterion,
+            train_mb_size=train_mb_size,
+            train_epochs=train_epochs,
+            eval_mb_size=eval_mb_size,
+            device=device,
+            plugins=plugins,
+            evaluator=evaluator,
+            eval_every=eval_every,
+            peval_mode=peval_mode,
+            num_workers=num_workers,
+        )
 
     def _adam(self, model: nn.Module) -> torch.optim.Adam:
         trainable = [p for p in model.parameters() if p.requires_grad]

@@ -4,6 +4,7 @@ to disk so that tests read it through the offline loading path. CPU, seconds."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,31 @@ def pretrained_vit(path: str | Path, **overrides: object) -> torch.nn.Module:
     return create_backbone(TINY_VIT, pretrained=True, pretrained_path=path, **kwargs)
 
 
+def seeded_strategy(
+    strategy_class: Callable[..., Any],
+    path: str | Path,
+    settings: Mapping[str, Any],
+    options: Mapping[str, Any],
+) -> Any:
+    """``strategy_class`` on ``pretrained_vit(path)`` with a test's ``settings``, which
+    ``options`` override, built after seeding torch with 0."""
+    torch.manual_seed(0)
+    return strategy_class(model=pretrained_vit(path), **{**settings, **options})
+
+
+def assert_one_clear_error(make: Callable[[], Any], benchmark: Benchmark, message: str) -> None:
+    """Building ``make()`` and training it over ``benchmark`` raises one ``ParameterError``
+    matching ``message`` (a setting may be found wrong only once an experience shows it)."""
+    import pytest
+
+    from clhost.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=message):
+        strategy = make()
+        for experience in benchmark.train_stream:
+            strategy.train(experience)
+
+
 def assert_beats_naive(
     strategy: Any, benchmark: Benchmark, path: str | Path, *, margin: float
 ) -> tuple[float, float]:
@@ -114,10 +140,17 @@ def naive_accuracy(
     return strategy.eval(benchmark.test_stream).accuracy
 
 
-def run_offline(strategy: str, weights: str | Path, output: str | Path, *options: str) -> dict:
+def run_offline(
+    strategy: str,
+    weights: str | Path,
+    output: str | Path,
+    *options: str,
+    parameters: Sequence[str] = (),
+) -> dict:
     """``clhost run --strategy STRATEGY`` on ``textures`` with ``--model vit:...`` read
-    from ``weights`` (``pretrain``'s), every network connection refused; returns the
-    run's ``results.json``."""
+    from ``weights`` (``pretrain``'s), ``-p`` for each of ``parameters`` (``key=value``)
+    and ``options``, every network connection refused; returns the run's
+    ``results.json``."""
     import json
     import socket
     from unittest import mock
@@ -129,6 +162,7 @@ def run_offline(strategy: str, weights: str | Path, output: str | Path, *options
     sizes = ",".join(f"{key}={value}" for key, value in TINY_VIT_KWARGS.items())
     model = f"vit:model_name={TINY_VIT},{sizes},pretrained_path={weights}"
     arguments = ["run", "--strategy", strategy, "--benchmark", "textures", "--model", model]
+    arguments += [argument for p in parameters for argument in ("-p", p)]
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("clhost tried to reach the network")
