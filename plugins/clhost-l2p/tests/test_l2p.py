@@ -9,9 +9,15 @@ from clhost.errors import ParameterError
 from clhost.testing import assert_resumes, run_readme_examples
 from clhost_l2p import LearningToPrompt
 from clhost_pretrained import features
-from clhost_pretrained.testing import assert_beats_naive, pretrained_vit, texture_stream
+from clhost_pretrained.testing import (
+    assert_beats_naive,
+    pretrained_vit,
+    seeded_strategy,
+    texture_stream,
+)
 
 TRAINABLE = {"pool.prompt", "pool.key", "head.weight", "head.bias"}
+SETTINGS = dict(num_classes=6, pool_size=10, prompt_length=4, top_k=3, lr=0.01, train_mb_size=16)
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +26,7 @@ def stream():
 
 
 def l2p(path, **options):
-    torch.manual_seed(0)
-    settings = dict(
-        num_classes=6, pool_size=10, prompt_length=4, top_k=3, lr=0.01, train_mb_size=16
-    )
-    return LearningToPrompt(model=pretrained_vit(path), **{**settings, **options})
+    return seeded_strategy(LearningToPrompt, path, SETTINGS, options)
 
 
 class Capture:
