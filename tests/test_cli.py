@@ -328,7 +328,9 @@ def test_the_hook_reference_names_the_templates_registering_each_group():
     from clhost._hookdoc import templates_firing
 
     assert templates_firing(BaseTemplateHooks) == "every template"
-    assert templates_firing(MetaLearningHooks) == "SupervisedMetaLearningTemplate"
+    assert templates_firing(MetaLearningHooks) == (
+        "SupervisedMetaLearningTemplate, OnlineMetaLearningTemplate"
+    )
 
 
 def test_check_passes_conforming_plugins(site, monkeypatch):
