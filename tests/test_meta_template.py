@@ -118,3 +118,26 @@ def test_a_meta_template_needs_exactly_one_meta_learner():
         strategy = _template(SupervisedMetaLearningTemplate, plugins)
         with pytest.raises(PluginCompositionError, match=f"found {found}"):
             strategy.train(benchmark.train_stream[0])
+
+
+def test_an_online_memory_takes_every_mini_experience_when_boundaries_are_unknown():
+    """first_sight: with boundaries unknown the stream is one experience whose "epochs"
+    are its mini-experiences, each of them new samples."""
+    from clhost.rehearsal import first_sight
+
+    seen = []
+
+    class Sight(StepLearner):
+        @clhost.hookimpl
+        def clhost_after_outer_update(self, strategy):
+            seen.append(first_sight(strategy))
+
+    strategy = _template(
+        OnlineMetaLearningTemplate,
+        [Sight()],
+        train_mb_size=10,
+        train_passes=2,
+        boundaries_known=False,
+    )
+    strategy.train(split_online(toy_benchmark().train_stream, 20))
+    assert seen == [True, False] * 20

@@ -13,6 +13,8 @@ def first_sight(strategy: Any) -> bool:
     counts each sample several times in its reservoir, so it would keep fewer distinct
     samples than its size and favour the current experience.
     """
+    train_pass = getattr(strategy, "train_pass", None)
+    if train_pass is not None:  # online: every mini-experience is new, even when the
+        return train_pass == 0  # stream counts as one experience (boundaries unknown)
     clock = getattr(strategy, "clock", None)
-    epoch = getattr(clock, "train_exp_epochs", 0)
-    return epoch == 0 and getattr(strategy, "train_pass", 0) == 0
+    return getattr(clock, "train_exp_epochs", 0) == 0
