@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from clhost import hookimpl
 from clhost.capabilities import META_LEARNING, REHEARSAL, Capabilities
 from clhost.data import TensorData
+from clhost.distributed import UNSUPPORTED
 from clhost.errors import CheckpointError
 from clhost.plugin import SupervisedMetaLearningPlugin
 from clhost.rehearsal import first_sight
@@ -44,6 +45,8 @@ class LaMAMLPlugin(SupervisedMetaLearningPlugin):
         requires={META_LEARNING: "its look-ahead steps are the template's inner and outer updates"},
     )
     state_key = "lamaml"
+    distributed = UNSUPPORTED
+    distributed_reason = "its steps move the weights directly, outside DDP's gradient averaging"
 
     def __init__(
         self,

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from clhost import hookimpl
 from clhost.capabilities import META_LEARNING, REHEARSAL, Capabilities
 from clhost.data import TensorData
+from clhost.distributed import UNSUPPORTED
 from clhost.errors import CheckpointError
 from clhost.models import forward_with_tasks
 from clhost.plugin import SupervisedMetaLearningPlugin
@@ -48,6 +49,8 @@ class MERPlugin(SupervisedMetaLearningPlugin):
         requires={META_LEARNING: "its Reptile steps are the template's inner and outer updates"},
     )
     state_key = "mer"
+    distributed = UNSUPPORTED
+    distributed_reason = "its steps move the weights directly, outside DDP's gradient averaging"
 
     def __init__(
         self,
