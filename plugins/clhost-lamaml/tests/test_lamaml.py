@@ -21,6 +21,7 @@ from clhost.templates import (
 )
 from clhost.testing import (
     assert_forgets_less,
+    assert_refuses,
     assert_resumes,
     average_accuracy,
     run_readme_examples,
@@ -228,8 +229,14 @@ def test_needs_a_meta_learning_template_and_checks_its_parameters():
     model = SimpleMLP(4, 8, (16,))
     with pytest.raises(PluginCompositionError, match="inner updates then an outer update"):
         strategy_for(model, [LaMAMLPlugin()])
-    with pytest.raises(ParameterError, match="grad_clip_norm"):
-        LaMAMLPlugin(grad_clip_norm=0)
+    assert_refuses(
+        LaMAMLPlugin,
+        {"n_inner_updates": 0},
+        {"grad_clip_norm": 0},
+        {"lr_alpha": -1},
+        {"sync_update": "yes"},
+        {"max_buffer_size": 0},
+    )
     with pytest.raises(ParameterError, match="second_order"):
         LaMAML(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), second_order=1)
 

@@ -19,6 +19,7 @@ from clhost.templates import (
     OnlineSupervisedTemplate,
 )
 from clhost.testing import (
+    assert_refuses,
     assert_resumes,
     average_accuracy,
     run_readme_examples,
@@ -187,10 +188,14 @@ def test_needs_a_meta_learning_template_and_checks_its_parameters():
     model = SimpleMLP(4, 8, (16,))
     with pytest.raises(PluginCompositionError, match="inner updates then an outer update"):
         strategy_for(model, [MERPlugin()])
-    with pytest.raises(ParameterError, match="beta"):
-        MERPlugin(beta=0)
-    with pytest.raises(ParameterError, match="samples_per_step"):
-        MERPlugin(samples_per_step=0)
+    assert_refuses(
+        MERPlugin,
+        {"mem_size": 0},
+        {"batch_size_mem": 1.5},
+        {"beta": 0},
+        {"gamma": 1.5},
+        {"samples_per_step": 0},
+    )
     with pytest.raises(ParameterError, match="n_inner_steps"):
         MER(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), n_inner_steps=0)
 
