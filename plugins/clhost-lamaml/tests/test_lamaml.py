@@ -4,6 +4,7 @@ order), both seed entries are one algorithm, learning rates follow a growing mod
 it resumes exactly and beats finetuning in the batch and online templates."""
 
 import dataclasses
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from clhost.testing import (
     assert_resumes,
     average_accuracy,
     run_readme_examples,
+    seeded_strategy,
     state_round_trip,
     strategy_for,
     toy_benchmark,
@@ -206,15 +208,8 @@ def test_beats_finetuning_on_domain_incremental_digits():
 def test_resumes_exactly_in_both_templates():
     benchmark = toy_benchmark(n_experiences=3, classes_per_experience=2)
 
-    def batch():
-        model = IncrementalMLP(8, (16,), initial_out_features=2)
-        return LaMAML(
-            model=model,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
-            max_buffer_size=30,
-            train_mb_size=16,
-        )
-
+    growing = partial(IncrementalMLP, 8, (16,), initial_out_features=2)
+    batch = partial(seeded_strategy, LaMAML, model=growing, max_buffer_size=30, train_mb_size=16)
     resumed = assert_resumes(batch, benchmark.train_stream, split=2)
     plugin = resumed.plugins[0]
     restored = state_round_trip(plugin, LaMAMLPlugin(max_buffer_size=30))

@@ -4,6 +4,7 @@ the batch and online meta-learning templates, resumes exactly and beats finetuni
 class- and domain-incremental digits."""
 
 import dataclasses
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from clhost.testing import (
     assert_resumes,
     average_accuracy,
     run_readme_examples,
+    seeded_strategy,
     state_round_trip,
     strategy_for,
     toy_benchmark,
@@ -168,15 +170,8 @@ def test_beats_finetuning_on_digits(scenario, margin):
 def test_resumes_exactly_in_both_templates():
     benchmark = toy_benchmark(n_experiences=3, classes_per_experience=2)
 
-    def batch():
-        model = SimpleMLP(6, 8, (16,))
-        return MER(
-            model=model,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
-            mem_size=30,
-            train_mb_size=16,
-        )
-
+    model = partial(SimpleMLP, 6, 8, (16,))
+    batch = partial(seeded_strategy, MER, model=model, mem_size=30, train_mb_size=16)
     resumed = assert_resumes(batch, benchmark.train_stream, split=2)
     restored = state_round_trip(resumed.plugins[0], MERPlugin(mem_size=30))
     assert torch.equal(restored.storage_policy.keys, resumed.plugins[0].storage_policy.keys)
