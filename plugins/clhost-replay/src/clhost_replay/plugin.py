@@ -30,6 +30,7 @@ class ReplayPlugin(SupervisedPlugin):
     capabilities = Capabilities(provides={REHEARSAL})
 
     state_key = "replay"
+    distributed = "replicated"  # rank 0's memory, broadcast after each experience
 
     @renamed(buffer="storage_policy")
     def __init__(
