@@ -49,6 +49,7 @@ class EWCPlugin(QuadraticPenaltyPlugin):
     """
 
     state_key = "ewc"
+    distributed = "replicated"  # the Fisher is all-reduced over ranks
     term_name = "ewc"
 
     def __init__(
