@@ -10,6 +10,7 @@ from torch import Tensor
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
+from clhost.distributed import REPLICATED, all_reduce_mean, my_share
 from clhost.errors import CheckpointError
 from clhost.gradients import (
     assign_gradient,
@@ -46,6 +47,7 @@ class AGEMPlugin(SupervisedPlugin):
     capabilities = Capabilities(provides={REHEARSAL})
 
     state_key = "agem"
+    distributed = REPLICATED  # memory: rank 0's, broadcast after each experience
 
     def __init__(self, patterns_per_experience: int = 250, sample_size: int = 256):
         self.patterns_per_experience = positive_int(
@@ -61,6 +63,7 @@ class AGEMPlugin(SupervisedPlugin):
             return
         params = trainable_parameters(strategy.model)
         reference = gradient_of(loss_on_batch(strategy, self._sample(strategy.device)), params)
+        all_reduce_mean(reference)  # as DDP averages the gradient: every rank projects alike
         assign_gradient(params, project_away(current_gradient(params), reference))
 
     def _sample(self, device: torch.device) -> tuple[Tensor, ...]:
@@ -73,7 +76,7 @@ class AGEMPlugin(SupervisedPlugin):
         for memory in self.memories:
             chosen.append(start + torch.randperm(len(memory), device=device)[:share])
             start += len(memory)
-        index = torch.cat(chosen)
+        index = my_share(torch.cat(chosen))  # under DDP: this rank's part of rank 0's draw
         return tuple(tensor[index] for tensor in self._pool.tensors)
 
     @hookimpl
