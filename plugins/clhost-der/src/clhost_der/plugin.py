@@ -11,6 +11,7 @@ from torch.nn import functional as F
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorBatchLoader, TensorData
+from clhost.distributed import REPLICATED, SHARDED, my_share, share_of
 from clhost.models import forward_with_tasks
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import experience_tensors
@@ -41,7 +42,14 @@ class DERPlugin(SupervisedPlugin):
     capabilities = Capabilities(provides={REHEARSAL})
 
     state_key = "der"
+
     state_components = ("memory",)
+
+    @property
+    def distributed(self) -> str:
+        """Sharded when every minibatch enters the memory (each rank keeps a reservoir of
+        its share of ``mem_size`` over its own minibatches), else replicated."""
+        return SHARDED if self.memory_update == "minibatch" else REPLICATED
 
     def __init__(
         self,
@@ -58,7 +66,7 @@ class DERPlugin(SupervisedPlugin):
         one_of("memory_update", memory_update, MEMORY_UPDATES)
         size = non_negative_int("mem_size", mem_size)
         self.memory: ReservoirSamplingBuffer | ClassBalancedBuffer = (
-            ReservoirSamplingBuffer(size)
+            ReservoirSamplingBuffer(share_of(size))
             if memory_update == "minibatch"
             else ClassBalancedBuffer(size, adaptive_size=True)
         )
@@ -72,7 +80,8 @@ class DERPlugin(SupervisedPlugin):
         if len(held) == 0:
             return None
         size = self.batch_size_mem or strategy.train_mb_size
-        x, _, t, logits, width = _sample(held, size)
+        sharded = self.memory_update == "minibatch"
+        x, _, t, logits, width = _sample(held, size, sharded)
         output = forward_with_tasks(strategy.model, x, t)
         shared = min(output.shape[1], logits.shape[1])
         mask = torch.arange(shared, device=width.device) < width.unsqueeze(1)
@@ -82,7 +91,7 @@ class DERPlugin(SupervisedPlugin):
         squared = torch.where(mask, difference, 0.0).pow(2)
         terms = [("der", self.alpha * squared.sum() / mask.sum().clamp(min=1))]
         if self.beta > 0:
-            x, y, t, _, _ = _sample(held, size)
+            x, y, t, _, _ = _sample(held, size, sharded)
             replayed = forward_with_tasks(strategy.model, x, t)
             terms.append(("der++", self.beta * F.cross_entropy(replayed, y)))
         return terms
@@ -137,8 +146,11 @@ def _width(group: ReservoirSamplingBuffer) -> int:
     return group.buffer.extras["logits"].shape[1] if len(group) else 0
 
 
-def _sample(held: TensorData, size: int) -> tuple[Tensor, ...]:
-    index = torch.randperm(len(held), device=held.y.device)[:size]
+def _sample(held: TensorData, size: int, sharded: bool) -> tuple[Tensor, ...]:
+    """``size`` stored samples in all: under DDP each rank draws its share from its own
+    part of a sharded memory, or takes its part of rank 0's draw from a replicated one."""
+    order = torch.randperm(len(held), device=held.y.device)
+    index = order[: share_of(size)] if sharded else my_share(order[:size])
     return (
         held.x[index],
         held.y[index],
