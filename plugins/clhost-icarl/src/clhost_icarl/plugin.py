@@ -39,6 +39,7 @@ class ICaRLPlugin(SupervisedPlugin):
     capabilities = Capabilities(provides={REHEARSAL})
 
     state_key = "icarl"
+    distributed = "replicated"  # rank 0's exemplars and means, broadcast
 
     def __init__(
         self,

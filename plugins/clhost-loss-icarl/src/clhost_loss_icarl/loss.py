@@ -58,6 +58,7 @@ class ICaRLLossPlugin(SupervisedPlugin):
     """
 
     state_key = "icarl-loss"  # the key its checkpoints always had (``icarl`` is iCaRL's)
+    distributed = "replicated"  # the previous model: the same on every rank
 
     def __init__(self) -> None:
         self.previous_model = PreviousModel()
