@@ -34,6 +34,7 @@ class MASPlugin(QuadraticPenaltyPlugin):
     """
 
     state_key = "mas"
+    distributed = "replicated"  # importance all-reduced over ranks
     term_name = "mas"
     state_tensors = ("anchors", "importance")
 
