@@ -52,6 +52,7 @@ class SynapticIntelligencePlugin(QuadraticPenaltyPlugin):
     """
 
     state_key = "synaptic-intelligence"
+    distributed = "replicated"  # from averaged gradients
     term_name = "si"
     state_tensors = ("anchors", "omega")
 
