@@ -38,6 +38,7 @@ class RWalkPlugin(QuadraticPenaltyPlugin):
     """
 
     state_key = "rwalk"
+    distributed = "replicated"  # from averaged gradients
     term_name = "rwalk"
     state_tensors = ("anchors", "fisher", "scores", "running_fisher")
 
