@@ -20,6 +20,7 @@ class LwFPlugin(SupervisedPlugin):
     """
 
     state_key = "lwf"
+    distributed = "replicated"  # the previous model: the same on every rank
 
     def __init__(self, alpha: float | list[float] = 1.0, temperature: float = 2.0):
         self.lwf = LearningWithoutForgetting(alpha=alpha, temperature=temperature)
