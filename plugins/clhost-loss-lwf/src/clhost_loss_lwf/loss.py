@@ -46,6 +46,7 @@ class LearningWithoutForgetting(RegularizationMethod):
 
     term_name = "lwf"
     state_key = "lwf"
+    distributed = "replicated"  # the previous model: the same on every rank
 
     def __init__(self, alpha: float | list[float] = 1.0, temperature: float = 2.0):
         self.alpha = ExperienceWeights("alpha", alpha)
