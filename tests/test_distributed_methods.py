@@ -17,7 +17,10 @@ from clhost.models import SimpleMLP
 from clhost.templates.clock import Clock
 
 SEEDS = (0, 1, 2)
-REPLICATED = ["naive", "replay", "ewc", "agem", "der-experience", "icarl"]
+REPLICATED = [
+    *("naive", "replay", "ewc", "agem", "der-experience", "icarl"),
+    *("mas", "synaptic-intelligence", "rwalk", "lwf"),
+]
 
 
 def build(method: str, seed: int) -> Any:
@@ -56,6 +59,10 @@ def build(method: str, seed: int) -> Any:
         from clhost_icarl import ICaRL
 
         return ICaRL(memory_size=200, **common)
+    if method in ("mas", "synaptic-intelligence", "rwalk", "lwf"):  # their defaults
+        from clhost.registry import load
+
+        return load("strategies", method)(**common)
     raise ValueError(method)
 
 
