@@ -15,6 +15,7 @@ from clhost.benchmarks import split_digits
 from clhost.experiment import run_experiment
 from clhost.models import SimpleMLP
 from clhost.templates.clock import Clock
+from clhost.testing import _assert_same_state as assert_same_state  # seconds left out
 
 SEEDS = (0, 1, 2)
 REPLICATED = [
@@ -84,23 +85,13 @@ def accuracies(method: str, seeds: tuple[int, ...] = SEEDS) -> dict:
     return result
 
 
-def _equal(a: Any, b: Any) -> bool:
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.shape == b.shape and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
-
-
 @pytest.mark.parametrize("method", REPLICATED)
 def test_two_ranks_reach_the_accuracy_of_one_and_hold_the_same_memory(method, tmp_path):
     single = accuracies(method)
     first, second = on_ranks(accuracies, method, tmp_path=tmp_path, timeout=60)
     assert first["accuracy"] == second["accuracy"]
     assert first["accuracy"] == pytest.approx(single["accuracy"], abs=0.02)
-    assert _equal(first["plugins"], second["plugins"])
+    assert_same_state(first["plugins"], second["plugins"], "plugin states")
 
 
 def test_der_shards_its_reservoir_over_ranks_and_reaches_the_accuracy_of_one(tmp_path):
@@ -155,10 +146,4 @@ def killed_and_resumed(method: str, directory: str) -> dict:
 @pytest.mark.parametrize("method", ["naive", "replay", "der"])
 def test_a_killed_two_rank_run_resumes_to_the_uninterrupted_result(method, tmp_path):
     for rank in on_ranks(killed_and_resumed, method, str(tmp_path), tmp_path=tmp_path, timeout=60):
-        weights, matrix, states = rank["full"]
-        assert _equal(weights, rank["resumed"][0])
-        assert matrix == rank["resumed"][1]
-        timeless = [
-            {k: v for k, v in s.items() if k != "evaluator"} for s in (states, rank["resumed"][2])
-        ]
-        assert _equal(*timeless)
+        assert_same_state(rank["full"], rank["resumed"], "uninterrupted vs resumed")
