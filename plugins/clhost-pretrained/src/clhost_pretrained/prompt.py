@@ -97,7 +97,11 @@ class PromptPool(nn.Module):
             if self.batchwise_prompt:
                 indices = _most_chosen(indices, self.pool_size, self.top_k)
         chosen = similarity.gather(1, indices)
-        prompts = self.prompt[indices].flatten(1, 2)
+        # a one-hot product, not self.prompt[indices]: the gradient of indexing with
+        # repeated indices is summed in a thread-dependent order on the CPU, which made
+        # two identical runs (and a resumed one) differ in the last bits
+        one_hot = F.one_hot(indices, self.pool_size).to(self.prompt.dtype)
+        prompts = torch.einsum("bkp,p...->bk...", one_hot, self.prompt).flatten(1, 2)
         return PromptSelection(prompts, indices, similarity, chosen.sum(dim=1).mean())
 
 
