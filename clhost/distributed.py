@@ -87,9 +87,17 @@ def init_from_environment(timeout: timedelta = DEFAULT_TIMEOUT) -> bool:
     return True
 
 
-def leave() -> None:
-    """Leave the process group ``init_from_environment`` joined (if any)."""
-    if is_distributed():
+def leave(finished: bool = True) -> None:
+    """Leave the process group ``init_from_environment`` joined (if any). A rank that
+    ``finished`` first waits for the others at a barrier: one that tore its connections
+    down while a peer was still closing made that peer's gloo abort ("terminate called
+    without an active exception"). A failed rank leaves at once."""
+    if not is_distributed():
+        return
+    try:
+        if finished:
+            dist.barrier()
+    finally:
         dist.destroy_process_group()
 
 

@@ -94,10 +94,12 @@ def run(ctx: click.Context, **values: Any) -> None:
 
     with user_errors():
         distributed.init_from_environment()
+    finished = False
     try:
         _run(ctx, values, main=distributed.is_main())
+        finished = True
     finally:
-        distributed.leave()
+        distributed.leave(finished)
 
 
 def _run(ctx: click.Context, values: dict[str, Any], *, main: bool) -> None:
