@@ -192,9 +192,11 @@ class BaseSGDTemplate(BaseTemplate):
         self.dataloader = self.make_train_dataloader()
         self.model_adaptation(experience)
         self.make_optimizer()
-        self._ddp = _wrap_for_ranks(self.model, self.device)
         self._stop_requested = False
         self._fire(self.hooks.before_training_exp)
+        # after the plugins froze or reset parameters (CWR*, from-scratch): DDP averages
+        # the parameters trained in this experience, starting from rank 0's values
+        self._ddp = _wrap_for_ranks(self.model, self.device)
         for _ in range(self.train_epochs):
             if self._stop_requested:
                 break
