@@ -19,6 +19,7 @@ from clhost.models.optim import refresh_optimizer
 from clhost.models.reset import reinitialise, snapshot_weights
 from clhost.models.resnet import SlimResNet18
 from clhost.models.simple import IncrementalMLP, MultiHeadMLP, SimpleMLP
+from clhost.models.weights import load_weights
 
 __all__ = [
     "BatchRenorm",
@@ -41,6 +42,7 @@ __all__ = [
     "grown_linear",
     "is_frozen",
     "last_linear",
+    "load_weights",
     "named_layer",
     "refresh_optimizer",
     "reinitialise",

@@ -7,12 +7,12 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from clhost.errors import ParameterError
 from clhost.models.batch_renorm import replace_batch_norm
 from clhost.models.latent import LatentReplayModel, flat_layers
+from clhost.models.weights import load_weights
 
 # torchvision classifiers whose forward is features -> pooling -> flatten -> classifier
 FEATURES_POOL_CLASSIFIER = ("MobileNetV2", "MobileNetV3", "EfficientNet", "VGG", "AlexNet")
@@ -61,28 +61,6 @@ def sequential_backbone(model: nn.Module) -> nn.Sequential:
 
 def _sequential(parts: list[tuple[str, Any]]) -> nn.Sequential:
     return nn.Sequential(OrderedDict(parts))
-
-
-def load_weights(model: nn.Module, path: str | Path) -> None:
-    """Load a state dict saved with ``torch.save`` from ``path`` (read without unpickling
-    objects); tensors whose shape differs from the model's (a classifier for another
-    number of classes) are left as they are. Never downloads anything."""
-    try:
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as error:
-        raise ParameterError(f"pretrained_weights: cannot read {str(path)!r}: {error}") from None
-    if not isinstance(state, dict):
-        raise ParameterError(f"pretrained_weights: {str(path)!r} holds no state dict")
-    own = model.state_dict()
-    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    missing = sorted(set(own) - set(state))
-    unknown = sorted(set(state) - set(own))
-    if missing or unknown:
-        raise ParameterError(
-            f"pretrained_weights: {str(path)!r} does not fit {type(model).__name__}: "
-            f"missing {missing[:5]}, unexpected {unknown[:5]}"
-        )
-    model.load_state_dict(fitting, strict=False)
 
 
 def ar1_model(
