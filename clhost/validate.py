@@ -9,7 +9,9 @@ never accepted as a number, because ``mem_size=True`` is always a mistake.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Collection
+from pathlib import Path
 from typing import Any, TypeVar
 
 from clhost.errors import ParameterError
@@ -57,6 +59,20 @@ def boolean(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ParameterError(f"{name} must be True or False, got {value!r}")
     return value
+
+
+def text(name: str, value: Any) -> str:
+    """A non-empty string (a name, a URI)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ParameterError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def path(name: str, value: Any) -> Path:
+    """A file or directory name: a non-empty string or ``os.PathLike``, as a ``Path``."""
+    if isinstance(value, os.PathLike) or isinstance(value, str) and value.strip():
+        return Path(value)
+    raise ParameterError(f"{name} must be a path (a string or a Path), got {value!r}")
 
 
 def one_of(name: str, value: T, choices: Collection[T]) -> T:

@@ -1,6 +1,7 @@
 """The host's parameter validators: what they accept, and the one-line errors they give."""
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +41,15 @@ def test_boolean_and_one_of():
     assert validate.one_of("mode", "online", ("separate", "online")) == "online"
     with pytest.raises(ParameterError, match="mode must be one of 'separate', 'online'"):
         validate.one_of("mode", "onlin", ("separate", "online"))
+
+
+def test_text_and_path():
+    assert validate.text("project_name", "clhost") == "clhost"
+    for value in ("", "  ", 3, None):
+        with pytest.raises(ParameterError, match="project_name must be a non-empty string"):
+            validate.text("project_name", value)
+    assert validate.path("path", "logs/m.csv") == Path("logs/m.csv")
+    assert validate.path("path", Path("x")) == Path("x")
+    for value in ("", 3, None):
+        with pytest.raises(ParameterError, match="path must be a path"):
+            validate.path("path", value)
