@@ -9,6 +9,8 @@ from collections.abc import Callable
 from torch import Tensor, nn
 
 from clhost.errors import ParameterError
+from clhost.validate import boolean
+from clhost_pretrained import inputs
 from clhost_pretrained.backbone import DEFAULT_MODEL_NAME, create_backbone
 
 
@@ -24,16 +26,22 @@ def vit(
     num_heads: int | None = None,
     in_channels: int | None = None,
     input_size: int | None = None,
+    resize_inputs: bool = False,
 ) -> nn.Module:
     """The timm model ``model_name`` (weights from the local ``pretrained_path``), with a
     head of ``num_classes`` (none: 0) and any of timm's ``img_size``, ``patch_size``,
     ``depth``, ``embed_dim``, ``num_heads`` changed. ``clhost run`` fills ``num_classes``,
     ``input_size`` and, for image benchmarks, ``in_channels`` from the benchmark: the
     image size is then that of its square images, and flat inputs of a square size are
-    viewed as one-channel square images."""
+    viewed as one-channel square images. With ``resize_inputs`` the model keeps the input
+    size and channels it was built for (``img_size`` if given) and resizes and normalises
+    each batch on its device (``clhost_pretrained.inputs``; images in [0, 1] or uint8)."""
+    resize_inputs = boolean("resize_inputs", resize_inputs)
     side = None if input_size is None else _side(input_size, in_channels or 1)
-    flat = in_channels is None and side is not None
-    if side is not None:
+    flat = side if in_channels is None else None  # the side of flat inputs' images
+    if resize_inputs:  # the model's own size and channels; a grey image is repeated
+        in_channels = None
+    elif side is not None:
         img_size, in_channels = img_size or side, in_channels or 1
     given = {
         "img_size": img_size,
@@ -50,8 +58,10 @@ def vit(
         num_classes=num_classes,
         **{key: value for key, value in given.items() if value is not None},
     )
-    if flat:
-        model.patch_embed.register_forward_pre_hook(_as_images(img_size))
+    if flat is not None:
+        model.patch_embed.register_forward_pre_hook(_as_images(flat))
+    if resize_inputs:
+        inputs.resize_inputs(model)
     return model
 
 

@@ -19,6 +19,7 @@ from clhost.models import DynamicModule
 from clhost.templates import SupervisedTemplate
 from clhost.templates.base import DEFAULT
 from clhost.validate import boolean
+from clhost_pretrained import inputs
 from clhost_pretrained.backbone import (
     DEFAULT_MODEL_NAME,
     autocast,
@@ -112,16 +113,20 @@ def build_backbone(
     model_name: str,
     pretrained: bool,
     pretrained_path: str | None,
+    resize: bool = False,
     **model_kwargs: Any,
 ) -> nn.Module:
     """``model`` if given, else the timm model ``model_name`` (weights from
-    ``pretrained_path``; ``model_kwargs`` go to timm)."""
+    ``pretrained_path``; ``model_kwargs`` go to timm); with ``resize``, resizing and
+    normalising its input batches on its device (``inputs.resize_inputs``)."""
     if model is None:
-        return create_backbone(
+        model = create_backbone(
             model_name, pretrained=pretrained, pretrained_path=pretrained_path, **model_kwargs
         )
-    if not isinstance(model, nn.Module):
+    elif not isinstance(model, nn.Module):
         raise ParameterError(f"model must be a torch.nn.Module, got {model!r}")
+    if boolean("resize_inputs", resize):
+        inputs.resize_inputs(model)
     return model
 
 
@@ -133,7 +138,9 @@ class FrozenFeatureTemplate(SupervisedTemplate):
     classifier=RandomProjectionRidge)`` takes the classifier's parameters and this
     template's, with the real signature. The backbone is ``model`` if given (any module;
     a timm model gives its pre-logits feature), else the timm model ``model_name`` with
-    weights from ``pretrained_path`` when ``pretrained`` (never downloaded). Each
+    weights from ``pretrained_path`` when ``pretrained`` (never downloaded);
+    ``resize_inputs`` makes it resize and normalise each minibatch on the device to its
+    pretrained input (``clhost_pretrained.inputs``). Each
     minibatch is scored before it is fitted, so the training metrics are those of samples
     not yet learned; ``criterion`` only measures the loss. The classifier's statistics
     are buffers of ``strategy.model``, so checkpoints hold them.
@@ -166,6 +173,7 @@ class FrozenFeatureTemplate(SupervisedTemplate):
         model_name: str = DEFAULT_MODEL_NAME,
         pretrained: bool = True,
         pretrained_path: str | None = None,
+        resize_inputs: bool = False,
         bf16: bool = False,
         channels_last: bool = False,
         criterion: Callable[..., Tensor] | None = None,
@@ -179,7 +187,7 @@ class FrozenFeatureTemplate(SupervisedTemplate):
         peval_mode: Literal["epoch", "iteration"] = "epoch",
         num_workers: int = 0,
     ):
-        backbone = build_backbone(model, model_name, pretrained, pretrained_path)
+        backbone = build_backbone(model, model_name, pretrained, pretrained_path, resize_inputs)
         classifier = self.classifier_class(**self._classifier_options)
         frozen = FrozenFeatureModel(backbone, classifier, bf16=bf16, channels_last=channels_last)
         super().__init__(

@@ -37,7 +37,9 @@ class PromptTemplate(SupervisedTemplate):
     parameters starts each experience, as in Avalanche's L2P. ``bf16`` runs the forward
     pass under bf16 autocast, ``channels_last`` feeds channels-last images. The backbone
     is ``model`` (a timm ViT) or the timm model ``model_name`` (with ``backbone_options``),
-    its weights read from ``pretrained_path`` when ``pretrained`` (never downloaded).
+    its weights read from ``pretrained_path`` when ``pretrained`` (never downloaded);
+    ``resize_inputs`` makes it resize and normalise each minibatch on the device to its
+    pretrained input (``clhost_pretrained.inputs``).
 
     A method declares its own keywords (``lr`` at least, for its default) and passes the
     rest up through ``**kwargs``; it gives positionally what is not a keyword of the
@@ -63,6 +65,7 @@ class PromptTemplate(SupervisedTemplate):
         model: nn.Module | None = None,
         pretrained: bool = True,
         pretrained_path: str | None = None,
+        resize_inputs: bool = False,
         num_classes: int = 10,
         use_mask: bool = True,
         bf16: bool = False,
@@ -79,7 +82,7 @@ class PromptTemplate(SupervisedTemplate):
         num_workers: int = 0,
     ):
         backbone = build_backbone(
-            model, model_name, pretrained, pretrained_path, **backbone_options
+            model, model_name, pretrained, pretrained_path, resize_inputs, **backbone_options
         )
         prompted_model = prompted(backbone, num_classes)
         self.lr = number("lr", lr, low=0, low_open=True)
