@@ -19,6 +19,7 @@ from clhost.checkpoint import load_checkpoint, save_checkpoint
 from clhost.data import Benchmark, Stream
 from clhost.errors import ParameterError, PluginCompositionError
 from clhost.evaluation import metrics
+from clhost.evaluation.efficiency import efficiency
 from clhost.evaluation.loggers import (
     RUN,
     Logger,
@@ -43,7 +44,8 @@ class RunResults:
     experiences ``0..i``; ``initial_accuracy[j]``: before any training (``None`` if the
     run did not evaluate first). ``train_metrics[i]``: accuracy, loss, samples and seconds
     of training on experience ``i``; ``eval_seconds[i]``: the evaluation after it.
-    Definitions: ``docs/metrics.md``.
+    ``efficiency``: what training cost (``clhost.evaluation.efficiency``; filled by
+    ``run_experiment``). Definitions: ``docs/metrics.md``.
     """
 
     strategy: str
@@ -53,6 +55,7 @@ class RunResults:
     initial_accuracy: list[float] | None = None
     train_metrics: list[dict[str, float]] = field(default_factory=list)
     eval_seconds: list[float] = field(default_factory=list)
+    efficiency: dict[str, Any] = field(default_factory=dict)
     average_accuracy: float = field(init=False)
     average_seen_accuracy: float = field(init=False)
     forgetting: float = field(init=False)
@@ -111,6 +114,7 @@ class RunResults:
                 "train_metrics": self.train_metrics,
                 "train_seconds": self.train_seconds,
                 "eval_seconds": self.eval_seconds,
+                "efficiency": self.efficiency,
             }
         )
 
@@ -161,6 +165,14 @@ class RunResults:
             f"Time              {math.fsum(self.train_seconds):.2f} s training, "
             f"{math.fsum(self.eval_seconds):.2f} s evaluating",
         ]
+        if self.efficiency:
+            cost = self.efficiency
+            lines.append(
+                f"Cost              {cost['parameters']:,} parameters, "
+                f"{cost['buffer_bytes']:,} bytes of plugin state, "
+                f"{cost['forward_passes_per_sample']:.2f} forward and "
+                f"{cost['backward_passes_per_sample']:.2f} backward passes per sample"
+            )
         return "\n".join(lines)
 
 
@@ -231,6 +243,8 @@ def run_experiment(
         results = RunResults.from_evaluator(
             evaluator, strategy=type(strategy).__name__, benchmark=benchmark
         )
+        train_seconds = math.fsum(results.train_seconds)
+        results.efficiency = efficiency(strategy, evaluator.train_costs, train_seconds)
         evaluator.emit(
             MetricEvent(
                 RUN,

@@ -30,6 +30,7 @@ from _safety_parts import (
 
 import clhost._atomic as atomic
 from clhost._dispatch import HookDispatcher
+from clhost.evaluation.efficiency import MEASURED
 
 OPTIONS = [*BASE, "--benchmark", "split-digits:n_experiences=5"]
 DIRECTORIES = 12  # run directories, each killed up to KILLS times before it may finish
@@ -143,6 +144,8 @@ def outcome(directory: Path) -> dict:
     results = json.loads((directory / "results.json").read_text())
     for entry in results["train_metrics"]:
         entry.pop("seconds")
+    for measured in MEASURED:  # clocks and memory peaks
+        results["efficiency"].pop(measured)
     checkpoint = torch.load(directory / "checkpoint.pt", weights_only=True)
     del checkpoint["components"]["evaluator"], checkpoint["digest"]  # timings
     visible = sorted(p.name for p in directory.iterdir() if not p.name.startswith("."))

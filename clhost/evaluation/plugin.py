@@ -13,6 +13,7 @@ from torch import Tensor
 
 from clhost import distributed
 from clhost._markers import hookimpl
+from clhost.evaluation.efficiency import CostMeter
 from clhost.evaluation.loggers import (
     EVAL_EXPERIENCE,
     EVAL_STREAM,
@@ -50,6 +51,10 @@ class BaseEvaluationPlugin(BasePlugin):
     Under distributed training its counts are summed over ranks before each summary, so
     every rank holds the same matrices (replicated); each rank counts only the
     minibatches it was dealt, none twice.
+
+    ``train_costs[i]`` holds what training experience ``i`` cost (``CostMeter``): its
+    samples, the samples passed forward and backward through the model (summed over
+    ranks) and the CPU seconds.
     """
 
     name = "evaluator"
@@ -59,6 +64,7 @@ class BaseEvaluationPlugin(BasePlugin):
         self.loggers: list[Logger] = list(loggers)
         self.trained_experiences: list[int] = []
         self.train_history: list[dict[str, float]] = []
+        self.train_costs: list[dict[str, float]] = []
         self.accuracy_matrix: Table = {}
         self.loss_matrix: Table = {}
         self.initial_accuracy: dict[str, list[float]] = {}
@@ -68,6 +74,7 @@ class BaseEvaluationPlugin(BasePlugin):
         self._progress: list[Logger] = []
         self._train_totals = _Totals()
         self._train_start = 0.0
+        self._meter = CostMeter()
         self._eval_totals = _Totals()
         self._eval_start = 0.0
         self._eval_per_exp: dict[int, dict[str, float]] = {}
@@ -104,6 +111,7 @@ class BaseEvaluationPlugin(BasePlugin):
         self._train_totals = _Totals()
         self._in_experience = True
         self._start_progress(strategy, "train", _train_steps(strategy))
+        self._meter.start(strategy.model)
         self._train_start = time.perf_counter()
 
     @hookimpl
@@ -111,6 +119,11 @@ class BaseEvaluationPlugin(BasePlugin):
         experience = strategy.experience
         summary = self._train_totals.summary()
         summary["seconds"] = time.perf_counter() - self._train_start
+        costs = self._meter.stop(_length(experience.dataset) or 0)
+        costs["forward_samples"], costs["backward_samples"] = distributed.sum_over_ranks(
+            [costs["forward_samples"], costs["backward_samples"]]
+        )
+        self.train_costs.append({"experience": experience.current_experience, **costs})
         self._end_progress()
         self._in_experience = False
         self.trained_experiences.append(experience.current_experience)
@@ -126,6 +139,7 @@ class BaseEvaluationPlugin(BasePlugin):
 
     @hookimpl
     def clhost_before_eval(self) -> None:
+        self._meter.pause(True)  # an evaluation costs, but is not training
         self._eval_per_exp, self._confusions = {}, {}
         self._eval_pooled = _Totals()
         self._eval_start = time.perf_counter()
@@ -166,6 +180,7 @@ class BaseEvaluationPlugin(BasePlugin):
         if not self._in_experience and per_exp:
             self._record_row(stream, per_exp, metrics["seconds"])
         self._emit(strategy, EVAL_STREAM, metrics, None)
+        self._meter.pause(False)
 
     def last_eval_result(self) -> EvalResult:
         if self._last_eval is None:
@@ -231,6 +246,7 @@ class BaseEvaluationPlugin(BasePlugin):
         return {
             "trained_experiences": list(self.trained_experiences),
             "train_history": [dict(entry) for entry in self.train_history],
+            "train_costs": [dict(entry) for entry in self.train_costs],
             "accuracy_matrix": _copy_table(self.accuracy_matrix),
             "loss_matrix": _copy_table(self.loss_matrix),
             "initial_accuracy": {k: list(v) for k, v in self.initial_accuracy.items()},
@@ -241,6 +257,7 @@ class BaseEvaluationPlugin(BasePlugin):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.trained_experiences = [int(e) for e in state["trained_experiences"]]
         self.train_history = [dict(entry) for entry in state["train_history"]]
+        self.train_costs = [dict(entry) for entry in state.get("train_costs", [])]  # older
         self.accuracy_matrix = _copy_table(state["accuracy_matrix"])
         self.loss_matrix = _copy_table(state["loss_matrix"])
         self.initial_accuracy = {k: list(v) for k, v in state["initial_accuracy"].items()}

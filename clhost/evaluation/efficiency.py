@@ -1,0 +1,155 @@
+"""What training costs: time, memory, state size, model size and passes per sample.
+
+The evaluator runs a ``CostMeter`` around each training experience; ``efficiency``
+turns its counts and the strategy at the end of a run into the record every
+``RunResults`` carries. Definitions: ``docs/metrics.md`` ("Efficiency").
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+# the record's fields that differ between two identical runs (clocks and memory peaks)
+MEASURED = (
+    "train_seconds",
+    "train_cpu_seconds",
+    "peak_host_memory_bytes",
+    "peak_device_memory_bytes",
+)
+
+
+class CostMeter:
+    """Counts, while an experience trains, the samples that go forward through the
+    trained model and those its output passes a gradient back for, and the process's
+    CPU time; evaluations in the middle of the experience are left out (``pause``).
+
+    Counting uses a forward hook on the model and, on outputs that need a gradient, a
+    tensor hook: nothing in the computation changes. A copy of the model taken while
+    training (a teacher, a snapshot) carries the hook but is not counted.
+    """
+
+    def __init__(self) -> None:
+        self._model: torch.nn.Module | None = None
+        self._handle: Any = None
+        self._paused = False
+        self._cpu = 0.0
+        self.forward = 0
+        self.backward = 0
+
+    def start(self, model: Any) -> None:
+        """Count from now on, for ``model``."""
+        self.stop()
+        self.forward = self.backward = 0
+        self._paused = False
+        if isinstance(model, torch.nn.Module):
+            self._model = model
+            self._handle = model.register_forward_hook(_counter(self))
+        self._cpu = time.process_time()
+
+    def pause(self, paused: bool) -> None:
+        self._paused = paused
+
+    def counting(self, module: torch.nn.Module) -> bool:
+        return module is self._model and not self._paused
+
+    def stop(self, experience_samples: int = 0) -> dict[str, float]:
+        """Stop counting; the counts of the experience, ``experience_samples`` long."""
+        if self._handle is not None:
+            self._handle.remove()
+        self._handle, self._model = None, None
+        return {
+            "experience_samples": experience_samples,
+            "forward_samples": self.forward,
+            "backward_samples": self.backward,
+            "cpu_seconds": time.process_time() - self._cpu,
+        }
+
+
+def _counter(meter: CostMeter) -> Any:
+    """The forward hook: a plain function (a deep copy of the model shares it rather
+    than copying the meter)."""
+
+    def count(module: torch.nn.Module, args: Any, output: Any) -> None:
+        if not meter.counting(module):
+            return
+        tensor = _first_tensor(output)
+        if tensor is None:
+            return
+        samples = tensor.shape[0] if tensor.dim() else 1
+        meter.forward += samples
+        if tensor.requires_grad:
+
+            def count_backward(gradient: Tensor) -> None:
+                meter.backward += samples
+
+            tensor.register_hook(count_backward)
+
+    return count
+
+
+def _first_tensor(output: Any) -> Tensor | None:
+    if isinstance(output, Tensor):
+        return output
+    values = output.values() if isinstance(output, dict) else output
+    if isinstance(values, (list, tuple)) or isinstance(output, dict):
+        return next((found for v in values if (found := _first_tensor(v)) is not None), None)
+    return None
+
+
+def efficiency(strategy: Any, costs: Sequence[dict[str, float]], seconds: float) -> dict[str, Any]:
+    """The efficiency record of a run: ``costs`` are the evaluator's per-experience counts,
+    ``seconds`` its training wall time; sizes are read from ``strategy`` now."""
+    trained = sum(entry["experience_samples"] for entry in costs)
+    model = strategy.model
+    device_peak = None
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    if device.type == "cuda":
+        device_peak = torch.cuda.max_memory_allocated(device)
+    return {
+        "train_seconds": seconds,
+        "train_cpu_seconds": math.fsum(entry["cpu_seconds"] for entry in costs),
+        "peak_host_memory_bytes": peak_host_memory(),
+        "peak_device_memory_bytes": device_peak,
+        "buffer_bytes": state_bytes(strategy.stateful_components().values()),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "forward_passes_per_sample": _per(costs, "forward_samples", trained),
+        "backward_passes_per_sample": _per(costs, "backward_samples", trained),
+    }
+
+
+def _per(costs: Sequence[dict[str, float]], key: str, trained: float) -> float:
+    return math.fsum(entry[key] for entry in costs) / trained if trained else math.nan
+
+
+def peak_host_memory() -> int | None:
+    """The process's peak resident memory in bytes (``ru_maxrss``); ``None`` where the
+    ``resource`` module is missing (Windows)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # macOS: bytes; else KiB
+
+
+def state_bytes(components: Any) -> int:
+    """Bytes of every tensor in the states of ``components`` (replay memories,
+    importance weights, stored models ...)."""
+    return sum(_tensor_bytes(component.state_dict()) for component in components)
+
+
+def _tensor_bytes(value: Any) -> int:
+    if isinstance(value, Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_tensor_bytes(item) for item in value)
+    return 0
