@@ -4,6 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import clhost
+from clhost.errors import ParameterError
 from clhost.testing import assert_resumes, run_readme_examples
 from clhost_coda_prompt import CODAPrompt, PromptComponents
 from clhost_pretrained.testing import (
@@ -53,6 +55,43 @@ def test_the_prompt_is_the_attention_weighted_sum_of_the_seen_components():
     assert components.prompt.grad[:2].abs().sum() == 0  # task 0's components: frozen
     assert components.prompt.grad[2:4].abs().sum() > 0  # task 1's: trained
     assert components.prompt.grad[4:].abs().sum() == 0  # task 2's: not yet used
+
+
+def test_the_orthogonality_penalty_on_a_hand_made_case():
+    components = PromptComponents(pool_size=4, length=2, dim=2, n_tasks=2)
+    with torch.no_grad():
+        components.key.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 0.0]]))
+        components.attention.copy_(torch.eye(2).repeat(2, 1))  # rows 0 and 2 equal, 1 and 3
+        components.prompt.zero_()
+        components.prompt[0, 0, 0] = components.prompt[1, 1, 1] = 1.0  # orthonormal rows
+    assert components.orthogonality(task=0) == 0  # two orthonormal rows in each
+    # task 1 sees 4 rows: keys K K^T - I has (0,2), (2,0) = 1 and (3,3) = -1: 3/16;
+    # attention vectors: (0,2), (2,0), (1,3), (3,1) = 1: 4/16; prompts: rows 2, 3 zero
+    # give (2,2), (3,3) = -1: 2/16
+    torch.testing.assert_close(components.orthogonality(task=1), torch.tensor(9 / 16))
+    components.orthogonality(task=1).backward()
+    assert components.key.grad[:2].abs().sum() == 0  # task 0's rows stay as they are
+    assert components.key.grad[2:].abs().sum() > 0
+
+
+def test_the_penalty_enters_the_training_loss_with_its_weight(stream, pretrained_path):
+    seen = []
+
+    class Check:
+        @clhost.hookimpl
+        def clhost_before_backward(self, strategy):
+            model = strategy.model
+            cross_entropy = F.cross_entropy(strategy.mb_output, strategy.mb_y)
+            penalty = model.orthogonality()
+            seen.append(float(penalty.detach()))
+            torch.testing.assert_close(strategy.loss, cross_entropy + 0.5 * penalty)
+
+    strategy = coda(pretrained_path, ortho_weight=0.5, plugins=[Check()], evaluator=None)
+    strategy.train(stream.train_stream[0])
+    strategy.train(stream.train_stream[1])
+    assert seen[0] < 1e-10 < max(seen)  # orthonormal at the start, then it moves
+    with pytest.raises(ParameterError, match="ortho_weight"):
+        coda(pretrained_path, ortho_weight=-1.0)
 
 
 def test_each_experience_trains_only_its_components_and_no_backbone_weight(stream, pretrained_path):

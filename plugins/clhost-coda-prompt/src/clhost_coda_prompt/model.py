@@ -49,16 +49,37 @@ class PromptComponents(nn.Module):
                 flat = tensor.view(len(tensor), -1)
                 flat[start:end] = _orthogonal_rows(flat[:start], end - start, flat.shape[1])
 
-    def forward(self, query: Tensor, task: int) -> Tensor:
-        """``(B, length, dim)``: the prompt of each query, with the components of tasks
-        up to ``task``, those before it frozen."""
+    def seen(self, task: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Components, keys and attention vectors of the tasks up to ``task``, those of
+        the tasks before it detached (used, not trained)."""
         start, end = task * self.per_task, (task + 1) * self.per_task
         prompt, key, attention = (
             torch.cat((t[:start].detach(), t[start:end]))
             for t in (self.prompt, self.key, self.attention)
         )
+        return prompt, key, attention
+
+    def orthogonality(self, task: int) -> Tensor:
+        """The paper's orthogonality penalty on the seen components, keys and attention
+        vectors: ``mean((B B^T - I)^2)`` of each (components flattened to rows), summed.
+        Zero for orthonormal rows (Gram-Schmidt's start); only the current task's rows
+        receive gradient."""
+        return sum(  # type: ignore[return-value]
+            _off_orthogonal(tensor.flatten(1)) for tensor in self.seen(task)
+        )
+
+    def forward(self, query: Tensor, task: int) -> Tensor:
+        """``(B, length, dim)``: the prompt of each query, with the components of tasks
+        up to ``task``, those before it frozen."""
+        prompt, key, attention = self.seen(task)
         weights = F.cosine_similarity(query[:, None] * attention, key, dim=2)  # (B, M)
         return torch.einsum("bm,mld->bld", weights, prompt)
+
+
+def _off_orthogonal(rows: Tensor) -> Tensor:
+    """``mean((R R^T - I)^2)``: how far the rows ``R`` are from orthonormal."""
+    eye = torch.eye(len(rows), dtype=rows.dtype, device=rows.device)
+    return ((rows @ rows.T - eye) ** 2).mean()
 
 
 def _orthogonal_rows(previous: Tensor, count: int, width: int) -> Tensor:
@@ -117,6 +138,11 @@ class CODAPromptViT(DynamicModule):
         self.task.fill_(experience.current_experience)
         for components in self.components:
             components.start_task(experience.current_experience)
+
+    def orthogonality(self) -> Tensor:
+        """``PromptComponents.orthogonality`` of the current task, summed over layers."""
+        task = int(self.task)
+        return sum(c.orthogonality(task) for c in self.components)  # type: ignore[return-value]
 
     def forward(self, x: Tensor, task_labels: Tensor | None = None) -> Tensor:
         vit, task = self.backbone, int(self.task)
