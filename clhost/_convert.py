@@ -1,9 +1,9 @@
 """Turn ``key=value`` text (or TOML values) into keyword arguments, by annotations.
 
 Plugins annotate their constructor parameters precisely (``int``, ``float``, ``bool``,
-``str``, ``Literal[...]``, ``X | None``, ``tuple[int, ...]``), so the command line can
-parse ``hidden_sizes=256,128`` or ``mode=online`` without each plugin writing a parser,
-and a wrong value is reported with the parameter's name and the type it expects.
+``str``, ``Path``, ``Literal[...]``, ``X | None``, ``tuple[int, ...]``), so the command
+line can parse ``hidden_sizes=256,128`` or ``mode=online`` without each plugin writing a
+parser, and a wrong value is reported with the parameter's name and the type it expects.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable, Mapping
+from pathlib import PurePath
 from typing import Any, Literal, Union
 
 from clhost._params import EMPTY, Param, parameters
@@ -87,8 +88,19 @@ def _convert(value: Any, annotation: Any) -> Any:
         return _sequence(value, origin or annotation, args)
     if annotation in (bool, int, float, str):
         return _scalar(value, annotation)
+    if isinstance(annotation, type) and issubclass(annotation, PurePath):
+        return _path(value, annotation)
     if isinstance(annotation, type) and isinstance(value, annotation):
         return value
+    raise _Mismatch
+
+
+def _path(value: Any, kind: type[PurePath]) -> PurePath:
+    """A file name: any non-empty text (a logger's file, under ``--output``)."""
+    if isinstance(value, PurePath):
+        return kind(value)
+    if isinstance(value, str) and value.strip():
+        return kind(value.strip())
     raise _Mismatch
 
 

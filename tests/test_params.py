@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal, Optional
 
 import pytest
@@ -160,3 +161,15 @@ def test_specs():
         parse_spec("lwf:x", what="--plugin")
     with pytest.raises(ParameterError, match="expected NAME"):
         parse_spec(":a=1", what="--plugin")
+
+
+def logger(path: Path = Path("m.csv"), where: str | Path | None = None):
+    """A logger's file parameters."""
+
+
+def test_paths_are_converted_from_text_and_refused_when_empty():
+    assert bind(logger, {"path": "logs/m.csv"}, what="logger") == {"path": Path("logs/m.csv")}
+    assert bind(logger, {"path": Path("x")}, what="logger") == {"path": Path("x")}
+    assert bind(logger, {"where": "x.txt"}, what="logger") == {"where": "x.txt"}
+    with pytest.raises(ParameterError, match="'path' expects Path, got ''"):
+        bind(logger, {"path": ""}, what="logger")
