@@ -1,0 +1,247 @@
+"""Avalanche's benchmark generators, built by clhost's stream builders.
+
+The streams are clhost ``Stream``s of ``Experience``s (``current_experience``,
+``classes_in_this_experience``, ``task_labels``, ``dataset``), the benchmark a clhost
+``Benchmark`` (``train_stream``, ``test_stream``, ``n_classes``, ``n_experiences``).
+Avalanche's ``shuffle=True`` without a seed draws the class order from torch's global
+generator; a given seed orders classes by clhost's seeded permutation, not Avalanche's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from clhost.benchmarks import class_incremental, domain_incremental
+from clhost.data import Benchmark, Stream, TensorData
+from clhost_avalanche._exports import not_supported
+
+NO_TRANSFORMS = "apply transforms to the tensors first, or read images with clhost-vision"
+
+
+def _refuse(function: str, **options: Any) -> None:
+    """One line for the first option given that the layer does not mirror."""
+    for name, given in options.items():
+        if given:
+            raise not_supported(
+                f"{function}({name}=...)",
+                NO_TRANSFORMS
+                if "transform" in name
+                else "build the streams with clhost.benchmarks directly",
+            )
+
+
+def _single(dataset: Any, function: str) -> Any:
+    if isinstance(dataset, list | tuple) and not isinstance(dataset[0], torch.Tensor):
+        raise not_supported(f"{function} with a list of datasets", "concatenate them first")
+    return dataset
+
+
+def _random_seed(shuffle: bool, seed: int | None) -> int | None:
+    if not shuffle:
+        return None
+    return int(torch.randint(2**31 - 1, ())) if seed is None else seed
+
+
+def nc_benchmark(
+    train_dataset: Any,
+    test_dataset: Any,
+    n_experiences: int,
+    task_labels: bool,
+    *,
+    shuffle: bool = True,
+    seed: int | None = None,
+    fixed_class_order: Sequence[int] | None = None,
+    per_exp_classes: Mapping[int, int] | None = None,
+    class_ids_from_zero_from_first_exp: bool = False,
+    class_ids_from_zero_in_each_exp: bool = False,
+    one_dataset_per_exp: bool = False,
+    train_transform: Any = None,
+    eval_transform: Any = None,
+    reproducibility_data: Any = None,
+) -> Benchmark:
+    """New classes in each experience: ``clhost.benchmarks.class_incremental``."""
+    _refuse(
+        "nc_benchmark",
+        class_ids_from_zero_from_first_exp=class_ids_from_zero_from_first_exp,
+        one_dataset_per_exp=one_dataset_per_exp,
+        train_transform=train_transform,
+        eval_transform=eval_transform,
+        reproducibility_data=reproducibility_data,
+    )
+    return class_incremental(
+        _single(train_dataset, "nc_benchmark"),
+        _single(test_dataset, "nc_benchmark"),
+        n_experiences,
+        seed=_random_seed(shuffle, seed),
+        fixed_class_order=fixed_class_order,
+        per_exp_classes=per_exp_classes,
+        task_labels=task_labels,
+        class_ids_from_zero_in_each_exp=class_ids_from_zero_in_each_exp,
+        name="nc_benchmark",
+    )
+
+
+def class_incremental_benchmark(
+    datasets_dict: Mapping[str, Any],
+    *,
+    class_order: Sequence[int] | None = None,
+    num_experiences: int | None = None,
+    num_classes_per_exp: Sequence[int] | None = None,
+    seed: int | None = None,
+) -> Benchmark:
+    """Avalanche's newer class-incremental generator (``{"train": ..., "test": ...}``)."""
+    if (num_experiences is None) == (num_classes_per_exp is None):
+        raise ValueError("give exactly one of num_experiences and num_classes_per_exp")
+    n_experiences = num_experiences or len(num_classes_per_exp or ())
+    return class_incremental(
+        datasets_dict["train"],
+        datasets_dict["test"],
+        n_experiences,
+        seed=seed,
+        fixed_class_order=class_order,
+        per_exp_classes=num_classes_per_exp,
+        name="class_incremental_benchmark",
+    )
+
+
+def ni_benchmark(
+    train_dataset: Any,
+    test_dataset: Any,
+    n_experiences: int,
+    *,
+    task_labels: bool = False,
+    shuffle: bool = True,
+    seed: int | None = None,
+    balance_experiences: bool = False,
+    min_class_patterns_in_exp: int = 0,
+    fixed_exp_assignment: Sequence[Sequence[int]] | None = None,
+    train_transform: Any = None,
+    eval_transform: Any = None,
+    reproducibility_data: Any = None,
+) -> Benchmark:
+    """New instances: the training samples dealt into ``n_experiences`` parts (shuffled
+    unless ``shuffle=False``); the test stream is one experience with every test sample."""
+    _refuse(
+        "ni_benchmark",
+        balance_experiences=balance_experiences,
+        min_class_patterns_in_exp=min_class_patterns_in_exp,
+        train_transform=train_transform,
+        eval_transform=eval_transform,
+        reproducibility_data=reproducibility_data,
+    )
+    train = _tensor_data(_single(train_dataset, "ni_benchmark"), "ni_benchmark")
+    if fixed_exp_assignment is not None:
+        parts = [torch.as_tensor(indices, dtype=torch.long) for indices in fixed_exp_assignment]
+    else:
+        chosen = _random_seed(shuffle, seed)
+        order = (
+            torch.arange(len(train))
+            if chosen is None
+            else torch.randperm(len(train), generator=torch.Generator().manual_seed(chosen))
+        )
+        parts = list(torch.tensor_split(order, n_experiences))
+    test = _tensor_data(test_dataset, "ni_benchmark")
+    benchmark = domain_incremental(
+        [train.subset(indices) for indices in parts],
+        [test] * len(parts),
+        task_labels=task_labels,
+        name="ni_benchmark",
+    )
+    return dataclasses.replace(benchmark, test_stream=Stream("test", [benchmark.test_stream[0]]))
+
+
+def dataset_benchmark(
+    train_datasets: Sequence[Any],
+    test_datasets: Sequence[Any],
+    *,
+    other_streams_datasets: Mapping[str, Sequence[Any]] | None = None,
+    complete_test_set_only: bool = False,
+    train_transform: Any = None,
+    train_target_transform: Any = None,
+    eval_transform: Any = None,
+    eval_target_transform: Any = None,
+    other_streams_transforms: Any = None,
+) -> Benchmark:
+    """One experience per given dataset (task label 0): ``domain_incremental``."""
+    _refuse(
+        "dataset_benchmark",
+        other_streams_datasets=other_streams_datasets,
+        complete_test_set_only=complete_test_set_only,
+        train_transform=train_transform,
+        train_target_transform=train_target_transform,
+        eval_transform=eval_transform,
+        eval_target_transform=eval_target_transform,
+        other_streams_transforms=other_streams_transforms,
+    )
+    return domain_incremental(list(train_datasets), list(test_datasets), name="dataset_benchmark")
+
+
+def tensors_benchmark(
+    train_tensors: Sequence[Sequence[Any]],
+    test_tensors: Sequence[Sequence[Any]],
+    *,
+    task_labels: Sequence[int],
+    other_streams_tensors: Any = None,
+    complete_test_set_only: bool = False,
+    train_transform: Any = None,
+    train_target_transform: Any = None,
+    eval_transform: Any = None,
+    eval_target_transform: Any = None,
+    other_streams_transforms: Any = None,
+) -> Benchmark:
+    """One experience per ``(x, y)`` pair; ``task_labels`` all 0, or ``0..n-1``."""
+    _refuse(
+        "tensors_benchmark",
+        other_streams_tensors=other_streams_tensors,
+        complete_test_set_only=complete_test_set_only,
+        train_transform=train_transform,
+        train_target_transform=train_target_transform,
+        eval_transform=eval_transform,
+        eval_target_transform=eval_target_transform,
+        other_streams_transforms=other_streams_transforms,
+    )
+    labels = [int(t) for t in task_labels]
+    if labels not in ([0] * len(labels), list(range(len(labels)))):
+        raise not_supported(
+            f"tensors_benchmark(task_labels={labels})",
+            "task labels all 0 or 0..n-1 (one per experience)",
+        )
+    return domain_incremental(
+        [tuple(pair) for pair in train_tensors],
+        [tuple(pair) for pair in test_tensors],
+        task_labels=any(labels),
+        name="tensors_benchmark",
+    )
+
+
+def benchmark_from_datasets(**dataset_streams: Sequence[Any]) -> Benchmark:
+    """Streams named by keyword (``train=[...]``, ``test=[...]``), one experience per
+    dataset; ``train`` and ``test`` are required."""
+    if "train" not in dataset_streams or "test" not in dataset_streams:
+        raise ValueError("benchmark_from_datasets needs train=[...] and test=[...] streams")
+    others = {k: v for k, v in dataset_streams.items() if k not in ("train", "test")}
+    if others:
+        raise not_supported(
+            f"benchmark_from_datasets({', '.join(others)}=...)",
+            "add validation with clhost.benchmarks.with_validation_stream",
+        )
+    train, test = list(dataset_streams["train"]), list(dataset_streams["test"])
+    if len(train) != len(test):
+        raise not_supported(
+            "benchmark_from_datasets with streams of different lengths",
+            "give one test dataset per training dataset",
+        )
+    return domain_incremental(train, test, name="benchmark_from_datasets")
+
+
+def _tensor_data(data: Any, function: str) -> TensorData:
+    from clhost.data import as_classification_data
+
+    converted = as_classification_data(data)
+    if not isinstance(converted, TensorData):
+        raise not_supported(f"{function} on a non-tensor dataset", "use tensors (TensorDataset)")
+    return converted

@@ -1,0 +1,180 @@
+"""``avalanche.evaluation.metrics``: the metric factories with Avalanche's keywords."""
+
+from __future__ import annotations
+
+from clhost_avalanche._exports import lazy_module, not_supported
+from clhost_avalanche.evaluation import running, transfer
+from clhost_avalanche.evaluation.base import Metric, PluginMetric
+from clhost_avalanche.evaluation.confusion import StreamConfusionMatrix
+
+
+def _chosen(flags: dict[str, bool], classes: dict[str, type]) -> list[PluginMetric]:
+    return [classes[flag]() for flag, wanted in flags.items() if wanted]
+
+
+def accuracy_metrics(
+    *,
+    minibatch: bool = False,
+    epoch: bool = False,
+    epoch_running: bool = False,
+    experience: bool = False,
+    stream: bool = False,
+    trained_experience: bool = False,
+) -> list[PluginMetric]:
+    """Top-1 accuracy at the chosen granularities (Avalanche's keys)."""
+    if trained_experience:
+        raise not_supported(
+            "accuracy_metrics(trained_experience=True)",
+            "read the accuracy matrix of clhost's EvalResult (columns of trained experiences)",
+        )
+    return _chosen(
+        {
+            "minibatch": minibatch,
+            "epoch": epoch,
+            "epoch_running": epoch_running,
+            "experience": experience,
+            "stream": stream,
+        },
+        {
+            "minibatch": running.MinibatchAccuracy,
+            "epoch": running.EpochAccuracy,
+            "epoch_running": running.RunningEpochAccuracy,
+            "experience": running.ExperienceAccuracy,
+            "stream": running.StreamAccuracy,
+        },
+    )
+
+
+def loss_metrics(
+    *,
+    minibatch: bool = False,
+    epoch: bool = False,
+    epoch_running: bool = False,
+    experience: bool = False,
+    stream: bool = False,
+) -> list[PluginMetric]:
+    """The mean loss per sample at the chosen granularities."""
+    return _chosen(
+        {
+            "minibatch": minibatch,
+            "epoch": epoch,
+            "epoch_running": epoch_running,
+            "experience": experience,
+            "stream": stream,
+        },
+        {
+            "minibatch": running.MinibatchLoss,
+            "epoch": running.EpochLoss,
+            "epoch_running": running.RunningEpochLoss,
+            "experience": running.ExperienceLoss,
+            "stream": running.StreamLoss,
+        },
+    )
+
+
+def timing_metrics(
+    *,
+    minibatch: bool = False,
+    epoch: bool = False,
+    epoch_running: bool = False,
+    experience: bool = False,
+    stream: bool = False,
+) -> list[PluginMetric]:
+    """Wall-clock seconds at the chosen granularities."""
+    return _chosen(
+        {
+            "minibatch": minibatch,
+            "epoch": epoch,
+            "epoch_running": epoch_running,
+            "experience": experience,
+            "stream": stream,
+        },
+        {
+            "minibatch": running.MinibatchTime,
+            "epoch": running.EpochTime,
+            "epoch_running": running.RunningEpochTime,
+            "experience": running.ExperienceTime,
+            "stream": running.StreamTime,
+        },
+    )
+
+
+def forgetting_metrics(*, experience: bool = False, stream: bool = False) -> list[PluginMetric]:
+    """Accuracy forgetting per evaluated experience and averaged over the stream."""
+    return _chosen(
+        {"experience": experience, "stream": stream},
+        {"experience": transfer.ExperienceForgetting, "stream": transfer.StreamForgetting},
+    )
+
+
+def bwt_metrics(*, experience: bool = False, stream: bool = False) -> list[PluginMetric]:
+    """Backward transfer: forgetting with the opposite sign."""
+    return _chosen(
+        {"experience": experience, "stream": stream},
+        {"experience": transfer.ExperienceBWT, "stream": transfer.StreamBWT},
+    )
+
+
+def forward_transfer_metrics(
+    *, experience: bool = False, stream: bool = False
+) -> list[PluginMetric]:
+    """Forward transfer (needs the strategy's ``eval_every >= 0``)."""
+    return _chosen(
+        {"experience": experience, "stream": stream},
+        {
+            "experience": transfer.ExperienceForwardTransfer,
+            "stream": transfer.StreamForwardTransfer,
+        },
+    )
+
+
+def confusion_matrix_metrics(
+    num_classes: int | None = None,
+    normalize: str | None = None,
+    save_image: bool = True,
+    image_creator: object = None,
+    class_names: object = None,
+    stream: bool = False,
+    wandb: bool = False,
+    absolute_class_order: bool = False,
+) -> list[PluginMetric]:
+    """The stream's confusion matrix as a tensor."""
+    if save_image or image_creator is not None or wandb or class_names is not None:
+        raise not_supported(
+            "confusion_matrix_metrics(save_image/image_creator/class_names/wandb)",
+            "pass save_image=False: the value is the count tensor (plot it with clhost report)",
+        )
+    return [StreamConfusionMatrix(num_classes, normalize)] if stream else []
+
+
+UNSUPPORTED = {
+    name: "clhost measures these with its own evaluation (clhost.evaluation, docs/metrics.md)"
+    for name in (
+        "ram_usage_metrics",
+        "cpu_usage_metrics",
+        "gpu_usage_metrics",
+        "disk_usage_metrics",
+        "MAC_metrics",
+        "labels_repartition_metrics",
+        "images_samples_metrics",
+        "class_accuracy_metrics",
+        "amca_metrics",
+        "topk_acc_metrics",
+        "mean_scores_metrics",
+        "accuracy_matrix_metrics",
+        "checkpoint_metrics",
+    )
+}
+__getattr__, __dir__ = lazy_module(globals(), {}, UNSUPPORTED)
+
+__all__ = [
+    "Metric",
+    "PluginMetric",
+    "accuracy_metrics",
+    "bwt_metrics",
+    "confusion_matrix_metrics",
+    "forgetting_metrics",
+    "forward_transfer_metrics",
+    "loss_metrics",
+    "timing_metrics",
+]

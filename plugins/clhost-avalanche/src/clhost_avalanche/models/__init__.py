@@ -1,0 +1,47 @@
+"""``avalanche.models``: clhost's reference models with Avalanche's constructor arguments."""
+
+from __future__ import annotations
+
+from clhost_avalanche._exports import lazy_module
+from clhost_avalanche.models.classifiers import IncrementalClassifier
+from clhost_avalanche.models.cnn import MTSimpleCNN, SimpleCNN
+from clhost_avalanche.models.mlp import MTSimpleMLP, SimpleMLP, SlimResNet18
+
+EXPORTS = {
+    "MultiHeadClassifier": "clhost.models:MultiHeadClassifier",
+    "MultiTaskModule": "clhost.models:MultiTaskModule",
+    "DynamicModule": "clhost.models:DynamicModule",
+    "NCMClassifier": "clhost.models:NCMClassifier",
+    "BatchRenorm2D": "clhost.models:BatchRenorm",
+    "avalanche_forward": "clhost.models:forward_with_tasks",
+}
+UNSUPPORTED = {
+    name: "build it with torch; growing heads are in clhost.models"
+    for name in (
+        "as_multitask",
+        "LeNet5",
+        "MobilenetV1",
+        "SimpleSequenceClassifier",
+        "IcarlNet",
+        "make_icarl_net",
+        "ResNet32",
+        "FeCAMClassifier",
+        "CosineIncrementalClassifier",
+        "pytorchcv_wrapper",
+        "ExpertGate",
+        "PNN",
+        "BiCModel",
+        "SCRModel",
+        "MlpVAE",
+    )
+}
+__getattr__, __dir__ = lazy_module(globals(), EXPORTS, UNSUPPORTED)
+__all__ = [
+    "IncrementalClassifier",
+    "MTSimpleCNN",
+    "MTSimpleMLP",
+    "SimpleCNN",
+    "SimpleMLP",
+    "SlimResNet18",
+    *EXPORTS,
+]

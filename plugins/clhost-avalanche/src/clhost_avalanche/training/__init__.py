@@ -1,0 +1,88 @@
+"""``avalanche.training``: every strategy of Avalanche's training module, each the native
+clhost strategy behind Avalanche's constructor defaults and results
+(``clhost_avalanche.training._strategy``), plus its buffers, selection strategies and
+losses (clhost's own classes, which already take Avalanche's names)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clhost_avalanche._exports import lazy_module, resolve
+from clhost_avalanche.training._strategy import avalanche_strategy
+from clhost_avalanche.training.storage_policy import EXPORTS as STORAGE_EXPORTS
+
+STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {
+    "Naive": ("clhost_naive:Naive", {}),
+    "Cumulative": ("clhost_cumulative:Cumulative", {}),
+    "JointTraining": ("clhost_joint:JointTraining", {}),
+    "FromScratchTraining": ("clhost_from_scratch:FromScratchTraining", {}),
+    "AR1": ("clhost_ar1:AR1", {"train_mb_size": 128, "train_epochs": 4}),
+    "StreamingLDA": ("clhost_streaming_lda:StreamingLDA", {}),
+    "ICaRL": ("clhost_icarl:ICaRL", {}),
+    "PNNStrategy": ("clhost_pnn:PNNStrategy", {}),
+    "CWRStar": ("clhost_cwr_star:CWRStar", {}),
+    "Replay": ("clhost_replay:Replay", {}),
+    "GSS_greedy": ("clhost_gss:GSS_greedy", {"mem_strength": 1}),
+    "GDumb": ("clhost_gdumb:GDumb", {}),
+    "LwF": ("clhost_lwf:LwF", {}),
+    "AGEM": ("clhost_agem:AGEM", {"sample_size": 64}),
+    "GEM": ("clhost_gem:GEM", {}),
+    "EWC": ("clhost_ewc:EWC", {}),
+    "SynapticIntelligence": ("clhost_synaptic_intelligence:SynapticIntelligence", {"eps": 1e-7}),
+    "CoPE": ("clhost_cope:CoPE", {"p_size": 100}),
+    "LFL": ("clhost_lfl:LFL", {}),
+    "GenerativeReplay": (
+        "clhost_generative_replay:GenerativeReplay",
+        {"increasing_replay_size": False},
+    ),
+    "MAS": ("clhost_mas:MAS", {}),
+    "BiC": ("clhost_bic:BiC", {"mem_size": 200}),
+    "MIR": ("clhost_mir:MIR", {"batch_size_mem": 1}),
+    "MER": ("clhost_mer:MER", {}),
+    "ER_ACE": ("clhost_er_ace:ER_ACE", {}),
+    "LearningToPrompt": ("clhost_l2p:LearningToPrompt", {}),
+    "SCR": ("clhost_scr:SCR", {}),
+    "DER": ("clhost_der:DER", {}),
+}
+"""Avalanche's strategy name -> the clhost strategy and Avalanche's defaults where they
+differ from clhost's (besides ``train_mb_size=1``)."""
+
+UNSUPPORTED_KEYWORDS = {
+    "GenerativeReplay": {
+        name: "give GenerativeReplay a generator model (clhost-generative-replay's README)"
+        for name in (
+            "generator_strategy",
+            "is_weighted_replay",
+            "weight_replay_loss_factor",
+            "weight_replay_loss",
+        )
+    },
+}
+
+UNSUPPORTED = {
+    "ExpertGateStrategy": "not yet in clhost (issue 11 adds clhost-expert-gate)",
+    "LaMAML": "use clhost_lamaml.LaMAML with a native clhost script",
+    "OnlineNaive": "use Naive on clhost.benchmarks.split_online(...) mini-experiences",
+    "ExpertGate": "not yet in clhost (issue 11 adds clhost-expert-gate)",
+    "FeatureReplay": "not in clhost",
+    "ER_AML": "not in clhost; ER_ACE is",
+    "SupervisedContrastiveReplay": "use SCR",
+    "DeepSLDA": "use StreamingLDA",
+}
+
+
+def _strategy(name: str) -> type:
+    target, defaults = STRATEGIES[name]
+    cls = avalanche_strategy(resolve(target), name, defaults, UNSUPPORTED_KEYWORDS.get(name, {}))
+    globals()[name] = cls
+    return cls
+
+
+_lookup, __dir__ = lazy_module(globals(), STORAGE_EXPORTS, UNSUPPORTED)
+
+
+def __getattr__(name: str) -> Any:
+    return _strategy(name) if name in STRATEGIES else _lookup(name)
+
+
+__all__ = [*STRATEGIES, *STORAGE_EXPORTS]
