@@ -280,9 +280,9 @@ STRATEGIES: dict[str, Pair] = {
         (("mem_size", "mem_size", M), ("batch_size_mem", "batch_size_mem", 10))
         + (("n_inner_steps", "n_inner_steps", 5), ("beta", "beta", 0.1))
         + (("gamma", "gamma", 0.1), ("samples_per_step", "", 1)),
-        note="samples_per_step=1, Avalanche's (and the paper's) SGD steps on one sample at a "
-        "time; clhost's default steps on each group at once (clhost-mer README: faster, "
-        "less accurate)",
+        note="samples_per_step=1 (clhost's default): SGD steps on one sample at a time, as "
+        "the paper's and Avalanche's; clhost steps by plain SGD at the optimizer's lr, "
+        "Avalanche by the optimizer",
     ),
     "lamaml": Pair(
         "supervised.lamaml_v2.LaMAML",

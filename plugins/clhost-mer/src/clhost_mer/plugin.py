@@ -27,21 +27,22 @@ class MERPlugin(SupervisedMetaLearningPlugin):
 
     For each incoming minibatch, from the slow weights θ_A: ``n_inner_steps`` Reptile
     batches, each a sequence of plain SGD steps from θ_0 (at the learning rate of the
-    strategy's optimizer, the paper's α; its own rule is not used) on the
-    incoming minibatch and then on ``batch_size_mem`` samples drawn from a reservoir
-    memory of ``mem_size`` samples, followed by the within-batch Reptile step
-    θ ← θ_0 + ``beta`` (θ − θ_0); then the across-batch step θ ← θ_A + ``gamma`` (θ − θ_A).
-    Stepping on the memory after the incoming samples is what rewards gradients that
-    agree and penalises those that interfere (the paper's Eq. 7).
+    strategy's optimizer's first parameter group, the paper's α; the optimizer's own rule
+    is not used) on the incoming minibatch and then on ``batch_size_mem`` samples drawn
+    from a reservoir memory of ``mem_size`` samples, followed by the within-batch Reptile
+    step θ ← θ_0 + ``beta`` (θ − θ_0); then the across-batch step
+    θ ← θ_A + ``gamma`` (θ − θ_A). Stepping on the memory after the incoming samples is
+    what rewards gradients that agree and penalises those that interfere (the paper's
+    Eq. 7).
 
-    The paper steps on one sample at a time (``samples_per_step=1``). By default
-    (``None``) each step takes its whole group (the incoming minibatch, the memory's
-    draw) at once, with the criterion summed over the group's samples: the paper's
-    sequence of per-sample steps to first order in the learning rate, two steps per
-    Reptile batch and no Python loop over samples; a number cuts each group into
-    steps of that many samples, between the two. The memory is the paper's reservoir
-    over every sample seen, offered each incoming sample once (first epoch, first
-    online pass) after its update.
+    By default (``samples_per_step=1``) each SGD step takes one sample, as the paper's
+    Algorithm 1. ``None`` steps on each group (the incoming minibatch, the memory's draw)
+    at once, with the criterion summed over its samples: the per-sample sequence to first
+    order in the learning rate, but MER's gradient-alignment term is of second order, so
+    this faster variant loses it (the README's "Speed and accuracy"); a larger number cuts
+    each group into steps of that many samples, between the two. The memory is the
+    paper's reservoir over every sample seen, offered each incoming sample once (first
+    epoch, first online pass) after its update.
     """
 
     capabilities = Capabilities(
@@ -59,7 +60,7 @@ class MERPlugin(SupervisedMetaLearningPlugin):
         n_inner_steps: int = 5,
         beta: float = 0.1,
         gamma: float = 0.1,
-        samples_per_step: int | None = None,
+        samples_per_step: int | None = 1,
     ):
         self.mem_size = positive_int("mem_size", mem_size)
         self.batch_size_mem = positive_int("batch_size_mem", batch_size_mem)
@@ -73,26 +74,27 @@ class MERPlugin(SupervisedMetaLearningPlugin):
         self._slow: list[Tensor] = []
 
     def inner_updates(self, strategy: Any) -> None:
-        params = _trained(strategy.model)
+        model, criterion = strategy.model, strategy.loss_fn
+        params = _trained(model)
+        weights = [p.detach() for p in params]  # their storage, stepped outside autograd
         lr = strategy.optimizer.param_groups[0]["lr"]
-        current = (strategy.mb_x, strategy.mb_y, strategy.mb_task_id)
-        draws = self._draws(strategy.device)
-        self._slow = [p.detach().clone() for p in params]
-        for step in range(self.n_inner_steps):
-            start = [p.detach().clone() for p in params]
-            for piece, (x, y, t) in enumerate(self._pieces(current, *draws[step : step + 1])):
-                loss = strategy.loss_fn(forward_with_tasks(strategy.model, x, t), y)
-                if step == piece == 0:  # the minibatch's loss before its update, as SGD's
-                    strategy.loss = loss.detach()
+        x, y, t = strategy.mb_x, strategy.mb_y, strategy.mb_task_id
+        with torch.no_grad():  # the minibatch's loss before its update, as SGD's
+            strategy.loss = criterion(forward_with_tasks(model, x, t), y)
+        incoming = self._pieces((x, y, t))
+        self._slow = [w.clone() for w in weights]
+        start = [torch.empty_like(w) for w in weights]
+        for drawn in self._drawn_pieces(strategy.device):
+            torch._foreach_copy_(start, weights)
+            for x, y, t in (*incoming, *drawn):
+                loss = criterion(forward_with_tasks(model, x, t), y)
                 grads = torch.autograd.grad(loss, params, allow_unused=True, materialize_grads=True)
-                with torch.no_grad():  # one step per sample of the group, to first order
-                    torch._foreach_add_(params, grads, alpha=-lr * len(y))
-            with torch.no_grad():  # θ ← θ_0 + β (θ − θ_0)
-                torch._foreach_lerp_(params, start, 1.0 - self.beta)
+                torch._foreach_add_(weights, grads, alpha=-lr * len(y))  # summed over the piece
+            torch._foreach_lerp_(weights, start, 1.0 - self.beta)  # θ ← θ_0 + β (θ − θ_0)
 
     def outer_update(self, strategy: Any) -> None:
-        with torch.no_grad():  # θ ← θ_A + γ (θ − θ_A)
-            torch._foreach_lerp_(_trained(strategy.model), self._slow, 1.0 - self.gamma)
+        weights = [p.detach() for p in _trained(strategy.model)]
+        torch._foreach_lerp_(weights, self._slow, 1.0 - self.gamma)  # θ ← θ_A + γ (θ − θ_A)
         self._slow = []
 
     @hookimpl
@@ -100,27 +102,22 @@ class MERPlugin(SupervisedMetaLearningPlugin):
         if first_sight(strategy):
             self.storage_policy.add(strategy, TensorData(*strategy.mbatch[:3]))
 
-    def _pieces(self, *groups: Batch) -> list[Batch]:
-        """The groups of a Reptile batch, in order, each cut into ``samples_per_step``."""
+    def _pieces(self, group: Batch) -> list[Batch]:
+        """``group`` cut into its steps of ``samples_per_step`` samples, in order."""
         if self.samples_per_step is None:
-            return list(groups)
-        size = self.samples_per_step
-        return [
-            (x, y, t)
-            for group in groups
-            for x, y, t in zip(*(tensor.split(size) for tensor in group), strict=True)
-        ]
+            return [group]
+        return list(zip(*(tensor.split(self.samples_per_step) for tensor in group), strict=True))
 
-    def _draws(self, device: Any) -> list[Batch]:
-        """For each Reptile batch, ``batch_size_mem`` distinct memory samples (as
-        ``n_inner_steps`` rows of one gather); none while the memory is empty."""
+    def _drawn_pieces(self, device: Any) -> list[list[Batch]]:
+        """For each Reptile batch, the steps on ``batch_size_mem`` distinct memory samples
+        (``n_inner_steps`` rows of one gather); no steps while the memory is empty."""
         memory = self.storage_policy.buffer
         if len(memory) == 0:
-            return []
+            return [[] for _ in range(self.n_inner_steps)]
         size = min(self.batch_size_mem, len(memory))
         rows = torch.rand(self.n_inner_steps, len(memory)).topk(size, dim=1).indices
         x, y, t = (tensor[rows].to(device) for tensor in memory.tensors[:3])
-        return list(zip(x, y, t, strict=True))
+        return [self._pieces(draw) for draw in zip(x, y, t, strict=True)]
 
     def state_dict(self) -> dict[str, Any]:
         return {"storage_policy": self.storage_policy.state_dict()}
