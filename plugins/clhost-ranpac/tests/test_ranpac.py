@@ -25,8 +25,7 @@ def test_streaming_solution_is_the_batch_ridge_regression(stream, pretrained_pat
     classifier = strategy.model.classifier
     x = torch.cat([e.dataset.x for e in stream.train_stream])
     y = torch.cat([e.dataset.y for e in stream.train_stream])
-    with torch.no_grad():
-        h = classifier.project(pretrained_vit(pretrained_path).eval()(x))
+    h = classifier.project(strategy.model.features(x))  # the backbone adapted on experience 0
     targets = torch.nn.functional.one_hot(y, stream.n_classes).double()
     # the ridge solution as a least-squares problem on the data stacked over sqrt(ridge) I
     stacked = torch.cat((h, 10.0 * torch.eye(256, dtype=h.dtype)))
@@ -69,6 +68,32 @@ def test_training_solves_once_per_experience_and_evaluation_sees_every_sample(
     assert len(solves) == 4
 
 
+def test_first_session_adaptation_trains_only_the_ssf_parameters_and_only_once(
+    stream, pretrained_path
+):
+    strategy = ranpac(pretrained_path, evaluator=None)
+    model = strategy.model
+    ssf = {f"adapter.{name}" for name, _ in model.adapter.named_parameters()}
+    assert ssf and not any(p.requires_grad for p in model.parameters())
+    x = stream.test_stream[0].dataset.x
+    pretrained = model.features(x)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    strategy.train(stream.train_stream[0])
+    after = {k: v.clone() for k, v in model.state_dict().items()}
+    changed = {k for k, v in before.items() if not torch.equal(after[k], v)}
+    assert ssf | {"adapter.done"} <= changed  # every scale and shift moved
+    assert all(k.startswith(("adapter.", "classifier.")) for k in changed)  # no weight
+    assert not torch.allclose(model.features(x), pretrained, atol=1e-3)
+    for experience in stream.train_stream[1:]:
+        strategy.train(experience)
+    final = model.state_dict()
+    assert all(torch.equal(final[k], v) for k, v in after.items() if not k.startswith("class"))
+    assert not any(p.requires_grad for p in model.parameters())
+    skipped = ranpac(pretrained_path, adapt_epochs=0)
+    assert skipped.model.adapter is None
+    torch.testing.assert_close(skipped.model.features(x), pretrained)  # the pretrained ViT
+
+
 def test_beats_naive_finetuning_of_the_same_backbone(stream, pretrained_path):
     strategy = ranpac(pretrained_path)
     assert_beats_naive(strategy, stream, pretrained_path, margin=0.25)
@@ -81,7 +106,12 @@ def test_resumes_exactly(stream, pretrained_path):
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [({"projection_size": 0}, "projection_size"), ({"ridge": 0.0}, "ridge")],
+    [
+        ({"projection_size": 0}, "projection_size"),
+        ({"ridge": 0.0}, "ridge"),
+        ({"adapt_epochs": -1}, "adapt_epochs"),
+        ({"adapt_lr": 0.0}, "adapt_lr"),
+    ],
 )
 def test_bad_parameters_are_refused(options, message):
     with pytest.raises(ParameterError, match=message):

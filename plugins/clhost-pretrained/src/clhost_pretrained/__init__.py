@@ -12,6 +12,7 @@ from clhost_pretrained.frozen import (
     grown,
 )
 from clhost_pretrained.inputs import DeviceResize, resize_inputs
+from clhost_pretrained.petl import SSF, ScaleShift
 from clhost_pretrained.prompt import PromptPool, PromptSelection
 from clhost_pretrained.prompted import PromptedViT
 
@@ -23,6 +24,8 @@ __all__ = [
     "PromptPool",
     "PromptSelection",
     "PromptedViT",
+    "SSF",
+    "ScaleShift",
     "build_backbone",
     "create_backbone",
     "features",

@@ -5,10 +5,11 @@ that fits instead of stepping an optimizer."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from clhost.data import Experience, experience_data
@@ -18,7 +19,7 @@ from clhost.hookspecs import BaseTemplateHooks, SGDLoopHooks
 from clhost.models import DynamicModule
 from clhost.templates import SupervisedTemplate
 from clhost.templates.base import DEFAULT
-from clhost.validate import boolean
+from clhost.validate import boolean, non_negative_int, number
 from clhost_pretrained import inputs
 from clhost_pretrained.backbone import (
     DEFAULT_MODEL_NAME,
@@ -29,6 +30,9 @@ from clhost_pretrained.backbone import (
     prepare_input,
 )
 from clhost_pretrained.cli import small_vit, vit
+from clhost_pretrained.petl import SSF, average_gradients, start_alike
+
+ADAPT_WEIGHT_DECAY = 5e-4  # RanPAC's published first-session settings
 
 
 class ClosedFormClassifier(nn.Module):
@@ -67,7 +71,9 @@ class FrozenFeatureModel(DynamicModule):
     pre-logits features. Before each experience the classifier grows to its classes; the
     feature size is measured on one sample the first time. ``bf16`` runs the backbone
     under bf16 autocast, ``channels_last`` gives it channels-last images; the features
-    reach the classifier in float32."""
+    reach the classifier in float32. With ``adapt`` the backbone gets SSF scales and
+    shifts (``petl.SSF``, ``adapter``), trained by the template's first-session
+    adaptation and frozen (no gradient) otherwise."""
 
     def __init__(
         self,
@@ -76,10 +82,12 @@ class FrozenFeatureModel(DynamicModule):
         *,
         bf16: bool = False,
         channels_last: bool = False,
+        adapt: bool = False,
     ):
         super().__init__()
         self.backbone = freeze(backbone)
         self.classifier = classifier
+        self.adapter = SSF(self.backbone).requires_grad_(False) if adapt else None
         self.bf16 = boolean("bf16", bf16)
         self.channels_last = boolean("channels_last", channels_last)
         if self.channels_last:
@@ -92,6 +100,10 @@ class FrozenFeatureModel(DynamicModule):
 
     @torch.no_grad()
     def features(self, x: Tensor) -> Tensor:
+        return self.features_with_grad(x)
+
+    def features_with_grad(self, x: Tensor) -> Tensor:
+        """``features`` with autograd on, for the adapter's training."""
         with autocast(x.device, self.bf16):
             return features(self.backbone, prepare_input(x, self.channels_last)).float()
 
@@ -140,9 +152,18 @@ class FrozenFeatureTemplate(SupervisedTemplate):
     a timm model gives its pre-logits feature), else the timm model ``model_name`` with
     weights from ``pretrained_path`` when ``pretrained`` (never downloaded);
     ``resize_inputs`` makes it resize and normalise each minibatch on the device to its
-    pretrained input (``clhost_pretrained.inputs``). Each
-    minibatch is scored before it is fitted, so the training metrics are those of samples
-    not yet learned; ``criterion`` only measures the loss. The classifier's statistics
+    pretrained input (``clhost_pretrained.inputs``).
+
+    With ``adapt_epochs`` > 0 the first experience starts with a first-session adaptation
+    (RanPAC's Phase 1): SSF scales and shifts on the backbone and a linear head on the
+    experience's classes are trained by cross-entropy for ``adapt_epochs`` epochs (SGD,
+    momentum 0.9, weight decay 5e-4, ``adapt_lr`` annealed to 0 by a cosine), then frozen
+    for good and the head dropped; only then are the classifier's statistics fitted, the
+    first experience's included. A method may change these keywords' defaults (``defaults=``
+    next to ``classifier=``).
+
+    Each minibatch is scored before it is fitted, so the training metrics are those of
+    samples not yet learned; ``criterion`` only measures the loss. The classifier's statistics
     are buffers of ``strategy.model``, so checkpoints hold them.
     """
 
@@ -159,12 +180,16 @@ class FrozenFeatureTemplate(SupervisedTemplate):
     _classifier_options: dict[str, Any] = {}
 
     def __init_subclass__(
-        cls, classifier: type[ClosedFormClassifier] | None = None, **kwargs: Any
+        cls,
+        classifier: type[ClosedFormClassifier] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
         if classifier is not None:
             cls.classifier_class = classifier
-            cls.__init__ = _taking_options_of(cls, classifier)  # type: ignore[method-assign]
+            init = _taking_options_of(cls, classifier, defaults or {})
+            cls.__init__ = init  # type: ignore[method-assign]
 
     def __init__(
         self,
@@ -174,6 +199,8 @@ class FrozenFeatureTemplate(SupervisedTemplate):
         pretrained: bool = True,
         pretrained_path: str | None = None,
         resize_inputs: bool = False,
+        adapt_epochs: int = 0,
+        adapt_lr: float = 0.01,
         bf16: bool = False,
         channels_last: bool = False,
         criterion: Callable[..., Tensor] | None = None,
@@ -189,7 +216,11 @@ class FrozenFeatureTemplate(SupervisedTemplate):
     ):
         backbone = build_backbone(model, model_name, pretrained, pretrained_path, resize_inputs)
         classifier = self.classifier_class(**self._classifier_options)
-        frozen = FrozenFeatureModel(backbone, classifier, bf16=bf16, channels_last=channels_last)
+        self.adapt_epochs = non_negative_int("adapt_epochs", adapt_epochs)
+        self.adapt_lr = number("adapt_lr", adapt_lr, low=0, low_open=True)
+        frozen = FrozenFeatureModel(
+            backbone, classifier, bf16=bf16, channels_last=channels_last, adapt=adapt_epochs > 0
+        )
         super().__init__(
             model=frozen,
             optimizer=None,  # LEARNS_BY_GRADIENT is False: no optimizer
@@ -206,8 +237,11 @@ class FrozenFeatureTemplate(SupervisedTemplate):
         )
 
     def training_epoch(self) -> None:
-        """Score each minibatch (for the training metrics), then fit its features."""
+        """Score each minibatch (for the training metrics), then fit its features; the
+        first time, adapt the backbone first (``adapt_epochs``)."""
         hooks, model = self.hooks, self.model
+        if model.adapter is not None and not model.adapter.done:
+            self._adapt_first_session(model.adapter)
         for batch in self.dataloader:
             if self._stop_requested:
                 break
@@ -221,13 +255,47 @@ class FrozenFeatureTemplate(SupervisedTemplate):
             self.clock.tick_iteration()
             self._periodic_eval("iteration", self.clock.train_exp_iterations)
 
+    def _adapt_first_session(self, adapter: SSF) -> None:
+        """RanPAC's Phase 1: the SSF parameters and a linear head on the experience's
+        classes trained by cross-entropy over ``adapt_epochs`` passes of its
+        minibatches; then the parameters are frozen and the head dropped. Under
+        distributed training the ranks start alike and average their gradients, as DDP
+        would. Plugins see no event of it: it prepares the backbone, it is not the
+        method's training."""
+        model = self.model
+        classifier = model.classifier
+        head = nn.Linear(classifier.num_features, classifier.num_classes).to(self.device)
+        parameters = [*adapter.parameters(), *head.parameters()]
+        start_alike(head.parameters())
+        optimizer = torch.optim.SGD(
+            parameters, lr=self.adapt_lr, momentum=0.9, weight_decay=ADAPT_WEIGHT_DECAY
+        )
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.adapt_epochs)
+        adapter.requires_grad_(True)
+        try:
+            for _ in range(self.adapt_epochs):
+                for batch in self.dataloader:
+                    x, y = self._to_device(batch)[:2]
+                    optimizer.zero_grad(set_to_none=True)
+                    F.cross_entropy(head(model.features_with_grad(x)), y).backward()
+                    average_gradients(parameters)
+                    optimizer.step()
+                schedule.step()
+        finally:
+            adapter.requires_grad_(False)
+        adapter.done.fill_(True)
 
-def _taking_options_of(cls: type, classifier: type) -> Callable[..., None]:
-    """An ``__init__`` for ``cls`` taking ``classifier``'s keywords, then the template's."""
+
+def _taking_options_of(
+    cls: type, classifier: type, defaults: Mapping[str, Any]
+) -> Callable[..., None]:
+    """An ``__init__`` for ``cls`` taking ``classifier``'s keywords, then the template's
+    (with ``cls``'s ``defaults``)."""
     own = inspect.signature(classifier, eval_str=True).parameters.values()
     names = {p.name for p in own}
 
     def __init__(self: Any, **kwargs: Any) -> None:
+        kwargs = {**defaults, **kwargs}
         self._classifier_options = {n: kwargs.pop(n) for n in list(kwargs) if n in names}
         super(cls, self).__init__(**kwargs)
 
