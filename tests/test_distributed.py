@@ -20,7 +20,7 @@ from clhost.data import TensorBatchLoader, TensorData
 from clhost.errors import CheckpointError, PluginCompositionError
 from clhost.models import SimpleMLP
 from clhost.plugin import SupervisedPlugin
-from clhost.templates import OnlineSupervisedTemplate, SupervisedTemplate
+from clhost.templates import OnlineMetaLearningTemplate, SupervisedTemplate
 
 
 def naive(seed: int = 0, *, train: bool = True, even: bool = False, **options) -> dict:
@@ -141,7 +141,7 @@ def refusals() -> list[str]:
         (SupervisedTemplate, {"plugins": [Undeclared()]}),
         (SupervisedTemplate, {"plugins": [Refused()]}),
         (OwnForward, {}),
-        (OnlineSupervisedTemplate, {}),
+        (OnlineMetaLearningTemplate, {}),
     ]
     for template, options in builds:
         model = nn.Linear(4, 2)
@@ -154,12 +154,12 @@ def refusals() -> list[str]:
 
 def test_undeclared_and_unsupported_components_are_refused_under_ddp_only(tmp_path):
     assert refusals() == []  # one process: no process group, nothing refused
-    undeclared, refused, own_forward, online = on_ranks(refusals, tmp_path=tmp_path)[0]
+    undeclared, refused, own_forward, meta = on_ranks(refusals, tmp_path=tmp_path)[0]
     assert "Undeclared" in undeclared and "does not declare" in undeclared
     assert "Refused" in refused and "per-process cache" in refused
     assert own_forward.startswith("strategy OwnForward is not supported")
     assert "replaces forward without declaring" in own_forward
-    assert "online loop" in online
+    assert "outside DistributedDataParallel" in meta
 
 
 def stall_one_rank() -> str:

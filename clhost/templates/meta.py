@@ -96,3 +96,6 @@ class SupervisedMetaLearningTemplate(SupervisedTemplate):
 class OnlineMetaLearningTemplate(OnlineSupervisedTemplate, SupervisedMetaLearningTemplate):
     """``OnlineSupervisedTemplate``'s single pass over mini-experiences, each minibatch
     trained by the meta-learning loop (inner updates, then the outer update)."""
+
+    distributed = SupervisedMetaLearningTemplate.distributed  # not the online loop's
+    distributed_reason = SupervisedMetaLearningTemplate.distributed_reason

@@ -33,6 +33,11 @@ mini-experience would cost a fifth of the training time; every loss is still che
 mini-experience when boundaries are known, the rest of the stream otherwise.
 ``eval_every`` counts over the whole stream: every ``n`` mini-experiences
 (``peval_mode="epoch"``) or iterations; ``0`` evaluates after every ``after_training_exp``.
+
+Under DDP each rank trains on its part of every minibatch (a one-sample minibatch on
+every rank), through ``DistributedDataParallel`` rebuilt when the model grows; rank 0's
+replicated states and random generators are broadcast when an original experience ends
+and after the last mini-experience of a ``train()`` call.
 """
 
 from __future__ import annotations
@@ -44,10 +49,11 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import default_collate
 
+from clhost import distributed
 from clhost.data import Experience, TensorData
-from clhost.distributed import UNSUPPORTED
 from clhost.errors import ParameterError
 from clhost.templates.base import DEFAULT, TrainResult
+from clhost.templates.sgd import _wrap_for_ranks
 from clhost.templates.supervised import SupervisedTemplate
 from clhost.validate import positive_int
 
@@ -62,11 +68,7 @@ class OnlineSupervisedTemplate(SupervisedTemplate):
     consecutive updates made on each incoming minibatch.
     """
 
-    distributed = UNSUPPORTED
-    distributed_reason = (
-        "the online loop trains each mini-experience without DistributedDataParallel and "
-        "without synchronising plugins at its boundaries yet"
-    )
+    distributed = distributed.REPLICATED  # see the module docstring
 
     def __init__(
         self,
@@ -140,6 +142,8 @@ class OnlineSupervisedTemplate(SupervisedTemplate):
             if last:  # every loss before was checked; the last step's weights are not yet
                 self._finite_guard.check_weights(self)
             self._fire(self.hooks.after_training_exp)
+            if last or experience.is_last_subexp:
+                distributed.synchronise(self._state_order())
             if self.eval_every == 0:
                 self._eval_streams()
 
@@ -157,7 +161,8 @@ class OnlineSupervisedTemplate(SupervisedTemplate):
             loader = build(self)
             if loader is not None:
                 return loader
-        return minibatches(self.adapted_dataset, self.train_mb_size)
+        batches = minibatches(self.adapted_dataset, self.train_mb_size)
+        return batches if distributed.world_size() == 1 else tuple(map(_rank_part, batches))
 
     def _adapt_if_new(self, experience: Experience) -> None:
         """Adapt the model only for classes or task labels it has not been adapted to, and
@@ -177,6 +182,7 @@ class OnlineSupervisedTemplate(SupervisedTemplate):
         after = dict(self.model.named_parameters())
         if after.keys() != before.keys() or any(after[n] is not p for n, p in before.items()):
             self.make_optimizer()
+        self._ddp = _wrap_for_ranks(self.model, self.device)
 
     def training_epoch(self) -> None:
         minibatches = self.dataloader
@@ -196,6 +202,12 @@ class OnlineSupervisedTemplate(SupervisedTemplate):
         """Count mini-experiences or iterations over the stream, not per experience."""
         total = self.clock.train_epochs if unit == "epoch" else self.clock.train_iterations
         super()._periodic_eval(unit, total)
+
+
+def _rank_part(batch: Minibatch) -> Minibatch:
+    """This rank's part of a global minibatch (``distributed.rank_part``)."""
+    index = distributed.rank_part(torch.arange(len(batch[0])))
+    return tuple(item[index] if isinstance(item, Tensor) else item for item in batch)
 
 
 def minibatches(dataset: Any, batch_size: int) -> tuple[Minibatch, ...]:
