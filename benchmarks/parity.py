@@ -308,14 +308,29 @@ STRATEGIES: dict[str, Pair] = {
         "after seeding: the architectures differ (clhost's output layer is lateral too), so "
         "not the same weights",
     ),
+    "expert-gate": Pair(
+        "ExpertGateStrategy",
+        (("ae_train_mb_size", "ae_train_mb_size", 16), ("ae_train_epochs", "ae_train_epochs", 10))
+        + (("ae_lr", "ae_lr", 0.001), ("rel_thresh", "rel_thresh", 0.85))
+        + (("lwf_alpha", "", 0.01),),
+        note="the same seeded MLP 64-256 as the 'pretrained' backbone on both sides (Avalanche "
+        "is handed it as its AlexNet: features, identity avgpool, classifier; its "
+        "autoencoders read its 256 features), 100-unit autoencoders, gate temperature 2, "
+        "LwF alpha 0.01 (Avalanche's, fixed); task-il evaluated without task labels; "
+        "Avalanche evaluates with minibatches of 1, so its gate too decides per sample (with "
+        "its default, one expert per evaluation minibatch, a minibatch of one task gives the "
+        "task away)",
+    ),
 }
 # clhost errors that refuse a combination on purpose, with a reason (not failures)
 REFUSALS = ("ParameterError:", "PluginCompositionError:")
 # Scenarios where a strategy is compared, when not all, and why
-ONLY_IN = {"cope": ("online",)}
+ONLY_IN = {"cope": ("online",), "expert-gate": ("task-il",)}
 ONLY_WHY = {
     "cope": "an online method; Avalanche's CoPE makes one update per experience "
-    "(max_it_cnt=1, fixed) whatever the epochs"
+    "(max_it_cnt=1, fixed) whatever the epochs",
+    "expert-gate": "an expert per task: Avalanche keys experts by task label, so a stream "
+    "without task labels keeps one",
 }
 # strategies whose prediction is not the argmax of the model's output (NCM, prototypes,
 # BiC's bias correction applied in evaluation hooks)
@@ -436,6 +451,29 @@ def pnn_model(library: str, seed: int) -> nn.Module:
         from avalanche.models import PNN
     torch.manual_seed(seed)
     return PNN(num_layers=1, in_features=INPUT, hidden_features_per_column=HIDDEN)
+
+
+def expert_gate_backbone(seed: int) -> nn.Module:
+    """The MLP both libraries' Expert Gate start from, its seeded random weights standing
+    for pretrained ones."""
+    from clhost.models import SimpleMLP
+
+    torch.manual_seed(seed)
+    return SimpleMLP(num_classes=CLASSES, input_size=INPUT, hidden_sizes=(HIDDEN,))
+
+
+class AvalancheAlexNetMLP(nn.Module):
+    """The layout Avalanche's Expert Gate reads of torchvision's AlexNet (features,
+    avgpool, classifier), around a copy of the parity backbone."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        backbone = copy.deepcopy(backbone)
+        self.features, self.avgpool = backbone.features, nn.Identity()
+        self.classifier = nn.Sequential(backbone.classifier)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.avgpool(self.features(x)))
 
 
 def avalanche_model(model: nn.Module, benchmark: Any) -> nn.Module:
@@ -574,6 +612,10 @@ def run_clhost(
         strategy = cls(slda_model=model.features, **{**settings, **kwargs})
     else:
         model = pnn_model("clhost", seed) if name == "pnn" else model
+        if name == "expert-gate":
+            from clhost_expert_gate import ExpertGate
+
+            model = ExpertGate(expert_gate_backbone(seed), num_classes=CLASSES)
         strategy = cls(
             model=model,
             optimizer=OPTIMIZERS[optimizer].make(model.parameters()),
@@ -716,6 +758,8 @@ def _avalanche_strategy(
         return cls(
             model=model, optimizer=optimizer, generator_strategy=generator, **kwargs, **common
         )
+    if name == "expert-gate":
+        return _avalanche_expert_gate(cls, model, optimizer, kwargs, common)
     if name == "ar1":
         import avalanche.training.supervised.ar1 as avalanche_ar1
 
@@ -723,6 +767,38 @@ def _avalanche_strategy(
         avalanche_ar1.MobilenetV1 = lambda **_: AvalancheLatentMLP(model)  # type: ignore[attr-defined]
         return cls(**kwargs, **common)
     return cls(model=model, optimizer=optimizer, **kwargs, **common)
+
+
+def _avalanche_expert_gate(
+    cls: Any,
+    backbone: nn.Module,
+    optimizer: Any,
+    kwargs: dict[str, Any],
+    common: dict[str, Any],
+) -> Any:
+    """Avalanche's Expert Gate on the parity backbone: its torchvision models (AlexNet,
+    weights never downloaded) and its autoencoders' AlexNet shape patched."""
+    import types
+
+    import avalanche.models.expert_gate as avalanche_models
+    import avalanche.training.supervised.expert_gate as avalanche_eg
+
+    avalanche_models.models = types.SimpleNamespace(
+        alexnet=lambda **_: AvalancheAlexNetMLP(backbone)
+    )
+    autoencoder = avalanche_models.ExpertAutoencoder
+    avalanche_eg.ExpertAutoencoder = lambda shape, **rest: autoencoder(  # type: ignore[misc]
+        shape=(HIDDEN,), pretrained_flag=False, **rest
+    )
+    model = avalanche_models.ExpertGate(shape=(INPUT,), device="cpu", pretrained_flag=False)
+    return cls(
+        model=model,
+        optimizer=type(optimizer)(model.parameters(), **optimizer.defaults),
+        ae_latent_dim=100,
+        temp=2,
+        **kwargs,
+        **{**common, "eval_mb_size": 1},
+    )
 
 
 def run_avalanche(
@@ -736,7 +812,10 @@ def run_avalanche(
     from avalanche.training.plugins import EvaluationPlugin
 
     benchmark = avalanche_benchmark(scenario)
-    model = pnn_model("avalanche", seed) if name == "pnn" else avalanche_model(model, benchmark)
+    if name == "expert-gate":
+        model = expert_gate_backbone(seed)
+    else:
+        model = pnn_model("avalanche", seed) if name == "pnn" else avalanche_model(model, benchmark)
     online = scenario.name == "online"
     common: dict[str, Any] = dict(
         train_mb_size=ONLINE_SIZE if online else BATCH,
