@@ -12,6 +12,7 @@ import inspect
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 from clhost._typetext import annotation_text
@@ -43,8 +44,9 @@ class Param:
         text = self.name
         if self.annotated:
             text += f": {annotation_text(self.annotation)}"
-        if not self.required:
-            text += f" = {self.default!r}"
+        if not self.required:  # a path as its text, as it is given
+            default = str(self.default) if isinstance(self.default, PurePath) else self.default
+            text += f" = {default!r}"
         return text
 
 

@@ -31,6 +31,7 @@ GROUPS: dict[str, str] = {
     "selection": "clhost.selection",
     "loss": "clhost.losses",
     "benchmark": "clhost.benchmarks",
+    "logger": "clhost.loggers",
 }
 KINDS = tuple(GROUPS)
 HOST_DISTRIBUTION = "clhost"

@@ -560,3 +560,55 @@ def _assert_same_state(expected: Any, actual: Any, where: str) -> None:
             _assert_same_state(a, b, f"{where}[{index}]")
     else:
         assert expected == actual, f"{where}: {expected!r} != {actual!r}"
+
+
+Series = dict[str, list[tuple[int, float]]]
+
+
+def assert_logger_keeps_a_killed_run(
+    make_logger: Callable[[], Any], read: Callable[[], Series], *, epochs: int = 2
+) -> None:
+    """The contract test of a logger distribution: a small run logging to
+    ``make_logger()`` (give it ``every="iteration"`` to check every granularity) is
+    killed before its second experience; ``read()`` then finds, read back from what the
+    logger wrote, every scalar the evaluator emitted until the kill (``nan`` included), as
+    ``{MetricEvent.scalars() name: [(iteration, value), ...]}`` in the order emitted."""
+    import math
+
+    from clhost.evaluation import EvaluationPlugin, Logger, MetricEvent
+    from clhost.experiment import run_experiment
+    from clhost.models import SimpleMLP
+
+    class Recorder(Logger):
+        def __init__(self, every: Any) -> None:
+            self.every = every
+            self.events: list[MetricEvent] = []
+
+        def log(self, event: MetricEvent) -> None:
+            self.events.append(event)
+
+    logger = make_logger()
+    recorder = Recorder(logger.every)
+    strategy = seeded_strategy(
+        model=lambda: SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,)),
+        train_mb_size=20,
+        train_epochs=epochs,
+        evaluator=EvaluationPlugin(),
+    )
+    kill_before(strategy, 1)
+    try:
+        run_experiment(strategy, toy_benchmark(n_per_class=20), loggers=[recorder, logger])
+    except Killed:
+        pass
+    expected: Series = {}
+    for event in recorder.events:
+        for name, value in event.scalars().items():
+            expected.setdefault(name, []).append((event.iteration, value))
+    assert expected, "the run emitted no event"
+    found = read()
+    assert sorted(found) == sorted(expected), sorted(set(found) ^ set(expected))
+    for name, points in expected.items():
+        steps = [step for step, _ in found[name]]
+        assert steps == [step for step, _ in points], (name, steps)
+        for (_, want), (_, got) in zip(points, found[name], strict=True):
+            assert math.isnan(got) if math.isnan(want) else math.isclose(got, want, rel_tol=1e-6)

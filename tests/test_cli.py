@@ -394,7 +394,7 @@ def test_check_reports_each_failure_in_a_table(site, monkeypatch):
     conforming = [("strategy", "anchor"), ("strategy", "repeating"), ("plugin", "anchor")]
     assert not set(conforming) & set(rows)
     assert result.output.splitlines()[0].split() == ["KIND", "NAME", "DISTRIBUTION", "PROBLEM"]
-    assert result.output.strip().endswith("Error: 11 problem(s) in 17 entry points")
+    assert result.output.strip().endswith("Error: 11 problem(s) in 18 entry points")
 
 
 LAYOUT_SOURCE = '''

@@ -8,7 +8,7 @@ import pytest
 from clhost._hookdoc import render_hook_reference
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-EXAMPLES = ["getting-started.md", "plugin-guide.md", "distributed.md"]
+EXAMPLES = ["getting-started.md", "plugin-guide.md", "distributed.md", "loggers.md"]
 
 
 def test_hook_reference_is_current():

@@ -1,18 +1,16 @@
 """The evaluation plugin's matrices and events, and what each logger writes."""
 
-import csv
 import io
-import json
 import math
 
 import pytest
 import torch
 
+from clhost.errors import ParameterError
 from clhost.evaluation import (
     BaseEvaluationPlugin,
-    CSVLogger,
     EvaluationPlugin,
-    JSONLLogger,
+    LineOutput,
     Logger,
     MetricEvent,
     ProgressLogger,
@@ -26,8 +24,8 @@ from clhost.testing import toy_benchmark
 class Recorder(Logger):
     """Keeps every event and every progress call."""
 
-    def __init__(self, shows_progress=False):
-        self.shows_progress = shows_progress
+    def __init__(self, shows_progress=False, every="experience"):
+        self.shows_progress, self.every = shows_progress, every
         self.events: list[MetricEvent] = []
         self.progress: list[tuple] = []
         self.closed = 0
@@ -240,42 +238,99 @@ def test_text_logger_writes_one_readable_line_per_event():
     assert not stream.closed  # a stream it was given stays open
 
 
-def test_csv_logger_writes_a_row_per_metric_and_flushes_each_event(tmp_path):
-    path = tmp_path / "logs" / "metrics.csv"
-    logger = CSVLogger(path)
-    logger.log(EVENTS[0])
-    rows = list(csv.DictReader(path.open()))  # readable before close: flushed
-    assert [(r["phase"], r["metric"], r["value"]) for r in rows] == [
-        ("train_exp", "accuracy", "0.5"),
-        ("train_exp", "loss", "1.25"),
-        ("train_exp", "samples", "40"),
-    ]
-    assert rows[0]["experience"] == "0" and rows[0]["trained"] == "1"
-    logger.log(EVENTS[1])
-    logger.close()
-    logger.close()
-    with CSVLogger(path, mode="a") as appended:
-        appended.log(EVENTS[1])
-    lines = path.read_text().splitlines()
-    assert lines[0] == ",".join(CSVLogger.COLUMNS)
-    assert sum(line.startswith("time,") for line in lines) == 1
-    rows = list(csv.DictReader(path.open()))
-    assert len(rows) == 3 + 2 + 2
-    assert rows[3]["experience"] == "" and rows[4]["value"] == "nan"
+def test_text_logger_writes_epochs_and_iterations_to_a_file_when_asked(tmp_path):
+    benchmark = toy_benchmark(n_experiences=1, n_per_class=20)
+    path = tmp_path / "log.txt"
+    with TextLogger(path, every="iteration") as logger:
+        strategy = make_strategy(EvaluationPlugin(loggers=[logger]), train_epochs=2)
+        strategy.train(benchmark.train_stream[0])
+        lines = path.read_text().splitlines()  # flushed before close
+    assert lines[0].startswith("train train exp 0 iteration 1: loss=")
+    assert sum(" epoch " in line for line in lines) == 2
+    assert lines[-1].startswith("train train exp 0: accuracy=")
 
 
-def test_jsonl_logger_writes_strict_json_objects(tmp_path):
-    path = tmp_path / "events.jsonl"
-    with JSONLLogger(path) as logger:
-        for event in EVENTS:
-            logger.log(event)
-        assert len(path.read_text().splitlines()) == 2  # flushed before close
-    objects = [json.loads(line) for line in path.read_text().splitlines()]
-    assert objects[0]["metrics"] == {"accuracy": 0.5, "loss": 1.25, "samples": 40}
-    assert objects[1]["metrics"]["loss"] is None
-    assert objects[1]["experience"] is None and objects[1]["stream"] == "test"
+def test_line_output_flushes_each_write_and_knows_an_appended_file(tmp_path):
+    path = tmp_path / "logs" / "out.txt"
+    output = LineOutput(path, "w")
+    assert not output.had_content
+    output.write("a\n")
+    assert path.read_text() == "a\n"  # flushed
+    output.close()
+    output.close()
+    appended = LineOutput(path, "a")
+    assert appended.had_content
+    appended.write("b\n")
+    appended.close()
+    assert path.read_text() == "a\nb\n"
     with pytest.raises(ValueError, match="closed"):
-        logger.log(EVENTS[0])
+        appended.write("c\n")
+    with pytest.raises(ParameterError, match="cannot write .*out.txt/x"):
+        LineOutput(path / "x", "w")  # under a file
+
+
+def test_finer_events_go_only_to_the_loggers_asking_for_them():
+    benchmark = toy_benchmark(n_experiences=2, n_per_class=20)
+    coarse, epochs, iterations = Recorder(), Recorder(every="epoch"), Recorder(every="iteration")
+    strategy = make_strategy(EvaluationPlugin(loggers=[coarse, epochs, iterations]), train_epochs=3)
+    for experience in benchmark.train_stream:
+        strategy.train(experience)
+    batches = strategy.clock.train_iterations // 6  # minibatches per epoch
+
+    def phases(recorder):
+        return [event.phase for event in recorder.events]
+
+    assert phases(coarse) == ["train_exp", "train_exp"]
+    assert phases(epochs) == (["train_epoch"] * 3 + ["train_exp"]) * 2
+    per_iteration = [e for e in iterations.events if e.phase == "train_iteration"]
+    assert [e.iteration for e in per_iteration] == list(range(1, 6 * batches + 1))
+    assert [e.epoch for e in per_iteration[: batches * 3]] == [0] * batches + [1] * batches + [
+        2
+    ] * batches
+    assert phases(iterations).count("train_epoch") == 6
+    # an epoch's loss is its minibatches' mean (weighted by size), the experience's the
+    # mean of its epochs: the same quantity at three granularities
+    first_epoch = [e for e in epochs.events if e.phase == "train_epoch"][0]
+    assert first_epoch.iteration == batches and first_epoch.metrics["samples"] == 40
+    epoch_events = [e for e in epochs.events if e.phase == "train_epoch"][:3]
+    experience = next(e for e in epochs.events if e.phase == "train_exp")
+    assert experience.metrics["loss"] == pytest.approx(
+        sum(e.metrics["loss"] for e in epoch_events) / 3
+    )
+    assert experience.iteration == per_iteration[3 * batches - 1].iteration
+    seconds = [e.seconds for e in iterations.events]
+    assert seconds == sorted(seconds) and 0 < seconds[0] < seconds[-1]
+
+
+def test_events_are_stamped_with_seconds_since_the_evaluator_started():
+    recorder = Recorder()
+    evaluator = EvaluationPlugin(loggers=[recorder])
+    strategy = make_strategy(evaluator)
+    benchmark = toy_benchmark(n_experiences=1, n_per_class=20)
+    strategy.eval(benchmark.test_stream)
+    evaluator.emit(MetricEvent("run", {"forgetting": 0.0}))
+    evaluator.emit(MetricEvent("run", {"forgetting": 0.0}, seconds=123.0))
+    stamps = [event.seconds for event in recorder.events]
+    assert all(0 <= s < 60 for s in stamps[:-1]) and stamps == sorted(stamps)
+    assert stamps[-1] == 123.0
+
+
+def test_event_scalars_name_where_each_metric_was_measured():
+    assert EVENTS[0].scalars() == {
+        "train_exp/accuracy": 0.5,
+        "train_exp/loss": 1.25,
+        "train_exp/samples": 40.0,
+    }
+    evaluated = MetricEvent("eval_exp", {"accuracy": 0.5}, "test", 1, 2, 7)
+    assert evaluated.scalars() == {"eval_exp/test/exp_1/accuracy": 0.5}
+    assert math.isnan(EVENTS[1].scalars()["eval_stream/test/loss"])
+    assert MetricEvent("run", {"bwt": -0.1}).scalars() == {"run/bwt": -0.1}
+    assert set(EVENTS[1].to_dict()) >= {"seconds", "epoch", "iteration", "metrics"}
+
+
+def test_loggers_refuse_an_unknown_granularity():
+    with pytest.raises(ValueError, match="every must be one of"):
+        TextLogger(io.StringIO(), every="batch")
 
 
 def test_progress_logger_draws_on_a_terminal_only():
@@ -306,7 +361,7 @@ def test_progress_logger_during_training(monkeypatch):
 
 def test_file_loggers_reject_an_unknown_mode(tmp_path):
     with pytest.raises(ValueError, match="mode"):
-        CSVLogger(tmp_path / "x.csv", mode="r")
+        TextLogger(tmp_path / "x.txt", mode="r")
 
 
 class OneShotTemplate(BaseTemplate):

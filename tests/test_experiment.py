@@ -15,7 +15,7 @@ from clhost.benchmarks import split_digits
 from clhost.checkpoint import load_checkpoint
 from clhost.data import Benchmark
 from clhost.errors import ParameterError, PluginCompositionError
-from clhost.evaluation import JSONLLogger, Logger, metrics
+from clhost.evaluation import Logger, TextLogger, metrics
 from clhost.experiment import RunResults, run_experiment
 from clhost.models import IncrementalMLP
 from clhost.plugin import SupervisedPlugin
@@ -226,8 +226,8 @@ def test_resume_without_a_checkpoint_starts_from_the_beginning(tmp_path):
 
 def test_loggers_get_every_event_and_are_closed(tmp_path):
     events = Events()
-    path = tmp_path / "events.jsonl"
-    run_experiment(build(), DIGITS3, loggers=[events, JSONLLogger(path)], progress=True)
+    path = tmp_path / "events.txt"
+    run_experiment(build(), DIGITS3, loggers=[events, TextLogger(path)], progress=True)
     phases = [e.phase for e in events.events]
     assert phases.count("train_exp") == 3
     assert phases.count("eval_stream") == 4  # before training, then after each experience

@@ -61,14 +61,15 @@ class RunOptions:
     device: str | None = None
     output: str | None = None
     validation: float | None = None
+    loggers: list[Spec] = field(default_factory=list)
 
     def to_json(self) -> str:
         """The options in the schema of a ``--config`` file (specs as text), as JSON."""
         document: dict[str, Any] = {"strategy": self.strategy.name, "params": self.strategy.params}
         for option in fields(self):
             value = getattr(self, option.name)
-            if option.name == "plugins":
-                document["plugins"] = [str(spec) for spec in value]
+            if option.name in _SPEC_LISTS:
+                document[option.name] = [str(spec) for spec in value]
             elif option.name != "strategy" and value is not None:
                 document[option.name] = str(value) if isinstance(value, Spec) else value
         return json.dumps(document, indent=2) + "\n"
@@ -86,7 +87,8 @@ _SCALARS: dict[str, tuple[type, ...]] = {
     "output": (str,),
     "validation": (float, int),
 }
-CONFIG_KEYS = ("strategy", "params", "plugins", *_SPECS, *_SCALARS)
+_SPEC_LISTS = ("plugins", "loggers")
+CONFIG_KEYS = ("strategy", "params", *_SPEC_LISTS, *_SPECS, *_SCALARS)
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -126,7 +128,7 @@ def options_from_mapping(document: Mapping[str, Any], *, source: str) -> dict[st
             values[key] = _typed(value, (str,), where)
         elif key == "params":
             values[key] = dict(_typed(value, (dict,), where))
-        elif key == "plugins":
+        elif key in _SPEC_LISTS:
             values[key] = [_spec(item, where) for item in _typed(value, (list,), where)]
         elif key in _SPECS:
             values[key] = _spec(value, where)

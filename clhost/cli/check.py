@@ -23,6 +23,7 @@ LAYOUT = {
     "loss": "loss",
     "buffer": "buffer",
     "selection": "selection",
+    "logger": "logger",
 }
 # kinds whose components keep state in checkpoints under a declared key
 _STATEFUL_KINDS = ("plugin", "loss", "buffer", "selection")
@@ -33,6 +34,7 @@ _BASES = {
     "strategy": ("clhost.templates", "BaseTemplate"),
     "buffer": ("clhost.rehearsal", "ExemplarsBuffer"),
     "selection": ("clhost.rehearsal", "ExemplarsSelectionStrategy"),
+    "logger": ("clhost.evaluation", "Logger"),
 }
 
 
@@ -44,12 +46,13 @@ def check(kind: str | None) -> None:
     Checks the entry points of one KIND, or all. Each must load; be the right kind of
     object (a template subclass for strategies, a class whose hooks all exist and are
     marked for plugins, an ExemplarsBuffer or ExemplarsSelectionStrategy subclass for
-    buffers and selection, a callable for losses and benchmarks); have a docstring and
-    annotated parameters (plugins and strategies with defaults); and no other
-    distribution may register the same name. In clhost-* distributions, each entry point
-    is defined in the module its kind names (strategy.py, plugin.py, loss.py, buffer.py,
-    selection.py) and every stateful component declares its entry-point name as its
-    state_key. Exits 1 with a table of the failures.
+    buffers and selection, a Logger subclass for loggers, a callable for losses and
+    benchmarks); have a docstring and annotated parameters (plugins, loggers and
+    strategies with defaults); and no other distribution may register the same name. In
+    clhost-* distributions, each entry point is defined in the module its kind names
+    (strategy.py, plugin.py, loss.py, buffer.py, selection.py, logger.py) and every
+    stateful component declares its entry-point name as its state_key. Exits 1 with a
+    table of the failures.
     """
     with user_errors():
         found = registry.scan(kind)
@@ -146,8 +149,9 @@ def _kind_problems(kind: str, component: Any) -> list[str]:
 
 
 def _parameter_problems(kind: str, component: Any) -> list[str]:
-    """Every parameter annotated; a plugin's parameters and a strategy's method parameters
-    (not the template inputs it may repeat, such as ``model``) with defaults."""
+    """Every parameter annotated; a plugin's and a logger's parameters (``clhost run``
+    builds them from what is given) and a strategy's method parameters (not the template
+    inputs it may repeat, such as ``model``) with defaults."""
     problems = []
     own = getattr(component, "__qualname__", "")
     template_inputs = _template_inputs(component) if kind == "strategy" else set()
@@ -157,7 +161,7 @@ def _parameter_problems(kind: str, component: Any) -> list[str]:
         elif isinstance(param.annotation, str):
             problems.append(f"annotation of {param.name!r} cannot be resolved: {param.annotation}")
         method_parameter = param.owner == own and param.name not in template_inputs
-        needs_default = kind == "plugin" or kind == "strategy" and method_parameter
+        needs_default = kind in ("plugin", "logger") or kind == "strategy" and method_parameter
         if needs_default and param.required:
             problems.append(f"parameter {param.name!r} has no default")
     return problems

@@ -14,8 +14,8 @@ from clhost.cli._table import table
 def list_command(kind: str | None) -> None:
     """List installed entry points (of one KIND, or all).
 
-    KIND is one of strategy, plugin, buffer, selection, loss, benchmark (plural and group
-    names work too). Nothing is imported, so a broken plugin is still listed; `clhost
+    KIND is one of strategy, plugin, buffer, selection, loss, benchmark, logger (plural
+    and group names work too). Nothing is imported, so a broken plugin is still listed; `clhost
     check` loads each one.
     """
     with user_errors():

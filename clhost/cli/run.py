@@ -78,6 +78,14 @@ _RUN_FILES = (_CHECKPOINT, _RESULTS)
     type=click.Path(path_type=Path),
     help="Directory for the checkpoint after each experience and the results.",
 )
+@click.option(
+    "--logger",
+    "loggers",
+    multiple=True,
+    metavar=SPEC,
+    help="Also send the metrics to this logger (clhost list logger), e.g. csv:every=iteration "
+    "or tensorboard; relative files go under --output.",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --output from its checkpoint.")
 @click.option("--explain", is_flag=True, help="Print the composition and hook order; no training.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only the results.")
@@ -107,13 +115,16 @@ def _run(ctx: click.Context, values: dict[str, Any], *, main: bool) -> None:
     with user_errors():
         options = resolve_options(ctx, values)
         from clhost.cli._compose import build
+        from clhost.cli._loggers import build_loggers, plan_loggers
 
+        output = Path(options.output) if options.output is not None else None
+        planned = plan_loggers(options.loggers, output=output, resume=values["resume"])
         composition = build(options)
+    composition.described += [("logger", f"{p.spec} ({p.origin})") for p in planned]
     if values["explain"]:
         if main:
             click.echo(explanation(composition))
         return
-    output = Path(options.output) if options.output is not None else None
     quiet, resume = values["quiet"] or not main, values["resume"]
     header = f"{composition.described[0][1]} on {options.benchmark}"
     if not quiet and not resume:
@@ -132,6 +143,7 @@ def _run(ctx: click.Context, values: dict[str, Any], *, main: bool) -> None:
             output_dir=output,
             resume=resume,
             progress=not quiet,
+            loggers=build_loggers(planned) if main else [],  # rank 0 logs for all
             eval_streams=composition.eval_streams,
             settings={"seed": options.seed},
             on_resume=None if quiet else _announce_resume(header, output, composition.benchmark),
@@ -171,8 +183,9 @@ def command_line_layer(ctx: click.Context, values: dict[str, Any]) -> dict[str, 
             continue
         if key == "params":
             layer[key] = parse_assignments(value, what="-p/--param")
-        elif key == "plugins":
-            layer[key] = [Spec(*parse_spec(spec, what="--plugin")) for spec in value]
+        elif key in ("plugins", "loggers"):
+            option = f"--{key[:-1]}"
+            layer[key] = [Spec(*parse_spec(spec, what=option)) for spec in value]
         elif key in ("buffer", "selection", "loss", "benchmark", "model"):
             layer[key] = Spec(*parse_spec(value, what=f"--{key}"))
         elif key == "output":

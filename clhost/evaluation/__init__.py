@@ -1,8 +1,7 @@
 """Metrics, results and loggers."""
 
 from clhost.evaluation.loggers import (
-    CSVLogger,
-    JSONLLogger,
+    LineOutput,
     Logger,
     MetricEvent,
     ProgressLogger,
@@ -13,10 +12,9 @@ from clhost.evaluation.results import EvalResult
 
 __all__ = [
     "BaseEvaluationPlugin",
-    "CSVLogger",
     "EvalResult",
     "EvaluationPlugin",
-    "JSONLLogger",
+    "LineOutput",
     "Logger",
     "MetricEvent",
     "ProgressLogger",

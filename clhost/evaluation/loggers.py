@@ -1,38 +1,56 @@
-"""Loggers: where metric events go (readable text, a progress bar, CSV, JSON lines).
+"""Loggers: where metric events go. The contract (``Logger``, ``MetricEvent``) and the two
+loggers a run needs with nothing installed (readable text, a progress bar); the others
+(CSV, JSON lines, TensorBoard, W&B, MLflow) are distributions registered in the
+``clhost.loggers`` entry-point group.
 
 The ``EvaluationPlugin`` emits one ``MetricEvent`` after each training experience, after
-each evaluated experience and after each evaluation of a stream; ``run_experiment`` adds
-a ``run`` event with the final metrics. File loggers flush after every event, so a run
-that is killed leaves complete lines behind, and close their files in ``close()``.
+each evaluated experience and after each evaluation of a stream, and, to loggers that ask
+for them (``Logger.every``), after each training epoch and iteration; ``run_experiment``
+adds a ``run`` event with the final metrics. Loggers writing files flush after every
+event, so a run that is killed leaves complete records behind, and close in ``close()``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, TextIO
 
+from clhost.errors import ParameterError
+from clhost.validate import one_of
+
+TRAIN_ITERATION = "train_iteration"
+TRAIN_EPOCH = "train_epoch"
 TRAIN_EXPERIENCE = "train_exp"
 EVAL_EXPERIENCE = "eval_exp"
 EVAL_STREAM = "eval_stream"
 RUN = "run"
+
+Every = Literal["experience", "epoch", "iteration"]
+# what each ``Logger.every`` receives besides the experience, stream and run events
+_DETAIL: dict[str, tuple[str, ...]] = {
+    "experience": (),
+    "epoch": (TRAIN_EPOCH,),
+    "iteration": (TRAIN_EPOCH, TRAIN_ITERATION),
+}
 
 
 @dataclass(frozen=True)
 class MetricEvent:
     """Metrics measured at one point of a run.
 
-    ``phase`` is ``train_exp``, ``eval_exp``, ``eval_stream`` or ``run``; ``experience``
-    the experience measured (``None`` for stream and run events); ``trained`` how many
-    train experiences were complete; ``iteration`` the global training iteration.
+    ``phase`` is ``train_iteration``, ``train_epoch``, ``train_exp``, ``eval_exp``,
+    ``eval_stream`` or ``run``; ``experience`` the experience measured or trained on
+    (``None`` for stream and run events); ``trained`` how many train experiences were
+    complete; ``iteration`` the global training iterations done (an iteration event
+    counts its own); ``epoch`` the epoch within the experience (epoch and iteration
+    events); ``seconds`` the wall-clock seconds since the evaluator started (its first
+    train or eval call in this process), which the evaluator stamps on events that come
+    without them.
     """
 
     phase: str
@@ -41,19 +59,36 @@ class MetricEvent:
     experience: int | None = None
     trained: int = 0
     iteration: int = 0
-    time: float = field(default_factory=time.time)
+    epoch: int | None = None
+    seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; ``nan`` becomes ``None``."""
         return {
-            "time": self.time,
+            "seconds": self.seconds,
             "phase": self.phase,
             "stream": self.stream,
             "experience": self.experience,
+            "epoch": self.epoch,
             "trained": self.trained,
             "iteration": self.iteration,
             "metrics": json_ready(self.metrics),
         }
+
+    def scalars(self) -> dict[str, float]:
+        """The metrics under names that say where they were measured, for the loggers that
+        keep one series per name (TensorBoard, W&B, MLflow): ``train_epoch/loss``,
+        ``eval_exp/test/exp_1/accuracy``, ``eval_stream/test/accuracy``,
+        ``run/forgetting``; values as floats (``nan`` stays ``nan``)."""
+        if self.phase == RUN:
+            prefix = RUN
+        elif self.phase == EVAL_EXPERIENCE:
+            prefix = f"{self.phase}/{self.stream}/exp_{self.experience}"
+        elif self.phase == EVAL_STREAM:
+            prefix = f"{self.phase}/{self.stream}"
+        else:  # training: one series over the whole run, whatever the experience
+            prefix = self.phase
+        return {f"{prefix}/{name}": float(value) for name, value in self.metrics.items()}
 
 
 class Logger:
@@ -62,9 +97,19 @@ class Logger:
     ``shows_progress`` asks the evaluator for ``start_progress``/``advance``/
     ``end_progress`` calls on long work (training and evaluating one experience); it is
     read when the logger is attached, so loggers without it cost nothing per iteration.
+
+    ``every`` says how fine-grained the events it receives are: ``experience`` (the
+    experience, stream and run events), ``epoch`` (also one ``train_epoch`` event per
+    training epoch) or ``iteration`` (also one ``train_iteration`` event per minibatch);
+    finer events are only measured when a logger asks for them.
     """
 
     shows_progress: bool = False
+    every: Every = "experience"
+
+    def receives(self, phase: str) -> bool:
+        """Whether events of ``phase`` are sent to this logger (by ``every``)."""
+        return phase not in (TRAIN_EPOCH, TRAIN_ITERATION) or phase in _DETAIL[self.every]
 
     def log(self, event: MetricEvent) -> None:
         """Record one event."""
@@ -88,19 +133,30 @@ class Logger:
         self.close()
 
 
-class _Output:
-    """A text stream a logger writes to: a file it opened (and closes) or one it was given."""
+def granularity(every: Any) -> Every:
+    """``every`` checked: one of ``experience``, ``epoch``, ``iteration``."""
+    return one_of("every", every, tuple(_DETAIL))
+
+
+class LineOutput:
+    """A text stream a logger writes to: a file it opened (and closes) or one it was given.
+
+    Every ``write`` is flushed, so a killed run leaves whole lines; ``had_content`` says
+    that an appended file already held lines (a resumed run: no second header).
+    """
 
     def __init__(self, target: str | Path | IO[str] | None, mode: Literal["w", "a"]):
-        if mode not in ("w", "a"):
-            raise ValueError(f"mode must be 'w' or 'a', got {mode!r}")
+        one_of("mode", mode, ("w", "a"))
         if target is None:
             target = sys.stdout
         if isinstance(target, (str, Path)):
             path = Path(target)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.had_content = mode == "a" and path.exists() and path.stat().st_size > 0
-            self.stream: IO[str] | None = open(path, mode, encoding="utf-8", newline="")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.had_content = mode == "a" and path.exists() and path.stat().st_size > 0
+                self.stream: IO[str] | None = open(path, mode, encoding="utf-8", newline="")
+            except OSError as error:  # a user's path: one clear error, not a traceback
+                raise ParameterError(f"cannot write {path}: {error.strerror or error}") from None
             self.owned = True
         else:
             self.had_content = False
@@ -119,12 +175,18 @@ class _Output:
 
 
 class TextLogger(Logger):
-    """One readable line per event, e.g. ``eval test exp 1 after 2: accuracy=0.9722 ...``."""
+    """One readable line per event, e.g. ``eval test exp 1 after 2: accuracy=0.9722 ...``,
+    on standard output or in a file (``stream`` a path)."""
 
     def __init__(
-        self, stream: str | Path | IO[str] | None = None, *, mode: Literal["w", "a"] = "w"
+        self,
+        stream: str | Path | IO[str] | None = None,
+        *,
+        mode: Literal["w", "a"] = "w",
+        every: Every = "experience",
     ):
-        self._out = _Output(stream, mode)
+        self.every = granularity(every)
+        self._out = LineOutput(stream, mode)
 
     def log(self, event: MetricEvent) -> None:
         self._out.write(format_event(event) + "\n")
@@ -136,7 +198,11 @@ class TextLogger(Logger):
 def format_event(event: MetricEvent) -> str:
     """The line ``TextLogger`` writes for ``event``."""
     values = " ".join(f"{name}={_format_value(v)}" for name, v in event.metrics.items())
-    if event.phase == TRAIN_EXPERIENCE:
+    if event.phase == TRAIN_ITERATION:
+        where = f"train {event.stream} exp {event.experience} iteration {event.iteration}"
+    elif event.phase == TRAIN_EPOCH:
+        where = f"train {event.stream} exp {event.experience} epoch {event.epoch}"
+    elif event.phase == TRAIN_EXPERIENCE:
         where = f"train {event.stream} exp {event.experience}"
     elif event.phase == EVAL_EXPERIENCE:
         where = f"eval {event.stream} exp {event.experience} after {event.trained}"
@@ -151,49 +217,6 @@ def _format_value(value: float) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return f"{value:.4f}"
-
-
-class CSVLogger(Logger):
-    """One row per metric value: ``time,phase,stream,experience,trained,iteration,metric,value``.
-
-    A long table keeps the same columns whatever metrics each event carries. With
-    ``mode="a"`` (e.g. a resumed run) rows are appended and the header is not repeated.
-    """
-
-    COLUMNS = ("time", "phase", "stream", "experience", "trained", "iteration", "metric", "value")
-
-    def __init__(self, target: str | Path | IO[str], *, mode: Literal["w", "a"] = "w"):
-        self._out = _Output(target, mode)
-        self._header_written = self._out.had_content
-
-    def log(self, event: MetricEvent) -> None:
-        rows: list[tuple[Any, ...]] = []
-        if not self._header_written:
-            rows.append(self.COLUMNS)
-            self._header_written = True
-        experience = "" if event.experience is None else event.experience
-        where = (f"{event.time:.6f}", event.phase, event.stream, experience, event.trained)
-        for name, value in event.metrics.items():
-            rows.append((*where, event.iteration, name, value))
-        text = io.StringIO()
-        csv.writer(text, lineterminator="\n").writerows(rows)
-        self._out.write(text.getvalue())
-
-    def close(self) -> None:
-        self._out.close()
-
-
-class JSONLLogger(Logger):
-    """One JSON object per event (``MetricEvent.to_dict()``), ``nan`` written as ``null``."""
-
-    def __init__(self, target: str | Path | IO[str], *, mode: Literal["w", "a"] = "w"):
-        self._out = _Output(target, mode)
-
-    def log(self, event: MetricEvent) -> None:
-        self._out.write(json.dumps(event.to_dict(), allow_nan=False) + "\n")
-
-    def close(self) -> None:
-        self._out.close()
 
 
 # back to the start of the line and erase it

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -17,7 +18,9 @@ from clhost.evaluation.efficiency import CostMeter
 from clhost.evaluation.loggers import (
     EVAL_EXPERIENCE,
     EVAL_STREAM,
+    TRAIN_EPOCH,
     TRAIN_EXPERIENCE,
+    TRAIN_ITERATION,
     Logger,
     MetricEvent,
 )
@@ -46,7 +49,8 @@ class BaseEvaluationPlugin(BasePlugin):
     experiences, their order and their timings are measured.
 
     ``loggers`` receive a ``MetricEvent`` after each training experience, each evaluated
-    experience and each evaluated stream.
+    experience and each evaluated stream, stamped with the seconds since this evaluator
+    first trained or evaluated.
 
     Under distributed training its counts are summed over ranks before each summary, so
     every rank holds the same matrices (replicated); each rank counts only the
@@ -84,6 +88,13 @@ class BaseEvaluationPlugin(BasePlugin):
         self._confusions: dict[int, Tensor] = {}
         self._last_eval: EvalResult | None = None
         self._last_train: dict[str, float] = {}
+        self._started: float | None = None
+
+    def elapsed(self) -> float:
+        """Wall-clock seconds since this evaluator first trained or evaluated (0 before)."""
+        if self._started is None:
+            self._started = time.perf_counter()
+        return time.perf_counter() - self._started
 
     @contextmanager
     def attached(self, loggers: Sequence[Logger]) -> Iterator[None]:
@@ -96,15 +107,20 @@ class BaseEvaluationPlugin(BasePlugin):
             self.loggers = [logger for logger in self.loggers if logger not in added]
 
     def emit(self, event: MetricEvent) -> None:
-        """Send ``event`` to every logger."""
+        """Send ``event`` to every logger that receives its phase, stamped with
+        ``elapsed()`` when it comes without ``seconds``."""
+        if event.seconds is None:
+            event = replace(event, seconds=self.elapsed())
         for logger in self.loggers:
-            logger.log(event)
+            if logger.receives(event.phase):
+                logger.log(event)
 
     # -- training ---------------------------------------------------------------------
 
     @hookimpl
     def clhost_before_training(self) -> None:
         self._in_experience = False  # a previous train() may have died mid-experience
+        self.elapsed()  # the clock of the events starts
 
     @hookimpl
     def clhost_before_training_exp(self, strategy: Any) -> None:
@@ -140,6 +156,7 @@ class BaseEvaluationPlugin(BasePlugin):
     @hookimpl
     def clhost_before_eval(self) -> None:
         self._meter.pause(True)  # an evaluation costs, but is not training
+        self.elapsed()  # the clock of the events starts
         self._eval_per_exp, self._confusions = {}, {}
         self._eval_pooled = _Totals()
         self._eval_start = time.perf_counter()
@@ -212,11 +229,19 @@ class BaseEvaluationPlugin(BasePlugin):
     # -- loggers ------------------------------------------------------------------
 
     def _emit(
-        self, strategy: Any, phase: str, metrics: dict[str, float], experience: int | None
+        self,
+        strategy: Any,
+        phase: str,
+        metrics: dict[str, float],
+        experience: int | None,
+        *,
+        iteration: int | None = None,
+        epoch: int | None = None,
     ) -> None:
         if not self.loggers:
             return
-        clock = getattr(strategy, "clock", None)
+        if iteration is None:
+            iteration = getattr(getattr(strategy, "clock", None), "train_iterations", 0)
         self.emit(
             MetricEvent(
                 phase=phase,
@@ -224,7 +249,8 @@ class BaseEvaluationPlugin(BasePlugin):
                 stream=strategy.experience.origin_stream if strategy.experience else "",
                 experience=experience,
                 trained=len(self.trained_experiences),
-                iteration=getattr(clock, "train_iterations", 0),
+                iteration=iteration,
+                epoch=epoch,
             )
         )
 
@@ -276,12 +302,56 @@ class EvaluationPlugin(BaseEvaluationPlugin, BaseSGDPlugin):
     def __init__(self, *, loggers: Sequence[Logger] = (), confusion_matrix: bool = False):
         super().__init__(loggers=loggers)
         self.confusion_matrix = confusion_matrix
+        self._detail: set[str] = set()  # the finer phases some logger receives
+        self._epoch = (0, 0, 0.0)  # the epoch: its index, its first minibatch, its start
+
+    @hookimpl
+    def clhost_before_training_epoch(self, strategy: Any) -> None:
+        self._detail = {
+            phase
+            for phase in (TRAIN_EPOCH, TRAIN_ITERATION)
+            if any(logger.receives(phase) for logger in self.loggers)
+        }
+        index = getattr(getattr(strategy, "clock", None), "train_exp_epochs", 0)
+        self._epoch = (index, len(self._train_totals.sizes), time.perf_counter())
+
+    @hookimpl
+    def clhost_after_training_epoch(self, strategy: Any) -> None:
+        """A ``train_epoch`` event, for loggers asking for one: this rank's minibatches of
+        the epoch (no collective: under DDP only rank 0 has loggers)."""
+        if TRAIN_EPOCH not in self._detail:
+            return
+        index, first, start = self._epoch
+        summary = self._train_totals.since(first).summary(over_ranks=False)
+        summary["seconds"] = time.perf_counter() - start
+        experience = strategy.experience.current_experience
+        self._emit(strategy, TRAIN_EPOCH, summary, experience, epoch=index)
 
     @hookimpl
     def clhost_after_training_iteration(self, strategy: Any) -> None:
         self._train_totals.add(strategy)
         for logger in self._progress:
             logger.advance()
+        if TRAIN_ITERATION in self._detail:
+            self._emit_iteration(strategy)
+
+    def _emit_iteration(self, strategy: Any) -> None:
+        """A ``train_iteration`` event: the loss and accuracy of the minibatch just trained
+        on (read from the device: only done for loggers asking for it)."""
+        totals = self._train_totals
+        metrics = {
+            "loss": float(totals.losses[-1]),
+            "accuracy": float(totals.correct[-1]) / totals.sizes[-1],
+        }
+        clock = getattr(strategy, "clock", None)
+        self._emit(
+            strategy,
+            TRAIN_ITERATION,
+            metrics,
+            strategy.experience.current_experience,
+            iteration=getattr(clock, "train_iterations", 0) + 1,  # ticked after this hook
+            epoch=self._epoch[0],
+        )
 
     @hookimpl
     def clhost_after_eval_iteration(self, strategy: Any) -> None:
@@ -326,15 +396,25 @@ class _Totals:
         self.losses += other.losses
         self.sizes += other.sizes
 
-    def summary(self) -> dict[str, float]:
+    def since(self, first: int) -> _Totals:
+        """The minibatches from the ``first``-th on."""
+        part = _Totals()
+        part.correct, part.losses = self.correct[first:], self.losses[first:]
+        part.sizes = self.sizes[first:]
+        return part
+
+    def summary(self, *, over_ranks: bool = True) -> dict[str, float]:
         """Accuracy, mean loss and samples, over every rank under distributed training
-        (a collective: every rank asks for it at the same point)."""
+        (a collective: every rank asks for it at the same point) unless ``over_ranks`` is
+        false."""
         correct = loss = 0.0
         if self.sizes:
             correct = float(torch.stack(self.correct).sum())
             weights = torch.tensor(self.sizes, dtype=torch.float64)
             loss = float(torch.stack(self.losses).cpu().double() @ weights)
-        seen, correct, loss = distributed.sum_over_ranks([sum(self.sizes), correct, loss])
+        seen: float = sum(self.sizes)
+        if over_ranks:
+            seen, correct, loss = distributed.sum_over_ranks([seen, correct, loss])
         if not seen:
             return {"accuracy": NAN, "loss": NAN, "samples": 0}
         return {"accuracy": correct / seen, "loss": loss / seen, "samples": int(seen)}
