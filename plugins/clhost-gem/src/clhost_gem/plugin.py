@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
+from clhost.distributed import REPLICATED, all_reduce_mean, rank_part, world_size
 from clhost.errors import CheckpointError
 from clhost.gradients import assign_gradient, current_gradient, trainable_parameters
 from clhost.plugin import SupervisedPlugin
@@ -28,11 +30,16 @@ class GEMPlugin(SupervisedPlugin):
     with all of them, found by solving the dual quadratic program (``qp.py``).
     ``memory_strength`` is the margin: a lower bound on the dual variables, which leans
     the update towards the memories' gradients (the paper's gamma).
+
+    Under DDP each rank computes the memories' gradients on its part of every memory and
+    they are averaged over ranks, as DDP averages the training gradient, so every rank
+    solves the same program and projects alike.
     """
 
     capabilities = Capabilities(provides={REHEARSAL})
 
     state_key = "gem"
+    distributed = REPLICATED  # memories: rank 0's, broadcast after each experience
 
     def __init__(self, patterns_per_experience: int = 256, memory_strength: float = 0.5):
         self.patterns_per_experience = positive_int(
@@ -46,9 +53,8 @@ class GEMPlugin(SupervisedPlugin):
         if not self.memories:
             return
         params = trainable_parameters(strategy.model)
-        constraints = memory_gradients(
-            strategy, [memory.tensors for memory in self.memories], params
-        )
+        constraints = memory_gradients(strategy, [_share(m) for m in self.memories], params)
+        all_reduce_mean(constraints)
         projected = project_to_constraints(
             current_gradient(params), constraints, self.memory_strength
         )
@@ -72,3 +78,10 @@ class GEMPlugin(SupervisedPlugin):
         if "memories" not in state:
             raise CheckpointError("GEM state lacks 'memories'")
         self.memories = [tensor_data_from_state(memory) for memory in state["memories"]]
+
+
+def _share(memory: TensorData) -> tuple[Tensor, ...]:
+    """This rank's part of ``memory`` (all of it in one process)."""
+    if world_size() == 1:
+        return memory.tensors
+    return memory.subset(rank_part(torch.arange(len(memory), device=memory.y.device))).tensors
