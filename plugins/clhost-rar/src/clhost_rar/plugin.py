@@ -15,6 +15,7 @@ from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
 from clhost.deprecation import renamed
+from clhost.distributed import REPLICATED, my_share
 from clhost.errors import ParameterError
 from clhost.importance import require_keys
 from clhost.models import MultiTaskModule, forward_with_tasks
@@ -58,11 +59,15 @@ class RARPlugin(SupervisedPlugin):
     The memory (default: a class-balanced buffer of ``mem_size`` samples) takes its share
     of each experience after training on it. Pairing and the attack run in eval mode,
     so dropout does not blur them and batch-norm statistics do not see adversarial inputs.
+
+    Under DDP each rank replays its part of the memory minibatch rank 0 drew, and pairs
+    it with neighbours in its own part of the current minibatch.
     """
 
     capabilities = Capabilities(provides={REHEARSAL})
 
     state_key = "rar"
+    distributed = REPLICATED  # rank 0's memory, broadcast after each experience
 
     @renamed(buffer="storage_policy", layer_name="name_ext_layer")
     def __init__(
@@ -128,7 +133,8 @@ class RARPlugin(SupervisedPlugin):
         if self._memory is None:
             return None
         memory = self._memory
-        chosen = torch.randperm(len(memory), device=memory.y.device)[: self.batch_size_mem]
+        drawn = torch.randperm(len(memory), device=memory.y.device)[: self.batch_size_mem]
+        chosen = my_share(drawn)  # under DDP: this rank's part of rank 0's draw
         x, y, t = memory.x[chosen], memory.y[chosen], memory.t[chosen]
         model, multi_task = strategy.model, isinstance(strategy.model, MultiTaskModule)
         adversarial = None
