@@ -11,6 +11,7 @@ from torch import Tensor
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
+from clhost.distributed import REPLICATED, all_gather_rows, my_share
 from clhost.errors import CheckpointError
 from clhost.models import forward_with_tasks
 from clhost.plugin import SupervisedPlugin
@@ -36,11 +37,16 @@ class ERACEPlugin(SupervisedPlugin):
 
     The memory takes each incoming sample once, after its first update (first epoch of
     an experience, first pass of an online minibatch).
+
+    Under DDP every rank sees the whole incoming minibatch (gathered from the ranks) for
+    the masks and the memory, so the memory is the one a single process keeps; each
+    rank replays its part of the memory minibatch rank 0 drew.
     """
 
     capabilities = Capabilities(provides={REHEARSAL})
 
     state_key = "er-ace"
+    distributed = REPLICATED  # every rank updates its memory from the global minibatch
 
     def __init__(self, mem_size: int = 200, batch_size_mem: int = 10):
         self.mem_size = positive_int("mem_size", mem_size)
@@ -49,17 +55,20 @@ class ERACEPlugin(SupervisedPlugin):
         self.seen_units = torch.zeros(0, dtype=torch.bool)
         self.replayed: TensorData | None = None  # the last step's replay, for inspection
         self._incoming: TensorData | None = None
+        self._targets = torch.zeros(0, dtype=torch.long)  # the global minibatch's
 
     @hookimpl
     def clhost_before_training_iteration(self, strategy: Any) -> None:
+        x, y, t = strategy.mbatch[:3]
+        self._targets = all_gather_rows(y)  # y itself in one process
         if first_sight(strategy):
-            self._incoming = TensorData(*strategy.mbatch[:3])
+            self._incoming = TensorData(all_gather_rows(x), self._targets, all_gather_rows(t))
 
     @hookimpl
     def clhost_after_forward(self, strategy: Any) -> None:
         output = strategy.mb_output
         width = output.shape[1]
-        incoming = present_units(strategy.mb_y, width)
+        incoming = present_units(self._targets, width)
         seen = self._seen_on(output)
         # A multi-head output can be narrower than units seen on another head's batch.
         self.seen_units = torch.cat((seen[:width] | incoming, seen[width:]))
@@ -70,7 +79,8 @@ class ERACEPlugin(SupervisedPlugin):
         memory = self.buffer.buffer
         if len(memory) == 0:
             return None
-        replay = memory.subset(torch.randperm(len(memory))[: self.batch_size_mem])
+        drawn = torch.randperm(len(memory))[: self.batch_size_mem]
+        replay = memory.subset(my_share(drawn))  # under DDP: this rank's part of rank 0's
         replay = self.replayed = replay.to(strategy.device)
         output = forward_with_tasks(strategy.model, replay.x, replay.t)
         seen = self._seen_on(output)[: output.shape[1]]
