@@ -6,7 +6,7 @@ from typing import Any, Literal, get_args
 
 import torch
 
-from clhost import hookimpl, validate
+from clhost import distributed, hookimpl, validate
 from clhost.capabilities import REHEARSAL, TRAINING_DATA, Capabilities
 from clhost.importance import require_keys
 from clhost.plugin import SupervisedPlugin
@@ -40,6 +40,7 @@ class GDumbPlugin(SupervisedPlugin):
     """
 
     state_key = "gdumb"
+    distributed = "replicated"  # rank 0's memory, broadcast when it changes
 
     capabilities = Capabilities(
         provides={TRAINING_DATA, REHEARSAL},
@@ -75,6 +76,10 @@ class GDumbPlugin(SupervisedPlugin):
         # A stream's samples come in no particular order: a dataset's own order (e.g.
         # by writer) must not decide which samples the greedy sampler keeps.
         self.storage_policy.add(strategy, data.subset(torch.randperm(len(data))))
+        if distributed.world_size() > 1:  # rank 0's memory is every rank's training set
+            self.storage_policy.load_state_dict(
+                distributed.broadcast_object(self.storage_policy.state_dict())
+            )
         strategy.adapted_dataset = self.storage_policy.buffer
 
     @hookimpl
