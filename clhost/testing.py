@@ -612,3 +612,55 @@ def assert_logger_keeps_a_killed_run(
         assert steps == [step for step, _ in points], (name, steps)
         for (_, want), (_, got) in zip(points, found[name], strict=True):
             assert math.isnan(got) if math.isnan(want) else math.isclose(got, want, rel_tol=1e-6)
+
+
+def on_ranks(
+    target: Callable[..., Any],
+    *args: Any,
+    tmp_path: Path,
+    world: int = 2,
+    timeout: float = 30.0,
+    in_step: bool = True,
+    **kwargs: Any,
+) -> list:
+    """``target(*args, **kwargs)`` on ``world`` gloo processes (CPU), as ``torchrun``
+    would run it, and what each returned, in rank order: how a plugin is tested under
+    distributed training. Each process joins a process group through a file store in
+    ``tmp_path`` and leaves it by ``clhost.distributed.leave``; ``in_step=False`` for a
+    test whose ranks fall out of step on purpose (a rank that stops calling collectives).
+    ``target`` must live in an importable module: spawned processes import it by name."""
+    import torch.multiprocessing as mp
+
+    call = (target, args, kwargs)
+    options = (world, str(tmp_path / "store"), str(tmp_path), timeout, in_step, call)
+    mp.spawn(_rank_process, args=options, nprocs=world)
+    return [torch.load(tmp_path / f"rank{rank}.pt", weights_only=False) for rank in range(world)]
+
+
+def _rank_process(
+    rank: int, world: int, store: str, out: str, timeout: float, in_step: bool, call: tuple
+) -> None:
+    import os
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    from clhost import distributed
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{store}",
+        rank=rank,
+        world_size=world,
+        timeout=timedelta(seconds=timeout),
+    )
+    finished = False
+    try:
+        target, args, kwargs = call
+        result = target(*args, **kwargs)
+        finished = True
+    finally:
+        distributed.leave(finished=finished and in_step)
+    torch.save(result, Path(out) / f"rank{rank}.pt")

@@ -11,7 +11,6 @@ from dataclasses import replace
 
 import pytest
 import torch
-from _ranks import on_ranks
 from torch import nn
 
 from clhost import distributed
@@ -21,6 +20,7 @@ from clhost.errors import CheckpointError, PluginCompositionError
 from clhost.models import SimpleMLP
 from clhost.plugin import SupervisedPlugin
 from clhost.templates import OnlineMetaLearningTemplate, SupervisedTemplate
+from clhost.testing import on_ranks
 
 
 def naive(seed: int = 0, *, train: bool = True, even: bool = False, **options) -> dict:

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import torch
-from _ranks import on_ranks
 
 from clhost import distributed
 from clhost.benchmarks import split_digits
@@ -16,6 +15,7 @@ from clhost.experiment import run_experiment
 from clhost.models import SimpleMLP
 from clhost.templates.clock import Clock
 from clhost.testing import _assert_same_state as assert_same_state  # seconds left out
+from clhost.testing import on_ranks
 
 SEEDS = (0, 1, 2)
 REPLICATED = [
