@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from clhost import hookimpl, validate
+from clhost import distributed, hookimpl, validate
 from clhost.data import TensorData, make_loader
 from clhost.errors import CheckpointError, ParameterError
 from clhost.models.batch_renorm import set_renorm
@@ -47,9 +47,12 @@ class AR1Plugin(CWRStarPlugin):
     - **Learning rate**: from the second experience on, every parameter group of the
       optimizer gets ``inc_lr`` and its state (momentum) is cleared, as when the paper
       builds a new optimizer.
+    - **Across ranks** (DDP): each rank takes its part of every minibatch's stored
+      activations, in the order rank 0 drew; the memory is rank 0's.
     """
 
     state_key = "ar1"
+    distributed = "replicated"  # rank 0's latent memory, broadcast after each experience
 
     def __init__(
         self,
@@ -130,7 +133,7 @@ class AR1Plugin(CWRStarPlugin):
 
     @hookimpl
     def clhost_before_training_epoch(self, strategy: Any) -> None:
-        self._order = torch.randperm(len(self.memory_y))
+        self._order = distributed.broadcast_tensor(torch.randperm(len(self.memory_y)))
         self._iteration = 0
 
     @hookimpl
@@ -138,7 +141,8 @@ class AR1Plugin(CWRStarPlugin):
         if not self.replay_mb_size:
             return
         size = self.replay_mb_size
-        picked = self._order[(self._iteration * size + torch.arange(size)) % len(self._order)]
+        drawn = self._order[(self._iteration * size + torch.arange(size)) % len(self._order)]
+        picked = distributed.rank_part(drawn)
         self._iteration += 1
         device = strategy.device
         strategy.model.replayed = self.memory_x[picked].to(device, non_blocking=True)

@@ -39,6 +39,7 @@ class CWRStarPlugin(SupervisedPlugin):
     """
 
     state_key = "cwr-star"
+    distributed = "replicated"  # counts from the whole experience; weights as trained
 
     def __init__(
         self,

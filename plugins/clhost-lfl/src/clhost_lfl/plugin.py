@@ -52,6 +52,7 @@ class LFLPlugin(SupervisedPlugin):
     """
 
     state_key = "lfl"
+    distributed = "replicated"  # the previous model and frozen units: the same on every rank
 
     def __init__(
         self,
