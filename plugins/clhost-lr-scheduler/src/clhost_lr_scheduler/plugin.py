@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from clhost import hookimpl, validate
+from clhost import distributed, hookimpl, validate
 from clhost.errors import ParameterError
 from clhost.importance import require_keys
 from clhost.plugin import SupervisedPlugin
@@ -32,6 +32,7 @@ class LRSchedulerPlugin(SupervisedPlugin):
     """
 
     state_key = "lr-scheduler"
+    distributed = "replicated"  # steps alike: a plateau's loss is summed over ranks
 
     def __init__(
         self,
@@ -234,7 +235,10 @@ class _Mean:
         self.total, self.count = self.total + value, self.count + count
 
     def pop(self) -> float:
-        mean = float(self.total / max(self.count, 1))
+        """The mean over every rank's values (each rank's own minibatches or evaluation
+        share), so every rank's scheduler steps alike."""
+        total, count = distributed.sum_over_ranks([float(self.total), self.count])
+        mean = total / max(count, 1)
         self.total, self.count = 0.0, 0
         return mean
 
