@@ -49,7 +49,7 @@ class DeviceResize(nn.Module):
             )
         if len(mean) != len(std) or any(s <= 0 for s in std):
             raise ParameterError(f"mean {tuple(mean)} and std {tuple(std)} do not fit")
-        self.size: tuple[int, int] = sizes  # type: ignore[assignment]
+        self.size: tuple[int, int] = sizes
         self.interpolation = interpolation
         # not persistent: rebuilt from the configuration, never part of a checkpoint
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
