@@ -40,7 +40,10 @@ class ERACEPlugin(SupervisedPlugin):
 
     Under DDP every rank sees the whole incoming minibatch (gathered from the ranks) for
     the masks and the memory, so the memory is the one a single process keeps; each
-    rank replays its part of the memory minibatch rank 0 drew.
+    rank replays its part of the memory minibatch rank 0 drew. A minibatch smaller than
+    the number of ranks is padded by repeating samples (as ``DistributedSampler`` pads),
+    and the memory then takes the repeats too: under DDP give minibatches of at least one
+    sample per rank.
     """
 
     capabilities = Capabilities(provides={REHEARSAL})
