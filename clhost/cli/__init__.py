@@ -17,7 +17,9 @@ from clhost.cli.hooks import hooks
 from clhost.cli.info import info
 from clhost.cli.listing import list_command
 from clhost.cli.new_plugin import new_plugin
+from clhost.cli.report import report
 from clhost.cli.run import run
+from clhost.cli.sweep import sweep
 from clhost.registry import AllowListWarning
 
 
@@ -44,7 +46,7 @@ def _show_warning(message: Any, category: type[Warning], *args: Any, **kwargs: A
         _python_showwarning(message, category, *args, **kwargs)
 
 
-for command in (list_command, info, hooks, run, new_plugin, check):
+for command in (list_command, info, hooks, run, sweep, report, new_plugin, check):
     main.add_command(command)
 
 __all__ = ["main"]
