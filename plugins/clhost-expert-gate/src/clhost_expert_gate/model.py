@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -130,6 +131,12 @@ class ExpertGate(DynamicModule):
         self.experts.append(expert.to(device))
         self.autoencoders.append(GateAutoencoder(self.width, self.ae_latent_dim).to(device))
 
+    def expert(self, index: int) -> Expert:
+        return cast(Expert, self.experts[index])
+
+    def autoencoder(self, index: int) -> GateAutoencoder:
+        return cast(GateAutoencoder, self.autoencoders[index])
+
     def codes(self, x: Tensor) -> Tensor:
         """What the autoencoders reconstruct: the sigmoid of the frozen features."""
         with torch.no_grad():
@@ -139,7 +146,9 @@ class ExpertGate(DynamicModule):
         """Each sample's probability of belonging to each expert's task: a softmax over
         minus the autoencoders' reconstruction errors divided by ``temp``."""
         codes = self.codes(x)
-        errors = torch.stack([ae.errors(codes) for ae in self.autoencoders], dim=1)
+        errors = torch.stack(
+            [self.autoencoder(i).errors(codes) for i in range(len(self.autoencoders))], dim=1
+        )
         return F.softmax(-errors / self.temp, dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -151,7 +160,7 @@ class ExpertGate(DynamicModule):
         out: Tensor | None = None
         for index in torch.unique(choice).tolist():
             rows = choice == index
-            scores = self.experts[index](x[rows])
+            scores = self.expert(index)(x[rows])
             if out is None:
                 out = scores.new_empty(len(x), self.num_classes)
             out[rows] = scores
@@ -159,7 +168,7 @@ class ExpertGate(DynamicModule):
         return out
 
     def _train_forward(self, x: Tensor) -> Tensor:
-        expert = self.experts[-1]
+        expert = self.expert(-1)
         features = expert.body(x)
         if int(expert.teacher) >= 0:
             self.distilled = expert.old_head(features)

@@ -15,7 +15,7 @@ from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import experience_tensors
 from clhost_expert_gate.gate import most_related, train_autoencoder
 from clhost_expert_gate.model import ExpertGate
-from clhost_loss_lwf import distillation_loss
+from clhost_loss_lwf import distillation_loss  # type: ignore[import-untyped]
 
 
 class ExpertGatePlugin(SupervisedPlugin):
@@ -71,14 +71,14 @@ class ExpertGatePlugin(SupervisedPlugin):
             freeze_modules(model.experts[index].modules())
             freeze_modules(model.autoencoders[index].modules())
         codes = model.codes(experience_tensors(strategy.experience).x.to(strategy.device))
-        autoencoder = model.autoencoders[new]
         train_autoencoder(
-            autoencoder, codes, self.ae_train_epochs, self.ae_train_mb_size, self.ae_lr
+            model.autoencoder(new), codes, self.ae_train_epochs, self.ae_train_mb_size, self.ae_lr
         )
         if not old:
             return
-        related, relatedness = most_related(model.autoencoders, codes)
-        expert, teacher = model.experts[new], model.experts[related]
+        autoencoders = [model.autoencoder(index) for index in (*old, new)]
+        related, relatedness = most_related(autoencoders, codes)
+        expert, teacher = model.expert(new), model.expert(related)
         with torch.no_grad():
             expert.body.load_state_dict(teacher.body.state_dict())
             if relatedness > self.rel_thresh:
@@ -89,7 +89,7 @@ class ExpertGatePlugin(SupervisedPlugin):
     def clhost_after_forward(self, strategy: Any) -> None:
         model: ExpertGate = strategy.model
         distilled, model.distilled = model.distilled, None
-        own = model.experts[-1].own
+        own = model.expert(-1).own
         if not bool(own[strategy.mb_y].all()):
             raise PluginCompositionError(
                 "a training sample of a class outside the current experience reached the "
@@ -98,7 +98,7 @@ class ExpertGatePlugin(SupervisedPlugin):
             )
         if distilled is None:
             return
-        teacher = model.experts[int(model.experts[-1].teacher)]
+        teacher = model.expert(int(model.expert(-1).teacher))
         with torch.no_grad():
             target = teacher.head(teacher.body(strategy.mb_x))
         units = teacher.own.nonzero().flatten()
