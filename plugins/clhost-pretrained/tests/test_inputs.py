@@ -1,8 +1,6 @@
 import copy
-import pickle
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torchvision.datasets.cifar
@@ -12,7 +10,7 @@ from clhost.errors import ParameterError
 from clhost.templates import SupervisedTemplate
 from clhost_pretrained import DeviceResize, features, resize_inputs
 from clhost_pretrained.cli import vit
-from clhost_pretrained.testing import TINY_VIT, TINY_VIT_KWARGS, tiny_vit
+from clhost_pretrained.testing import TINY_VIT, TINY_VIT_KWARGS, tiny_vit, write_cifar100
 
 
 def torchvision_per_sample(images, size, mean, std, interpolation):
@@ -70,20 +68,6 @@ def test_the_backbone_resizes_to_its_own_size_with_its_pretrained_statistics():
         copied = copy.deepcopy(backbone)  # the hook travels with the copy
         torch.testing.assert_close(features(copied, images), expected)
     assert not any("input_transform" in key for key in backbone.state_dict())
-
-
-def write_cifar100(root: Path, per_class: int = 4) -> None:
-    """Split CIFAR-100's files in torchvision's on-disk format (pickled uint8 rows)."""
-    folder = root / "cifar-100-python"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for split in ("train", "test"):
-        labels = np.repeat(np.arange(100), per_class)
-        rows = rng.integers(0, 256, (len(labels), 3 * 32 * 32), dtype=np.uint8)
-        content = {"data": rows, "fine_labels": labels.tolist(), "coarse_labels": [0] * len(labels)}
-        (folder / split).write_bytes(pickle.dumps(content, protocol=2))
-    meta = {"fine_label_names": [f"class{i}" for i in range(100)]}
-    (folder / "meta").write_bytes(pickle.dumps(meta, protocol=2))
 
 
 def test_split_cifar100_from_local_files_is_resized_on_the_way_into_the_backbone(

@@ -82,3 +82,31 @@ def test_clhost_run_with_a_local_vit_checkpoint_offline(pretrained_path, tmp_pat
 
     results = run_offline("simplecil", pretrained_path, tmp_path)
     assert results["average_accuracy"] > 0.7
+
+
+def test_clhost_run_resizes_split_cifar100_files_on_the_device(tmp_path, monkeypatch):
+    import json
+
+    import torchvision.datasets.cifar
+    from click.testing import CliRunner
+
+    from clhost.cli import main
+    from clhost_pretrained.testing import TINY_VIT, TINY_VIT_KWARGS, tiny_vit, write_cifar100
+
+    monkeypatch.setattr(  # the test's files are not the real ones torchvision's checksums know
+        torchvision.datasets.cifar, "check_integrity", lambda path, md5=None: Path(path).is_file()
+    )
+    root = write_cifar100(tmp_path / "data")
+    sizes = {**TINY_VIT_KWARGS, "img_size": 48, "patch_size": 12}  # CIFAR's 32 resized to 48
+    torch.save(tiny_vit(**sizes).state_dict(), tmp_path / "vit.pth")
+    spec = ",".join(f"{key}={value}" for key, value in sizes.items())
+    model = f"vit:model_name={TINY_VIT},{spec},pretrained_path={tmp_path / 'vit.pth'}"
+    run = ["run", "--strategy", "simplecil", "-q", "--model", f"{model},resize_inputs=true"]
+    cifar = f"split-cifar100:n_experiences=2,root={root}"
+    output = ["--output", str(tmp_path / "run")]
+    result = CliRunner().invoke(main, [*run, "--benchmark", f"{cifar},normalize=false", *output])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert 0.0 <= results["average_accuracy"] <= 1.0
+    refused = CliRunner().invoke(main, [*run, "--benchmark", cifar])  # normalised by CIFAR's
+    assert refused.exit_code == 1 and "normalize=False" in refused.output

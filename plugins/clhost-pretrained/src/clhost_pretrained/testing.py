@@ -80,6 +80,26 @@ def pretrain(
     return path
 
 
+def write_cifar100(root: str | Path, per_class: int = 4) -> Path:
+    """Split CIFAR-100's files under ``root`` in torchvision's on-disk format (pickled
+    uint8 rows of random images, ``per_class`` of each class in each split); returns
+    ``root``. torchvision checks the real files' digests: patch
+    ``torchvision.datasets.cifar.check_integrity`` to accept these."""
+    import pickle
+
+    folder = Path(root) / "cifar-100-python"
+    folder.mkdir(parents=True)
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(100).repeat_interleave(per_class).tolist()
+    for split in ("train", "test"):
+        rows = torch.randint(256, (len(labels), 3 * 32 * 32), generator=generator)
+        content = {"data": rows.to(torch.uint8).numpy(), "fine_labels": labels}
+        (folder / split).write_bytes(pickle.dumps({**content, "coarse_labels": labels}))
+    names = {"fine_label_names": [f"class{i}" for i in range(100)]}
+    (folder / "meta").write_bytes(pickle.dumps(names))
+    return Path(root)
+
+
 def pretrained_vit(path: str | Path, **overrides: object) -> torch.nn.Module:
     """``tiny_vit`` with the weights ``pretrain`` saved at ``path``, read offline."""
     kwargs = {**TINY_VIT_KWARGS, **overrides}
