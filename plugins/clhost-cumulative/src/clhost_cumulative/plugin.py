@@ -33,6 +33,7 @@ class CumulativePlugin(SupervisedPlugin):
     )
 
     state_key = "cumulative"
+    distributed = "replicated"  # the union of the experiences, the same on every rank
 
     def __init__(self) -> None:
         self.seen: Any = None

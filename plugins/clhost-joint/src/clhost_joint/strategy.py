@@ -29,6 +29,7 @@ class JointTraining(SupervisedTemplate):
     """
 
     trains_on_whole_stream = True  # clhost.experiment.run_experiment trains it in one call
+    distributed = "replicated"  # train() only merges the stream for the template's loop
     capabilities = Capabilities(
         conflicts={
             REHEARSAL: "joint training sees the whole stream at once: there is no past "
