@@ -29,6 +29,7 @@ class EarlyStoppingPlugin(SupervisedPlugin):
     """
 
     state_key = "early-stopping"
+    distributed = "replicated"  # reads the evaluation, all-reduced over ranks
 
     def __init__(
         self,

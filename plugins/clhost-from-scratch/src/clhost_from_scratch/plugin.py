@@ -23,6 +23,7 @@ class FromScratchTrainingPlugin(SupervisedPlugin):
     """
 
     state_key = "from-scratch"
+    distributed = "replicated"  # rank 0's initial weights (DDP broadcasts them)
 
     def __init__(self, *, reset_optimizer: bool = True):
         self.reset_optimizer = validate.boolean("reset_optimizer", reset_optimizer)
