@@ -59,12 +59,17 @@ class _AliasLoader(importlib.abc.Loader):
 
     def __init__(self, target: str):
         self.target = target
+        self.own_spec: ModuleSpec | None = None
 
     def create_module(self, spec: ModuleSpec) -> ModuleType:
-        return importlib.import_module(self.target)
+        module = importlib.import_module(self.target)
+        self.own_spec = module.__spec__
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
-        """The module ran when the layer imported it."""
+        """The module ran when the layer imported it; importlib has just given it the
+        alias's spec, so it gets its own back (reloads and pickles keep its real name)."""
+        module.__spec__ = self.own_spec
 
 
 def install() -> AvalancheFinder:

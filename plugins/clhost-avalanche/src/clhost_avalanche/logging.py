@@ -131,8 +131,8 @@ class CSVLogger(BaseLogger):
     with Avalanche's columns (``training_results.csv``, ``eval_results.csv``)."""
 
     TRAIN_COLUMNS = (
+        "training_exp",
         "epoch",
-        "exp",
         "training_accuracy",
         "val_accuracy",
         "training_loss",
@@ -170,8 +170,8 @@ class CSVLogger(BaseLogger):
         self._append(
             "training_results.csv",
             (
-                strategy.clock.train_exp_epochs,
                 self._training_exp,
+                strategy.clock.train_exp_epochs,
                 _number(get("Top1_Acc_Epoch")),
                 0,
                 _number(get("Loss_Epoch")),

@@ -31,6 +31,7 @@ test = torch.utils.data.TensorDataset(*blobs(n_per_class=30, seed=seed + 100))
 train.targets, test.targets = train.tensors[1], test.tensors[1]
 benchmark = nc_benchmark(train, test, 3, task_labels=False, fixed_class_order=[0, 1, 2, 3, 4, 5])
 
+torch.manual_seed(seed)  # the generators may draw from the global generator
 model = SimpleMLP(num_classes=6, input_size=16, hidden_size=64, drop_rate=0.0)
 evaluator = EvaluationPlugin(
     accuracy_metrics(minibatch=True, epoch=True, epoch_running=True, experience=True, stream=True),

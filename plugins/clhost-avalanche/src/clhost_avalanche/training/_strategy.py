@@ -42,6 +42,14 @@ class AvalancheStrategy:
     avalanche_defaults: ClassVar[Mapping[str, Any]] = AVALANCHE_DEFAULTS
     avalanche_unsupported: ClassVar[Mapping[str, str]] = {}
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        """Refuse an Avalanche keyword the native strategy lacks before clhost's keyword
+        check would call it unknown."""
+        for name, alternative in cls.avalanche_unsupported.items():
+            if name in kwargs:
+                raise not_supported(f"{cls.__name__}({name}=...)", alternative)
+        return super().__new__(cls, *args, **kwargs)
+
     def __init__(
         self,
         *,
@@ -49,9 +57,6 @@ class AvalancheStrategy:
         evaluator: Any = default_evaluator,
         **kwargs: Any,
     ):
-        for name, alternative in self.avalanche_unsupported.items():
-            if name in kwargs:
-                raise not_supported(f"{type(self).__name__}({name}=...)", alternative)
         kwargs = {**self.avalanche_defaults, **kwargs}
         fired = fired_callbacks(type(self))
         self.avalanche_plugins = list(plugins or ())

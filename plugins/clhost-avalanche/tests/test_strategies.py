@@ -1,0 +1,143 @@
+"""Strategies: the native clhost strategy underneath, Avalanche's defaults, train()/eval()
+with Avalanche's arguments and results, Avalanche plugins run as clhost hooks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from clhost.errors import PluginCompositionError
+from clhost_agem import AGEM as NativeAGEM
+from clhost_avalanche import training
+from clhost_avalanche._exports import NotSupported
+from clhost_avalanche.benchmarks import nc_benchmark, tensors_benchmark
+from clhost_avalanche.core import SupervisedPlugin
+from clhost_avalanche.evaluation.metrics import accuracy_metrics
+from clhost_avalanche.models import SimpleMLP
+from clhost_avalanche.training.plugins import EvaluationPlugin
+from clhost_ewc import EWC as NativeEWC
+from clhost_naive import Naive as NativeNaive
+from clhost_replay import Replay as NativeReplay
+
+
+def blobs(n_per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    centers = torch.randn(4, 8, generator=torch.Generator().manual_seed(0)) * 2
+    y = torch.arange(4).repeat_interleave(n_per_class)
+    return centers[y] + torch.randn(len(y), 8, generator=generator), y
+
+
+@pytest.fixture
+def benchmark():
+    return nc_benchmark(blobs(20, 1), blobs(10, 2), 2, task_labels=False, shuffle=False)
+
+
+def quiet() -> EvaluationPlugin:
+    return EvaluationPlugin(accuracy_metrics(experience=True, stream=True), loggers=[])
+
+
+def build(cls, **kwargs):
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=4, input_size=8, hidden_size=16, drop_rate=0.0)
+    return cls(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("layer", "native", "options"),
+    [
+        (training.Naive, NativeNaive, {}),
+        (training.Replay, NativeReplay, {"mem_size": 20}),
+        (training.EWC, NativeEWC, {"ewc_lambda": 1.0}),
+        (training.AGEM, NativeAGEM, {"patterns_per_exp": 10, "sample_size": 64}),
+    ],
+)
+def test_a_layer_strategy_trains_exactly_as_the_native_one(benchmark, layer, native, options):
+    common = {"train_mb_size": 8, "train_epochs": 2, **options}
+    ours = build(layer, evaluator=quiet(), **common)
+    theirs = build(native, evaluator=None, **common)
+    for experience in benchmark.train_stream:
+        torch.manual_seed(1)
+        ours.train(experience)
+        torch.manual_seed(1)
+        theirs.train(experience)
+    for a, b in zip(ours.model.parameters(), theirs.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_avalanche_defaults_apply_where_clhost_differs():
+    assert build(training.Naive, evaluator=quiet()).train_mb_size == 1
+    assert build(training.Naive, evaluator=quiet(), train_mb_size=4).train_mb_size == 4
+    agem = build(training.AGEM, evaluator=quiet(), patterns_per_exp=5)
+    assert agem.plugins[0].sample_size == 64
+
+
+def test_eval_returns_avalanches_dictionary_with_pooled_stream_accuracy():
+    x, y = blobs(20, 1)
+    small, large = (x[:10], y[:10]), (x[20:70], y[20:70])
+    bench = tensors_benchmark([(x, y), (x, y)], [small, large], task_labels=[0, 0])
+    strategy = build(training.Naive, evaluator=quiet(), train_mb_size=8)
+    strategy.train(bench.train_stream[0])
+    results = strategy.eval(bench.test_stream)
+    first = results["Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp000"]
+    second = results["Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp001"]
+    pooled = results["Top1_Acc_Stream/eval_phase/test_stream/Task000"]
+    assert first != second
+    assert pooled == pytest.approx((10 * first + 50 * second) / 60)
+
+
+def test_train_takes_avalanches_loader_keywords(benchmark):
+    strategy = build(training.Naive, evaluator=quiet(), train_mb_size=8)
+    strategy.train(benchmark.train_stream[0], num_workers=0, pin_memory=False)
+    assert strategy.num_workers == 0
+    with pytest.raises(NotSupported, match="drop_last"):
+        strategy.train(benchmark.train_stream[0], drop_last=True)
+
+
+def test_default_eval_streams_are_the_trained_experiences(benchmark):
+    strategy = build(training.Naive, evaluator=quiet(), train_mb_size=8, eval_every=0)
+    results = strategy.train(benchmark.train_stream[0])
+    assert "Top1_Acc_Exp/eval_phase/train_stream/Task000/Exp000" in results
+
+
+def test_an_avalanche_plugin_sees_the_strategy_as_avalanche_shows_it(benchmark):
+    class Probe(SupervisedPlugin):
+        def __init__(self):
+            super().__init__()
+            self.seen: list[tuple] = []
+
+        def before_training_exp(self, strategy, **kwargs):
+            self.seen.append(("exp", strategy.experience.current_experience, strategy.is_eval))
+
+        def before_backward(self, strategy, **kwargs):
+            strategy.loss = strategy.loss * 0.0  # no update at all
+
+        def after_eval_exp(self, strategy, **kwargs):
+            self.seen.append(("eval", strategy.experience.current_experience, strategy.is_eval))
+
+    probe = Probe()
+    strategy = build(training.Naive, evaluator=quiet(), train_mb_size=8, plugins=[probe])
+    before = [p.clone() for p in strategy.model.parameters()]
+    strategy.train(benchmark.train_stream[0])
+    strategy.eval(benchmark.test_stream[:1])
+    assert probe.seen == [("exp", 0, False), ("eval", 0, True)]
+    assert all(torch.equal(a, b) for a, b in zip(before, strategy.model.parameters(), strict=True))
+
+
+def test_a_plugin_callback_the_strategy_never_calls_is_refused():
+    class Meta(SupervisedPlugin):
+        def before_inner_updates(self, strategy, **kwargs):
+            pass
+
+    with pytest.raises(PluginCompositionError, match="Meta implements before_inner_updates"):
+        build(training.Naive, evaluator=quiet(), plugins=[Meta()])
+
+
+def test_the_custom_plugin_script_counts_what_avalanche_counts(run_script, reference):
+    assert run_script("plugin").json("PLUGIN") == reference["plugin"]
+
+
+def test_unsupported_keywords_fail_at_construction():
+    with pytest.raises(NotSupported, match="generator_strategy"):
+        build(training.GenerativeReplay, evaluator=quiet(), generator_strategy=object())
+    with pytest.raises(TypeError, match="EvaluationPlugin"):
+        build(training.Naive, evaluator=object())
