@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from clhost import hookimpl
+from clhost import distributed, hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorBatchLoader, TensorData
 from clhost.deprecation import renamed
@@ -49,11 +49,15 @@ class BiCPlugin(SupervisedPlugin):
     applies the layer. An experience with no old classes (the first; every experience of
     a domain-incremental stream) has no distillation (``lambda = 0``) and no correction:
     it is replay with a held-out validation memory.
+
+    Under DDP the held-out samples are rank 0's draw, stage 1 is replay's (each rank its
+    part of every minibatch) and every rank runs stage 2 on the whole validation memory.
     """
 
     capabilities = Capabilities(provides={REHEARSAL})
 
     state_key = "bic"
+    distributed = "replicated"  # rank 0's memories and bias layer, broadcast after each exp.
 
     @renamed(buffer="storage_policy")
     def __init__(
@@ -141,6 +145,7 @@ class BiCPlugin(SupervisedPlugin):
             count = min(sizes[label], len(members) - 1)
             held.append(members[torch.randperm(len(members))[:count].to(members.device)])
         held_index = torch.cat(held) if held else torch.empty(0, dtype=torch.long)
+        held_index = distributed.broadcast_tensor(held_index)  # every rank trains on the rest
         keep = torch.ones(len(data), dtype=torch.bool, device=data.y.device)
         keep[held_index] = False
         return data.subset(torch.nonzero(keep)[:, 0]), data.subset(held_index.sort().values)
@@ -223,7 +228,7 @@ class BiCPlugin(SupervisedPlugin):
         pairs = TensorData(scores, targets)
         for _ in range(self.stage_2_epochs):
             for batch_scores, batch_targets, _ in TensorBatchLoader(
-                pairs, strategy.train_mb_size, shuffle=True
+                pairs, strategy.train_mb_size, shuffle=True, shard=False
             ):
                 corrected = layer(batch_scores).masked_fill(~seen, float("-inf"))
                 loss = F.cross_entropy(corrected, batch_targets)
