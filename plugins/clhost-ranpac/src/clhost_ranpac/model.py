@@ -23,6 +23,7 @@ class RandomProjectionRidge(ClosedFormClassifier):
     minibatches is the batch ridge regression on all of them. It is solved again only
     when the statistics changed."""
 
+    statistics = ("gram", "cross")
     projection: Tensor
     gram: Tensor
     cross: Tensor

@@ -16,6 +16,7 @@ class PrototypeClassifier(ClosedFormClassifier):
     minibatch order gives the same prototypes). A class with no sample yet scores below
     every other class."""
 
+    statistics = ("sums", "counts")
     sums: Tensor
     counts: Tensor
 
