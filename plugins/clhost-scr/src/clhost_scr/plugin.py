@@ -44,6 +44,12 @@ class SCRPlugin(SupervisedPlugin):
     capabilities = Capabilities(provides={REHEARSAL})
 
     state_key = "scr"
+    distributed = "unsupported"
+    distributed_reason = (
+        "its contrastive loss compares every pair of samples of the joined minibatch and its "
+        "memory takes each incoming minibatch: each rank would see only its own part (the "
+        "features and samples are not gathered over ranks yet)"
+    )
     state_components = ("memory",)
 
     def __init__(

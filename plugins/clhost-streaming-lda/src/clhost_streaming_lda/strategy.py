@@ -31,6 +31,13 @@ class StreamingLDA(SupervisedTemplate):
     forward/backward/update step); ``criterion`` only measures the loss.
     """
 
+    distributed = "unsupported"
+    distributed_reason = (
+        "it keeps its class means and shared covariance as running averages updated "
+        "minibatch by minibatch: each rank would fit only its share (not merged over "
+        "ranks yet)"
+    )
+
     HOOK_GROUPS = (BaseTemplateHooks, SGDLoopHooks)
     LEARNS_BY_GRADIENT = False
     default_model = nn.Identity  # clhost run without --model: LDA on the inputs themselves
