@@ -5,15 +5,16 @@ that fits instead of stepping an optimizer."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from clhost import distributed
 from clhost.data import Experience, experience_data
-from clhost.distributed import UNSUPPORTED
 from clhost.errors import ParameterError
 from clhost.hookspecs import BaseTemplateHooks, SGDLoopHooks
 from clhost.models import DynamicModule
@@ -38,10 +39,13 @@ ADAPT_WEIGHT_DECAY = 5e-4  # RanPAC's published first-session settings
 class ClosedFormClassifier(nn.Module):
     """A classifier on features whose statistics are float64 buffers, fitted from
     minibatches without gradients. Subclasses size their buffers in ``resize`` and
-    implement ``fit`` and ``forward``."""
+    implement ``fit`` and ``forward``, and name in ``statistics`` the buffers ``fit`` adds
+    to (sums over samples): under DDP each rank fits its share of the data and these are
+    summed over ranks after each epoch."""
 
     num_features: int = 0
     num_classes: int = 0
+    statistics: tuple[str, ...] = ()
 
     def resize(self, num_features: int, num_classes: int) -> None:
         """Take the feature size (fixed once known) and grow to ``num_classes``."""
@@ -164,16 +168,13 @@ class FrozenFeatureTemplate(SupervisedTemplate):
 
     Each minibatch is scored before it is fitted, so the training metrics are those of
     samples not yet learned; ``criterion`` only measures the loss. The classifier's statistics
-    are buffers of ``strategy.model``, so checkpoints hold them.
+    are buffers of ``strategy.model``, so checkpoints hold them. Under DDP each rank fits
+    its share of each epoch's minibatches, then the statistics are summed over ranks.
     """
 
     HOOK_GROUPS = (BaseTemplateHooks, SGDLoopHooks)
     LEARNS_BY_GRADIENT = False
-    distributed = UNSUPPORTED
-    distributed_reason = (
-        "each rank would fit the statistics of its share of the data only (not summed "
-        "over ranks yet)"
-    )
+    distributed = distributed.REPLICATED  # the classifier's statistics summed over ranks
     models = {"vit": vit}  # clhost run --model vit:model_name=...,pretrained_path=...
     default_model = small_vit  # without --model: a small random ViT, to try it offline
     classifier_class: type[ClosedFormClassifier]
@@ -242,6 +243,10 @@ class FrozenFeatureTemplate(SupervisedTemplate):
         hooks, model = self.hooks, self.model
         if model.adapter is not None and not model.adapter.done:
             self._adapt_first_session(model.adapter)
+        with _summed_over_ranks(model.classifier):
+            self._fit_epoch(hooks, model)
+
+    def _fit_epoch(self, hooks: Any, model: FrozenFeatureModel) -> None:
         for batch in self.dataloader:
             if self._stop_requested:
                 break
@@ -284,6 +289,20 @@ class FrozenFeatureTemplate(SupervisedTemplate):
         finally:
             adapter.requires_grad_(False)
         adapter.done.fill_(True)
+
+
+@contextmanager
+def _summed_over_ranks(classifier: ClosedFormClassifier) -> Iterator[None]:
+    """What each rank adds to ``classifier.statistics`` inside the block, summed over
+    ranks: every rank ends with the statistics of every rank's minibatches."""
+    if distributed.world_size() == 1:
+        yield
+        return
+    before = {name: getattr(classifier, name).clone() for name in classifier.statistics}
+    yield
+    for name, start in before.items():
+        now = getattr(classifier, name)
+        now.copy_(start + distributed.all_reduce_sum(now - start))
 
 
 def _taking_options_of(
