@@ -47,6 +47,12 @@ class CoPEPlugin(SupervisedPlugin):
     capabilities = Capabilities(provides={REHEARSAL})
 
     state_key = "cope"
+    distributed = "unsupported"
+    distributed_reason = (
+        "its PPP loss and prototype updates use the samples of the whole joined minibatch "
+        "together and its memory takes each incoming minibatch: each rank would see only its "
+        "own part (not gathered over ranks yet)"
+    )
 
     def __init__(
         self,
