@@ -7,7 +7,8 @@ Every ``RESULT <name> <stream accuracy> <seconds>`` line a script prints becomes
 the mean over seeds of both accuracies, their difference, and both times (seconds of
 training and evaluation, measured inside the script). ``--record`` also writes what the
 tests compare without Avalanche (the metric dictionary's keys, the generators' streams,
-the loggers' output and the custom plugin's counts, from Avalanche's runs of seed 0) to
+the loggers' output, the custom plugin's counts and the public names of the mirrored
+modules, from Avalanche's runs of seed 0) into
 ``plugins/clhost-avalanche/tests/data/avalanche_reference.json``::
 
     python benchmarks/avalanche_dropin.py --seeds 3 --record
@@ -26,8 +27,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "plugins" / "clhost-avalanche" / "tests" / "scripts"
 REFERENCE = ROOT / "plugins" / "clhost-avalanche" / "tests" / "data" / "avalanche_reference.json"
-NAMES = ("strategies", "plugin", "generators", "metrics", "loggers")
-RECORDED = {"KEYS": "metrics_keys", "STREAMS": "streams", "LOGS": "logs", "PLUGIN": "plugin"}
+NAMES = ("strategies", "plugin", "generators", "metrics", "loggers", "names")
+RECORDED = {
+    "KEYS": "metrics_keys",
+    "STREAMS": "streams",
+    "LOGS": "logs",
+    "PLUGIN": "plugin",
+    "NAMES": "public_names",
+}
 
 
 def run(command: list[str], seed: int) -> list[str]:
@@ -55,7 +62,7 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help=f"write {REFERENCE.name}")
     options = parser.parse_args()
     table: dict[tuple[str, str], list[list[float]]] = {}
-    reference: dict[str, object] = {}
+    reference = json.loads(REFERENCE.read_text()) if REFERENCE.exists() else {}
     for name in options.scripts.split(","):
         script = str(SCRIPTS / f"{name}.py")
         for seed in range(options.seeds):

@@ -78,7 +78,7 @@ def test_explicit_import_as_avalanche_needs_no_hook():
         ("clhost_avalanche.models", "as_multitask", "clhost.models"),
         ("clhost_avalanche.benchmarks", "CORe50", "clhost-vision"),
         ("clhost_avalanche.evaluation.metrics", "ram_usage_metrics", "clhost.evaluation"),
-        ("clhost_avalanche.training.plugins", "UpdateNCMPlugin", "NCMClassifier"),
+        ("clhost_avalanche.training.plugins", "MemoryNCMUpdate", "NCMClassifier"),
     ],
 )
 def test_an_unsupported_name_fails_with_one_line_naming_the_alternative(module, name, alternative):
@@ -105,3 +105,15 @@ def test_usage_without_a_script(capsys):
     assert main([]) == 2
     assert "usage: python -m clhost_avalanche SCRIPT" in capsys.readouterr().err
     assert main(["no/such/script.py"]) == 2
+
+
+def test_every_public_avalanche_name_is_mirrored_or_refused_with_one_line(reference):
+    """Avalanche 0.6.0's public names (recorded from it) each resolve here, or fail with
+    ``NotSupported`` naming the clhost alternative; none is silently missing."""
+    for module_name, names in reference["public_names"].items():
+        module = importlib.import_module("clhost_avalanche" + module_name[len("avalanche") :])
+        for name in names:
+            try:
+                getattr(module, name)
+            except NotSupported as error:
+                assert "\n" not in str(error) and f"{module_name}.{name}" in str(error)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from clhost_avalanche._exports import lazy_module
+
 BASE_CALLBACKS = (
     "before_training",
     "before_training_exp",
@@ -95,6 +97,13 @@ def implemented_callbacks(plugin: object) -> list[str]:
         and getattr(type(plugin), name) is not _does_nothing
     ]
 
+
+UNSUPPORTED = {
+    name: "clhost's strategies are its templates (clhost.templates); experiences are "
+    "clhost.data.Experience"
+    for name in ("Agent", "Adaptable", "CLExperience", "Template")
+}
+__getattr__, __dir__ = lazy_module(globals(), {}, UNSUPPORTED)
 
 __all__ = [
     "BasePlugin",

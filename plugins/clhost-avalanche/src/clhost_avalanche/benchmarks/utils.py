@@ -35,19 +35,68 @@ def as_classification_dataset(dataset: Any, transform_groups: Any = None) -> Any
     return as_classification_data(dataset)
 
 
-UNSUPPORTED = {
-    name: "clhost reads tensors (TensorData) and torch datasets with .targets directly"
-    for name in (
-        "AvalancheDataset",
-        "make_avalanche_dataset",
-        "ClassificationDataset",
-        "TaskAwareClassificationDataset",
-        "as_taskaware_classification_dataset",
-        "DataAttribute",
-        "TensorDataAttribute",
-        "concat_datasets",
-        "classification_subset",
-    )
-}
+UNSUPPORTED = (
+    {
+        name: "clhost reads tensors (TensorData) and torch datasets with .targets directly; "
+        "transforms go into the dataset or a plugin"
+        for name in (
+            "AvalancheDataset",
+            "make_avalanche_dataset",
+            "TaskAwareClassificationDataset",
+            "TaskAwareSupervisedClassificationDataset",
+            "as_taskaware_classification_dataset",
+            "as_avalanche_dataset",
+            "DataAttribute",
+            "TensorDataAttribute",
+            "concat_datasets",
+            "ConstantSequence",
+            "FlatData",
+            "TaskLabels",
+            "TaskSet",
+            "ComposeMaxParamsWarning",
+            "DefaultTransformGroups",
+            "EmptyTransformGroups",
+            "MultiParamCompose",
+            "MultiParamTransform",
+            "MultiParamTransformCallable",
+            "TransformGroups",
+            "TupleTransform",
+            "XComposedTransformDef",
+            "XTransformDef",
+            "YTransformDef",
+            "find_common_transforms_group",
+            "flat_transforms_recursive",
+            "classification_collate_mbatches_fn",
+            "classification_single_values_collate_mbatches_fn",
+            "grouped_and_ordered_indexes",
+            "tensor_as_list",
+        )
+    }
+    | {
+        name: "read the files into tensors (or a torchvision dataset), then tensors_benchmark"
+        for name in (
+            "DatasetFolder",
+            "FilelistDataset",
+            "ImageFolder",
+            "PathsDataset",
+            "common_paths_root",
+            "datasets_from_filelists",
+            "datasets_from_paths",
+            "default_flist_reader",
+            "default_image_loader",
+        )
+    }
+    | {
+        name: "detection is not in clhost"
+        for name in (
+            "DetectionDataset",
+            "concat_detection_datasets",
+            "detection_collate_fn",
+            "detection_collate_mbatches_fn",
+            "detection_subset",
+            "make_detection_dataset",
+        )
+    }
+)
 __getattr__, __dir__ = lazy_module(globals(), {}, UNSUPPORTED)
 __all__ = ["as_classification_dataset", "make_tensor_classification_dataset"]

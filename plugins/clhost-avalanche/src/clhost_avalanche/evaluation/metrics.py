@@ -147,6 +147,43 @@ def confusion_matrix_metrics(
     return [StreamConfusionMatrix(num_classes, normalize)] if stream else []
 
 
+MIRRORED_CLASSES = {
+    **{
+        name: f"clhost_avalanche.evaluation.running:{name}"
+        for name in (
+            "MinibatchAccuracy",
+            "EpochAccuracy",
+            "RunningEpochAccuracy",
+            "ExperienceAccuracy",
+            "StreamAccuracy",
+            "MinibatchLoss",
+            "EpochLoss",
+            "RunningEpochLoss",
+            "ExperienceLoss",
+            "StreamLoss",
+            "MinibatchTime",
+            "EpochTime",
+            "RunningEpochTime",
+            "ExperienceTime",
+            "StreamTime",
+        )
+    },
+    **{
+        name: f"clhost_avalanche.evaluation.transfer:{name}"
+        for name in (
+            "ExperienceForgetting",
+            "StreamForgetting",
+            "ExperienceBWT",
+            "StreamBWT",
+            "ExperienceForwardTransfer",
+            "StreamForwardTransfer",
+        )
+    },
+    "StreamConfusionMatrix": "clhost_avalanche.evaluation.confusion:StreamConfusionMatrix",
+    "GenericPluginMetric": "clhost_avalanche.evaluation.running:RunningMetric",
+}
+"""Avalanche's plugin-metric classes this layer has (the factories above build them)."""
+
 UNSUPPORTED = {
     name: "clhost measures these with its own evaluation (clhost.evaluation, docs/metrics.md)"
     for name in (
@@ -162,12 +199,89 @@ UNSUPPORTED = {
         "topk_acc_metrics",
         "mean_scores_metrics",
         "accuracy_matrix_metrics",
-        "checkpoint_metrics",
+    )
+} | {
+    name: "use the factories (accuracy_metrics, loss_metrics, ...) or subclass PluginMetric; "
+    "the standalone metric classes are not mirrored"
+    for name in (
+        "AMCAPluginMetric",
+        "Accuracy",
+        "AccuracyMatrixPluginMetric",
+        "AccuracyPerTaskPluginMetric",
+        "AverageMeanClassAccuracy",
+        "BWT",
+        "CPUUsage",
+        "ClassAccuracy",
+        "ConfusionMatrix",
+        "CumulativeAccuracy",
+        "CumulativeAccuracyPluginMetric",
+        "CumulativeForgettingPluginMetric",
+        "DiskUsage",
+        "ElapsedTime",
+        "EpochCPUUsage",
+        "EpochClassAccuracy",
+        "EpochDiskUsage",
+        "EpochMAC",
+        "EpochMaxGPU",
+        "EpochMaxRAM",
+        "EpochTopkAccuracy",
+        "ExperienceCPUUsage",
+        "ExperienceClassAccuracy",
+        "ExperienceDiskUsage",
+        "ExperienceMAC",
+        "ExperienceMaxGPU",
+        "ExperienceMaxRAM",
+        "ExperienceTopkAccuracy",
+        "Forgetting",
+        "ForwardTransfer",
+        "GenericExperienceForgetting",
+        "GenericExperienceForwardTransfer",
+        "GenericStreamForgetting",
+        "GenericStreamForwardTransfer",
+        "ImagesSamplePlugin",
+        "LabelsRepartition",
+        "LabelsRepartitionPlugin",
+        "LossMetric",
+        "MAC",
+        "MaxGPU",
+        "MaxRAM",
+        "Mean",
+        "MeanNewOldScores",
+        "MeanScores",
+        "MeanScoresEvalPluginMetric",
+        "MeanScoresTrainPluginMetric",
+        "MinibatchCPUUsage",
+        "MinibatchClassAccuracy",
+        "MinibatchDiskUsage",
+        "MinibatchMAC",
+        "MinibatchMaxGPU",
+        "MinibatchMaxRAM",
+        "MinibatchTopkAccuracy",
+        "MultiStreamAMCA",
+        "PerClassMeanScores",
+        "RunningEpochCPUUsage",
+        "RunningEpochClassAccuracy",
+        "RunningEpochTopkAccuracy",
+        "StreamCPUUsage",
+        "StreamClassAccuracy",
+        "StreamDiskUsage",
+        "StreamMaxGPU",
+        "StreamMaxRAM",
+        "StreamTopkAccuracy",
+        "Sum",
+        "TaskAwareAccuracy",
+        "TaskAwareLoss",
+        "TopkAccuracy",
+        "TrainedExperienceAccuracy",
+        "TrainedExperienceTopkAccuracy",
+        "WandBStreamConfusionMatrix",
+        "WeightCheckpoint",
     )
 }
-__getattr__, __dir__ = lazy_module(globals(), {}, UNSUPPORTED)
+__getattr__, __dir__ = lazy_module(globals(), MIRRORED_CLASSES, UNSUPPORTED)
 
 __all__ = [
+    *MIRRORED_CLASSES,
     "Metric",
     "PluginMetric",
     "accuracy_metrics",

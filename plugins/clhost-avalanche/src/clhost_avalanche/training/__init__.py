@@ -61,13 +61,15 @@ UNSUPPORTED_KEYWORDS = {
 
 UNSUPPORTED = {
     "ExpertGateStrategy": "not yet in clhost (issue 11 adds clhost-expert-gate)",
-    "LaMAML": "use clhost_lamaml.LaMAML with a native clhost script",
     "OnlineNaive": "use Naive on clhost.benchmarks.split_online(...) mini-experiences",
-    "ExpertGate": "not yet in clhost (issue 11 adds clhost-expert-gate)",
     "FeatureReplay": "not in clhost",
     "ER_AML": "not in clhost; ER_ACE is",
-    "SupervisedContrastiveReplay": "use SCR",
-    "DeepSLDA": "use StreamingLDA",
+    "AMLCriterion": "not in clhost; ER_ACE's ACECriterion is",
+    "PackNet": "not in clhost",
+    "AETraining": "not in clhost (ExpertGate's autoencoders come with issue 11)",
+    "VAETraining": "GenerativeReplay trains its generator itself (clhost-generative-replay)",
+    "MaskedCrossEntropy": "use torch.nn.CrossEntropyLoss; IncrementalClassifier masks unseen units",
+    "RegularizationMethod": "write a clhost plugin with the clhost_loss_terms hook",
 }
 
 

@@ -32,9 +32,15 @@ EXPORTS = {
 }
 UNSUPPORTED = {
     "PPPloss": "CoPEPlugin computes its pseudo-prototypical loss itself",
-    "UpdateNCMPlugin": "use ICaRL or clhost.models.NCMClassifier",
-    "UpdateFeCAMPlugin": "not in clhost",
     "FeatureDistillationPlugin": "not in clhost",
+    **{
+        name: "use ICaRL, or clhost.models.NCMClassifier with your own class means"
+        for name in ("CurrentDataNCMUpdate", "MemoryNCMUpdate", "NCMOracle")
+    },
+    **{
+        name: "FeCAM is not in clhost"
+        for name in ("CurrentDataFeCAMUpdate", "MemoryFeCAMUpdate", "FeCAMOracle")
+    },
 }
 __getattr__, __dir__ = lazy_module(globals(), EXPORTS, UNSUPPORTED)
 __all__ = ["EvaluationPlugin", "SupervisedPlugin", "default_evaluator", *EXPORTS]

@@ -15,7 +15,6 @@ for _template in (BaseSGDTemplate, SupervisedTemplate):
 
 UNSUPPORTED = {
     "BaseTemplate": "subclass SupervisedTemplate (clhost's BaseTemplate has no SGD loop)",
-    "OnlineSupervisedTemplate": "use clhost.templates.OnlineSupervisedTemplate natively",
     "SupervisedMetaLearningTemplate": "use the meta-learning template of clhost natively",
 }
 __getattr__, __dir__ = lazy_module(globals(), {}, UNSUPPORTED)
