@@ -33,6 +33,11 @@ class GenerativeReplayPlugin(SupervisedPlugin):
     capabilities = Capabilities(provides={REHEARSAL})
 
     state_key = "generative-replay"
+    distributed = "unsupported"
+    distributed_reason = (
+        "its generator is trained by a second strategy (VAETraining), whose loop does not "
+        "run across ranks yet"
+    )
 
     def __init__(
         self,
@@ -97,6 +102,8 @@ class TrainGeneratorAfterExpPlugin(SupervisedPlugin):
     """After the solver trains on an experience, train the generator on the same one."""
 
     state_key = "train-generator-after-exp"
+    distributed = "unsupported"
+    distributed_reason = GenerativeReplayPlugin.distributed_reason
 
     def __init__(self, generator_strategy: Any = None):
         self.generator_strategy = generator_strategy

@@ -40,6 +40,12 @@ class GSS_greedyPlugin(SupervisedPlugin):
     capabilities = Capabilities(provides={REHEARSAL})
 
     state_key = "gss-greedy"
+    distributed = "unsupported"
+    distributed_reason = (
+        "it scores each incoming minibatch by its gradients against the memory's, on the "
+        "rank's own part only, so the ranks' memories would diverge (no gathered selection "
+        "yet)"
+    )
     state_components = ("memory",)
 
     def __init__(

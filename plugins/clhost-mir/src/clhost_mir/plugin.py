@@ -43,6 +43,12 @@ class MIRPlugin(SupervisedPlugin):
     capabilities = Capabilities(provides={REHEARSAL})
 
     state_key = "mir"
+    distributed = "unsupported"
+    distributed_reason = (
+        "its virtual step uses the gradient of the rank's own part of the minibatch, not "
+        "DDP's average, and its reservoir takes that part only: the ranks' retrievals and "
+        "memories would diverge"
+    )
     state_components = ("buffer",)
 
     def __init__(
