@@ -17,8 +17,9 @@ MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4
 def train_autoencoder(
     autoencoder: GateAutoencoder, codes: Tensor, epochs: int, batch_size: int, lr: float
 ) -> None:
-    """Fit ``autoencoder`` to reconstruct ``codes`` (squared error), minibatches drawn
-    in a fresh random order each epoch."""
+    """Fit ``autoencoder`` to reconstruct ``codes``, minibatches drawn in a fresh random
+    order each epoch. The loss is the minibatch's summed squared error (Avalanche's
+    ``AE_loss``), not its mean: ``lr`` is a step per sample, as in Avalanche."""
     optimizer = torch.optim.SGD(
         autoencoder.parameters(), lr=lr, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY
     )
@@ -29,7 +30,7 @@ def train_autoencoder(
         for start in range(0, len(codes), batch_size):
             batch = codes[order[start : start + batch_size]]
             optimizer.zero_grad()
-            autoencoder.errors(batch).mean().backward()
+            autoencoder.errors(batch).sum().backward()
             optimizer.step()
     autoencoder.train(was_training)
 
