@@ -396,6 +396,8 @@ __all__ = [
     "PLAN_NAME",
     "ROWS_NAME",
     "PlannedRun",
+    "RunOptions",
+    "Spec",
     "SweepOutcome",
     "execute",
     "plan",
