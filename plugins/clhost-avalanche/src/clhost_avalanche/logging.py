@@ -3,8 +3,9 @@
 ``TextLogger`` prints each phase and the values emitted in it, ``InteractiveLogger``
 does the same on standard output with a progress bar over training minibatches (when
 tqdm is installed), ``CSVLogger`` writes ``training_results.csv`` and
-``eval_results.csv`` under ``log_folder``. TensorBoard and W&B are clhost logger plugins
-(the ``clhost.loggers`` entry-point group); without them they fail with one line.
+``eval_results.csv`` under ``log_folder``. ``TensorboardLogger`` and ``WandBLogger``
+forward the values to clhost's logger plugins (the ``clhost.loggers`` entry-point
+group); without them they fail with one line.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import csv
 import os
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, TextIO
 
 import torch
 
+from clhost.evaluation import MetricEvent
 from clhost_avalanche._exports import not_supported
 from clhost_avalanche.core import SupervisedPlugin
 from clhost_avalanche.evaluation.base import MetricValue, is_eval
@@ -207,28 +210,76 @@ def _length(loader: Any) -> int | None:
         return None
 
 
-def _plugin_logger(avalanche_name: str, entry_point: str) -> Any:
-    names = {ep.name for ep in entry_points(group="clhost.loggers")}
-    where = "installed" if entry_point in names else "not installed"
-    return not_supported(
-        avalanche_name,
-        f"add clhost's '{entry_point}' logger plugin ({where}; the clhost.loggers group) "
-        "to a native clhost strategy",
-    )
+class PluginLogger(BaseLogger):
+    """Forwards each scalar metric value to a clhost logger plugin under its Avalanche
+    name, with the training iteration as its step (what Avalanche's logger writes);
+    tensor values (a confusion matrix) are not forwarded."""
+
+    entry_point = ""
+
+    def __init__(self, **options: Any):
+        super().__init__()
+        found = [ep for ep in entry_points(group="clhost.loggers") if ep.name == self.entry_point]
+        if not found:
+            raise not_supported(
+                type(self).__name__,
+                f"install clhost's '{self.entry_point}' logger plugin "
+                f"(clhost-logger-{self.entry_point}, group clhost.loggers)",
+            )
+        self.logger = found[0].load()(**options)
+
+    def log_single_metric(self, name: str, value: Any, x_plot: int) -> None:
+        if isinstance(value, torch.Tensor) and value.numel() != 1:
+            return
+        phase, _, rest = name.partition("/")
+        self.logger.log(MetricEvent(phase=phase, metrics={rest: float(value)}, iteration=x_plot))
+
+    def close(self) -> None:
+        self.logger.close()
 
 
-class TensorboardLogger(BaseLogger):
-    """Not mirrored: TensorBoard logging is clhost's ``tensorboard`` logger plugin."""
+class TensorboardLogger(PluginLogger):
+    """Avalanche's ``TensorboardLogger``: clhost's ``tensorboard`` logger plugin."""
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        raise _plugin_logger("TensorboardLogger", "tensorboard")
+    entry_point = "tensorboard"
+
+    def __init__(self, tb_log_dir: str | Path = "./tb_data", filename_suffix: str = ""):
+        super().__init__(tb_log_dir=Path(tb_log_dir), filename_suffix=filename_suffix)
 
 
-class WandBLogger(BaseLogger):
-    """Not mirrored: W&B logging is clhost's ``wandb`` logger plugin."""
+class WandBLogger(PluginLogger):
+    """Avalanche's ``WandBLogger``: clhost's ``wandb`` logger plugin (project, run name and
+    folder; artifacts, TensorBoard sync and run configs are not mirrored)."""
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        raise _plugin_logger("WandBLogger", "wandb")
+    entry_point = "wandb"
+
+    def __init__(
+        self,
+        project_name: str = "Avalanche",
+        run_name: str = "Test",
+        log_artifacts: bool = False,
+        path: str = "Checkpoints",
+        uri: str | None = None,
+        sync_tfboard: bool = False,
+        save_code: bool = True,
+        config: object = None,
+        dir: str | None = None,
+        params: object = None,
+    ):
+        extras = {
+            "log_artifacts": log_artifacts,
+            "uri": uri,
+            "sync_tfboard": sync_tfboard,
+            "config": config,
+            "params": params,
+        }
+        given = [name for name, value in extras.items() if value]
+        if given:
+            raise not_supported(
+                f"WandBLogger({', '.join(given)}=...)",
+                "clhost's wandb logger plugin logs metrics only; log the rest with wandb itself",
+            )
+        super().__init__(project_name=project_name, run_name=run_name, dir=Path(dir or "."))
 
 
 __all__ = [
