@@ -38,7 +38,9 @@ class WandBLogger(Logger):
         self.project_name = validate.text("project_name", project_name)
         self.run_name = None if run_name is None else validate.text("run_name", run_name)
         self.dir = validate.path("dir", dir)
-        self.mode = None if mode is None else validate.one_of("mode", mode, MODES)
+        if mode is not None:
+            validate.one_of("mode", mode, MODES)
+        self.mode = mode
         self.every = granularity(every)
         self._run = self._start()
 
