@@ -8,7 +8,13 @@ import pytest
 from clhost._hookdoc import render_hook_reference
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-EXAMPLES = ["getting-started.md", "plugin-guide.md", "distributed.md", "loggers.md"]
+EXAMPLES = [
+    "getting-started.md",
+    "plugin-guide.md",
+    "distributed.md",
+    "loggers.md",
+    "migrating-from-avalanche.md",
+]
 
 
 def test_hook_reference_is_current():

@@ -50,12 +50,12 @@ def lazy_module(
             return value
         if name in unsupported:
             raise not_supported(f"{avalanche_name}.{name}", unsupported[name])
-        known = [*exports, *(n for n in namespace if not n.startswith("_"))]
+        known = [*exports, *namespace.get("__all__", ())]
         hints = closest(name, known, n=3)
         hint = f"; did you mean {', '.join(hints)}?" if hints else f" (see {DOCS})"
         raise AttributeError(f"module {avalanche_name!r} has no attribute {name!r}{hint}")
 
     def __dir__() -> list[str]:
-        return sorted({*exports, *(n for n in namespace if not n.startswith("_"))})
+        return sorted({*exports, *namespace.get("__all__", ())})
 
     return __getattr__, __dir__

@@ -47,6 +47,14 @@ STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {
 """Avalanche's strategy name -> the clhost strategy and Avalanche's defaults where they
 differ from clhost's (besides ``train_mb_size=1``)."""
 
+LOSSES = {
+    "LearningWithoutForgetting": "clhost_loss_lwf:LearningWithoutForgetting",
+    "SCRLoss": "clhost_loss_scr:SCRLoss",
+    "ACECriterion": "clhost_loss_ace:ACECriterion",
+    "ICaRLLossPlugin": "clhost_loss_icarl:ICaRLLossPlugin",
+}
+"""Avalanche's losses (``avalanche.training.losses``), clhost's loss distributions."""
+
 UNSUPPORTED_KEYWORDS = {
     "GenerativeReplay": {
         name: "give GenerativeReplay a generator model (clhost-generative-replay's README)"
@@ -80,11 +88,11 @@ def _strategy(name: str) -> type:
     return cls
 
 
-_lookup, __dir__ = lazy_module(globals(), STORAGE_EXPORTS, UNSUPPORTED)
+_lookup, __dir__ = lazy_module(globals(), {**STORAGE_EXPORTS, **LOSSES}, UNSUPPORTED)
 
 
 def __getattr__(name: str) -> Any:
     return _strategy(name) if name in STRATEGIES else _lookup(name)
 
 
-__all__ = [*STRATEGIES, *STORAGE_EXPORTS]
+__all__ = [*STRATEGIES, *STORAGE_EXPORTS, *LOSSES]

@@ -21,10 +21,6 @@ EXPORTS = {
     "ClosestToCenterSelectionStrategy": (
         "clhost_selection_closest_to_center:ClosestToCenterSelectionStrategy"
     ),
-    "LearningWithoutForgetting": "clhost_loss_lwf:LearningWithoutForgetting",
-    "SCRLoss": "clhost_loss_scr:SCRLoss",
-    "ACECriterion": "clhost_loss_ace:ACECriterion",
-    "ICaRLLossPlugin": "clhost_loss_icarl:ICaRLLossPlugin",
 }
 __getattr__, __dir__ = lazy_module(globals(), EXPORTS)
 __all__ = list(EXPORTS)
