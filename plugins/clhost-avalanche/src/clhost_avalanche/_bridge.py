@@ -28,7 +28,7 @@ class Bridge:
         self.name = type(plugin).__name__
 
 
-def fired_callbacks(template: type) -> frozenset[str]:
+def fired_callbacks(template: Any) -> frozenset[str]:
     """The Avalanche names of the hooks ``template`` fires."""
     return frozenset(name.removeprefix(PREFIX) for name in hook_names(*template.HOOK_GROUPS))
 

@@ -113,7 +113,7 @@ class InteractiveLogger(TextLogger):
 
     def before_training_epoch(self, strategy: Any, metric_values: Any = None, **kw: Any) -> None:
         try:
-            from tqdm import tqdm
+            from tqdm import tqdm  # type: ignore[import-untyped]
         except ImportError:
             return
         self._bar = tqdm(total=_length(strategy.dataloader), file=sys.stdout, leave=False)

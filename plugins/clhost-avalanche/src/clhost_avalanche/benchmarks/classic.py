@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import clhost_vision
+import clhost_vision  # type: ignore[import-untyped]
 from clhost.data import Benchmark
 from clhost_avalanche._exports import not_supported
 

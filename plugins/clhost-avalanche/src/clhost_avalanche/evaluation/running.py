@@ -41,9 +41,14 @@ class RunningMetric(PluginMetric):
     """Avalanche's ``GenericPluginMetric``: reset, update and emit at the given points."""
 
     name = ""
+    reset_at, emit_at, mode = "experience", "experience", "eval"
 
-    def __init__(self, reset_at: str, emit_at: str, mode: str):
-        self.reset_at, self.emit_at, self.mode = reset_at, emit_at, mode
+    def __init__(
+        self, reset_at: str | None = None, emit_at: str | None = None, mode: str | None = None
+    ):
+        self.reset_at = reset_at or self.reset_at
+        self.emit_at = emit_at or self.emit_at
+        self.mode = mode or self.mode
         self.reset()
 
     def __str__(self) -> str:
@@ -119,10 +124,9 @@ class _Time(RunningMetric):
 
 
 def _named(base: type, name: str, reset_at: str, emit_at: str, mode: str, **attrs: Any) -> type:
-    def __init__(self: Any) -> None:
-        base.__init__(self, reset_at, emit_at, mode)
-
-    return type(name, (base,), {"__init__": __init__, "name": attrs.pop("key"), **attrs})
+    """Avalanche's metric ``name`` (key ``attrs["key"]``): ``base`` at fixed points."""
+    points = {"reset_at": reset_at, "emit_at": emit_at, "mode": mode}
+    return type(name, (base,), {**points, "name": attrs.pop("key"), **attrs})
 
 
 MinibatchAccuracy = _named(

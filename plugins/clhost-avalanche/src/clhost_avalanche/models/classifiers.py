@@ -14,6 +14,8 @@ class IncrementalClassifier(_IncrementalClassifier):
     """Grows with new classes; with ``masking`` the outputs of classes no training
     experience has brought yet are ``mask_value``, in training and evaluation."""
 
+    active_units: Tensor
+
     def __init__(
         self,
         in_features: int,
