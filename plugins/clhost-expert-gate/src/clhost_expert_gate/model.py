@@ -115,21 +115,20 @@ class ExpertGate(DynamicModule):
 
     def adaptation(self, experience: Experience) -> None:
         """Add the experience's autoencoder and expert (a copy of the pretrained body with
-        fresh heads; the plugin trains the one and initialises the other)."""
+        fresh heads; the plugin trains the one and initialises the other). The template
+        moves them to its device."""
         classes = list(experience.classes_in_this_experience)
         if max(classes, default=-1) >= self.num_classes:
             raise ParameterError(
                 f"experience {experience.current_experience} has class {max(classes)} but "
                 f"the ExpertGate model has num_classes={self.num_classes}"
             )
-        device = next(self.features.parameters(), torch.empty(0)).device
         own = torch.zeros(self.num_classes, dtype=torch.bool)
         own[classes] = True
         body = copy.deepcopy(self.features)
         unfreeze(body)
-        expert = Expert(body, self.width, self.num_classes, own)
-        self.experts.append(expert.to(device))
-        self.autoencoders.append(GateAutoencoder(self.width, self.ae_latent_dim).to(device))
+        self.experts.append(Expert(body, self.width, self.num_classes, own))
+        self.autoencoders.append(GateAutoencoder(self.width, self.ae_latent_dim))
 
     def expert(self, index: int) -> Expert:
         return cast(Expert, self.experts[index])

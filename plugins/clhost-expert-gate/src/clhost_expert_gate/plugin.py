@@ -70,7 +70,8 @@ class ExpertGatePlugin(SupervisedPlugin):
         for index in old:
             freeze_modules(model.experts[index].modules())
             freeze_modules(model.autoencoders[index].modules())
-        codes = model.codes(experience_tensors(strategy.experience).x.to(strategy.device))
+        inputs = experience_tensors(strategy.experience).x.split(strategy.eval_mb_size)
+        codes = torch.cat([model.codes(part.to(strategy.device)) for part in inputs])
         train_autoencoder(
             model.autoencoder(new), codes, self.ae_train_epochs, self.ae_train_mb_size, self.ae_lr
         )
