@@ -8,7 +8,7 @@ the mean over seeds of both accuracies, their difference, and both times (second
 training and evaluation, measured inside the script). ``--record`` also writes what the
 tests compare without Avalanche (the metric dictionary's keys, the generators' streams,
 the loggers' output, the custom plugin's counts and the public names of the mirrored
-modules, from Avalanche's runs of seed 0) into
+modules and the keywords of every strategy, from Avalanche's runs of seed 0) into
 ``plugins/clhost-avalanche/tests/data/avalanche_reference.json``::
 
     python benchmarks/avalanche_dropin.py --seeds 3 --record
@@ -34,6 +34,7 @@ RECORDED = {
     "LOGS": "logs",
     "PLUGIN": "plugin",
     "NAMES": "public_names",
+    "SIGNATURES": "strategy_keywords",
 }
 
 

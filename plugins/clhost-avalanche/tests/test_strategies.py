@@ -141,3 +141,26 @@ def test_unsupported_keywords_fail_at_construction():
         build(training.GenerativeReplay, evaluator=quiet(), generator_strategy=object())
     with pytest.raises(TypeError, match="EvaluationPlugin"):
         build(training.Naive, evaluator=object())
+
+
+def test_every_strategy_takes_avalanches_keywords(reference):
+    """Each strategy accepts every keyword of Avalanche's constructor (recorded from it),
+    except those refused with one line unless given Avalanche's default."""
+    from clhost._keywords import accepted_keywords
+
+    for name, keywords in reference["strategy_keywords"].items():
+        if name not in training.STRATEGIES:
+            assert name in training.UNSUPPORTED
+            continue
+        layer = getattr(training, name)
+        # Avalanche's LearningToPrompt builds its optimizer itself (passing one fails there)
+        built_itself = {"optimizer"} if name == "LearningToPrompt" else set()
+        missing = set(keywords) - accepted_keywords(layer) - built_itself
+        assert missing == set(training.UNSUPPORTED_KEYWORDS.get(name, {})), name
+
+
+def test_an_unmirrored_keyword_at_avalanches_default_is_accepted():
+    strategy = build(training.MAS, evaluator=quiet(), verbose=False)
+    assert isinstance(strategy, training.MAS)
+    with pytest.raises(NotSupported, match=r"MAS\(verbose=...\)"):
+        build(training.MAS, evaluator=quiet(), verbose=True)

@@ -5,6 +5,7 @@ defined by the library itself, not its imports).
 """
 
 import importlib
+import inspect
 import json
 import types
 import warnings
@@ -35,3 +36,27 @@ for name in MODULES:
         }
     )
 print("NAMES " + json.dumps(names, sort_keys=True))
+
+
+def keywords(cls):
+    """The keywords ``cls(...)`` takes, following ``**kwargs`` up its bases."""
+    found = set()
+    for klass in cls.__mro__:
+        init = vars(klass).get("__init__")
+        if init is None:
+            continue
+        parameters = inspect.signature(init).parameters.values()
+        found |= {p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return sorted(found - {"self"})
+
+
+training = importlib.import_module("avalanche.training")
+strategies = {
+    name: keywords(getattr(training, name))
+    for name in names["avalanche.training"]
+    if isinstance(getattr(training, name), type)
+    and any(k.__name__ == "BaseTemplate" for k in getattr(training, name).__mro__)
+}
+print("SIGNATURES " + json.dumps(strategies, sort_keys=True))

@@ -55,17 +55,18 @@ LOSSES = {
 }
 """Avalanche's losses (``avalanche.training.losses``), clhost's loss distributions."""
 
-UNSUPPORTED_KEYWORDS = {
+GENERATOR = "give GenerativeReplay a generator model (clhost-generative-replay's README)"
+UNSUPPORTED_KEYWORDS: dict[str, dict[str, tuple[Any, str]]] = {
     "GenerativeReplay": {
-        name: "give GenerativeReplay a generator model (clhost-generative-replay's README)"
-        for name in (
-            "generator_strategy",
-            "is_weighted_replay",
-            "weight_replay_loss_factor",
-            "weight_replay_loss",
-        )
+        "generator_strategy": (None, GENERATOR),
+        "is_weighted_replay": (False, GENERATOR),
+        "weight_replay_loss_factor": (1.0, GENERATOR),
+        "weight_replay_loss": (0.0001, GENERATOR),
     },
+    "MAS": {"verbose": (False, "clhost's MAS does not print its importance computation")},
 }
+"""Avalanche keywords a strategy does not mirror: accepted at Avalanche's default value,
+refused with one line otherwise."""
 
 UNSUPPORTED = {
     "ExpertGateStrategy": "not yet in clhost (issue 11 adds clhost-expert-gate)",

@@ -40,13 +40,13 @@ class AvalancheStrategy:
     """Put in front of a clhost template: Avalanche's constructor and results."""
 
     avalanche_defaults: ClassVar[Mapping[str, Any]] = AVALANCHE_DEFAULTS
-    avalanche_unsupported: ClassVar[Mapping[str, str]] = {}
+    avalanche_unsupported: ClassVar[Mapping[str, tuple[Any, str]]] = {}
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        """Refuse an Avalanche keyword the native strategy lacks before clhost's keyword
-        check would call it unknown."""
-        for name, alternative in cls.avalanche_unsupported.items():
-            if name in kwargs:
+        """Refuse an Avalanche keyword the native strategy lacks, unless it has Avalanche's
+        default value, before clhost's keyword check would call it unknown."""
+        for name, (default, alternative) in cls.avalanche_unsupported.items():
+            if name in kwargs and kwargs.pop(name) != default:
                 raise not_supported(f"{cls.__name__}({name}=...)", alternative)
         return super().__new__(cls, *args, **kwargs)
 
@@ -58,6 +58,8 @@ class AvalancheStrategy:
         **kwargs: Any,
     ):
         kwargs = {**self.avalanche_defaults, **kwargs}
+        for name in self.avalanche_unsupported:  # at their default (``__new__`` checked)
+            kwargs.pop(name, None)
         fired = fired_callbacks(type(self))
         self.avalanche_plugins = list(plugins or ())
         self.avalanche_evaluator = _evaluation_plugin(evaluator)
@@ -116,7 +118,7 @@ def avalanche_strategy(
     native: type,
     name: str | None = None,
     defaults: Mapping[str, Any] = {},
-    unsupported: Mapping[str, str] = {},
+    unsupported: Mapping[str, tuple[Any, str]] = {},
 ) -> type:
     """``native`` with Avalanche's constructor defaults and results in front."""
     name = name or native.__name__
