@@ -28,8 +28,13 @@ from clhost.testing import on_ranks
 METHODS = [
     *("gem", "er-ace", "gdumb", "rar", "bic", "ar1", "lfl", "cwr-star", "pnn", "simplecil"),
     *("ranpac", "cumulative", "from-scratch", "joint", "lr-scheduler", "early-stopping"),
-    "online-er-ace",
+    *("online-er-ace", "l2p", "dualprompt", "coda-prompt"),
 ]
+PROMPTS = {  # small prompt pools on a tiny random ViT (the settings of their own tests)
+    "l2p": {"pool_size": 10, "prompt_length": 4, "top_k": 3},
+    "dualprompt": {"pool_size": 3, "g_prompt_layer_idx": (0,), "e_prompt_layer_idx": (1,)},
+    "coda-prompt": {"pool_size": 6, "n_tasks": 3, "prompt_layer_idx": (0, 1)},
+}
 OPTIONS: dict[str, dict[str, Any]] = {
     "gem": {"patterns_per_exp": 64},
     "er-ace": {"mem_size": 100, "batch_size_mem": 16},
@@ -56,9 +61,14 @@ def build(method: str, seed: int) -> Any:
     """``method`` with a small MLP on split digits (a frozen random one for the methods on
     a frozen backbone), seeded; ``lr-scheduler``, ``early-stopping``: naive with a
     plateau schedule, or stopping on the test stream; ``online-er-ace``: the online
-    template with ER-ACE."""
+    template with ER-ACE; the prompt methods on a tiny random ViT."""
     torch.manual_seed(seed)
     options = {"train_mb_size": 32, "train_epochs": 1, "eval_mb_size": 50}
+    if method in PROMPTS:
+        from clhost_pretrained.testing import tiny_vit
+
+        options.update(train_mb_size=16, num_classes=6, lr=0.01, **PROMPTS[method])
+        return load("strategies", method)(model=tiny_vit(), **options)
     if method in ("simplecil", "ranpac"):
         backbone = nn.Sequential(nn.Linear(64, 64), nn.ReLU())
         return load("strategies", method)(model=backbone, **OPTIONS.get(method, {}), **options)
@@ -88,9 +98,14 @@ def build(method: str, seed: int) -> Any:
     return load("strategies", method)(**OPTIONS.get(method, {}), **options)
 
 
-def even(task_labels: bool, seed: int) -> Benchmark:
-    """Split digits with 256 training samples per experience (both classes balanced)."""
-    benchmark = split_digits(5, seed=seed, task_labels=task_labels)
+def even(method: str, seed: int) -> Benchmark:
+    """Split digits with 256 training samples per experience (both classes balanced), task
+    labels for PNN; 3 experiences of 80 texture images for the prompt methods."""
+    if method in PROMPTS:
+        from clhost_pretrained.testing import texture_stream
+
+        return texture_stream(seed=seed + 1)  # seed 0's classes are the pretraining ones
+    benchmark = split_digits(5, seed=seed, task_labels=method == "pnn")
     train = [replace(e, dataset=e.dataset.subset(range(256))) for e in benchmark.train_stream]
     return replace(benchmark, train_stream=Stream("train", train))
 
@@ -100,7 +115,7 @@ def runs(methods: list[str], seed: int = 0) -> dict[str, dict]:
     plugins' and the model's)."""
     out = {}
     for method in methods:
-        strategy, benchmark = build(method, seed), even(method == "pnn", seed)
+        strategy, benchmark = build(method, seed), even(method, seed)
         if isinstance(strategy, OnlineSupervisedTemplate):
             for experience in benchmark.train_stream:  # pieces of 32: two minibatches
                 strategy.train(split_online(Stream("train", [experience]), 32))
@@ -157,3 +172,16 @@ def test_every_first_party_strategy_and_plugin_is_supported_or_refused_with_a_re
         assert declared in distributed.POLICIES, entry.label
         if declared == distributed.UNSUPPORTED:
             assert getattr(component, "distributed_reason", None), entry.label
+
+
+def test_a_prompt_pool_voting_over_the_minibatch_is_refused_across_ranks():
+    from clhost_pretrained.testing import tiny_vit
+
+    def l2p(batchwise: bool) -> Any:
+        options = {"num_classes": 6, **PROMPTS["l2p"], "batchwise_prompt": batchwise}
+        return load("strategies", "l2p")(model=tiny_vit(), **options)
+
+    assert distributed.policy_of(l2p(False)) == distributed.REPLICATED
+    voting = l2p(True)
+    assert distributed.policy_of(voting) == distributed.UNSUPPORTED
+    assert "vote" in type(voting).distributed_reason

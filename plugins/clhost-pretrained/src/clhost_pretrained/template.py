@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from clhost.data import Experience
+from clhost.distributed import REPLICATED, UNSUPPORTED
 from clhost.errors import ParameterError
 from clhost.templates import SupervisedTemplate
 from clhost.templates.base import DEFAULT
@@ -50,11 +51,9 @@ class PromptTemplate(SupervisedTemplate):
     its own).
     """
 
-    distributed = "unsupported"
     distributed_reason = (
-        "not run across ranks yet: the prompt choice and the pull of the chosen keys are "
-        "computed inside the forward DDP would wrap, and no test checks that every rank "
-        "trains them alike"
+        "batchwise_prompt chooses the prompts by a vote over the minibatch, and each rank "
+        "would vote over its own part of it"
     )
     models = {"vit": vit}  # clhost run --model vit:model_name=...,pretrained_path=...
     default_model = small_vit  # without --model: a small random ViT, to try it offline
@@ -112,6 +111,13 @@ class PromptTemplate(SupervisedTemplate):
             peval_mode=peval_mode,
             num_workers=num_workers,
         )
+
+    @property
+    def distributed(self) -> str:  # type: ignore[override]
+        """Replicated (the prompts, keys and head train through DDP like any model),
+        unless a prompt pool votes over the minibatch (``distributed_reason``)."""
+        voting = any(getattr(m, "batchwise_prompt", False) for m in self.model.modules())
+        return UNSUPPORTED if voting else REPLICATED
 
     def _adam(self, model: nn.Module) -> torch.optim.Adam:
         trainable = [p for p in model.parameters() if p.requires_grad]
