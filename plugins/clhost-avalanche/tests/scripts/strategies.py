@@ -1,4 +1,4 @@
-"""Avalanche-style script: Naive, Replay and EWC on a 3-experience class-incremental stream.
+"""Avalanche-style script: a dozen strategies on a 3-experience class-incremental stream.
 
 Prints one line per strategy: ``RESULT <name> <stream accuracy> <seconds>``.
 """
@@ -11,7 +11,21 @@ from _data import blobs
 from avalanche.benchmarks import nc_benchmark
 from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
 from avalanche.models import SimpleMLP
-from avalanche.training import EWC, Naive, Replay
+from avalanche.training import (
+    AGEM,
+    DER,
+    ER_ACE,
+    EWC,
+    GEM,
+    LFL,
+    MAS,
+    Cumulative,
+    GDumb,
+    LwF,
+    Naive,
+    Replay,
+    SynapticIntelligence,
+)
 from avalanche.training.plugins import EvaluationPlugin
 
 seed = int(sys.argv[1]) if len(sys.argv) > 1 else 0
@@ -23,8 +37,18 @@ benchmark = nc_benchmark(train, test, 3, task_labels=False, fixed_class_order=[0
 
 for name, cls, extra in (
     ("Naive", Naive, {}),
+    ("Cumulative", Cumulative, {}),
     ("Replay", Replay, {"mem_size": 60}),
+    ("GDumb", GDumb, {"mem_size": 60}),
+    ("DER", DER, {"mem_size": 60, "alpha": 0.1, "beta": 0.5}),
+    ("ER_ACE", ER_ACE, {"mem_size": 60}),
     ("EWC", EWC, {"ewc_lambda": 10.0}),
+    ("SynapticIntelligence", SynapticIntelligence, {"si_lambda": 1.0}),
+    ("MAS", MAS, {"lambda_reg": 1.0}),
+    ("LwF", LwF, {"alpha": 1.0, "temperature": 2.0}),
+    ("LFL", LFL, {"lambda_e": 0.1}),
+    ("AGEM", AGEM, {"patterns_per_exp": 30, "sample_size": 30}),
+    ("GEM", GEM, {"patterns_per_exp": 30, "memory_strength": 0.5}),
 ):
     torch.manual_seed(seed)
     model = SimpleMLP(num_classes=6, input_size=16, hidden_size=64, drop_rate=0.0)

@@ -22,16 +22,39 @@ from clhost_avalanche._exports import not_supported
 NO_TRANSFORMS = "apply transforms to the tensors first, or read images with clhost-vision"
 
 
-def _refuse(function: str, **options: Any) -> None:
-    """One line for the first option given that the layer does not mirror."""
-    for name, given in options.items():
-        if given:
-            raise not_supported(
-                f"{function}({name}=...)",
-                NO_TRANSFORMS
-                if "transform" in name
-                else "build the streams with clhost.benchmarks directly",
-            )
+UNMIRRORED_OPTIONS = {
+    **dict.fromkeys(
+        (
+            "train_transform",
+            "eval_transform",
+            "train_target_transform",
+            "eval_target_transform",
+            "other_streams_transforms",
+        ),
+        NO_TRANSFORMS,
+    ),
+    **dict.fromkeys(
+        (
+            "class_ids_from_zero_from_first_exp",
+            "one_dataset_per_exp",
+            "reproducibility_data",
+            "balance_experiences",
+            "min_class_patterns_in_exp",
+            "other_streams_datasets",
+            "other_streams_tensors",
+            "complete_test_set_only",
+        ),
+        "build the streams with clhost.benchmarks directly",
+    ),
+}
+"""Generator options the layer does not mirror, and what to do instead."""
+
+
+def _refuse(function: str, arguments: dict[str, Any]) -> None:
+    """One line for the first unmirrored option ``arguments`` gives a value."""
+    for name, alternative in UNMIRRORED_OPTIONS.items():
+        if arguments.get(name):
+            raise not_supported(f"{function}({name}=...)", alternative)
 
 
 def _single(dataset: Any, function: str) -> Any:
@@ -64,14 +87,7 @@ def nc_benchmark(
     reproducibility_data: Any = None,
 ) -> Benchmark:
     """New classes in each experience: ``clhost.benchmarks.class_incremental``."""
-    _refuse(
-        "nc_benchmark",
-        class_ids_from_zero_from_first_exp=class_ids_from_zero_from_first_exp,
-        one_dataset_per_exp=one_dataset_per_exp,
-        train_transform=train_transform,
-        eval_transform=eval_transform,
-        reproducibility_data=reproducibility_data,
-    )
+    _refuse("nc_benchmark", locals())
     return class_incremental(
         _single(train_dataset, "nc_benchmark"),
         _single(test_dataset, "nc_benchmark"),
@@ -125,14 +141,7 @@ def ni_benchmark(
 ) -> Benchmark:
     """New instances: the training samples dealt into ``n_experiences`` parts (shuffled
     unless ``shuffle=False``); the test stream is one experience with every test sample."""
-    _refuse(
-        "ni_benchmark",
-        balance_experiences=balance_experiences,
-        min_class_patterns_in_exp=min_class_patterns_in_exp,
-        train_transform=train_transform,
-        eval_transform=eval_transform,
-        reproducibility_data=reproducibility_data,
-    )
+    _refuse("ni_benchmark", locals())
     train = _tensor_data(_single(train_dataset, "ni_benchmark"), "ni_benchmark")
     if fixed_exp_assignment is not None:
         parts = [torch.as_tensor(indices, dtype=torch.long) for indices in fixed_exp_assignment]
@@ -167,16 +176,7 @@ def dataset_benchmark(
     other_streams_transforms: Any = None,
 ) -> Benchmark:
     """One experience per given dataset (task label 0): ``domain_incremental``."""
-    _refuse(
-        "dataset_benchmark",
-        other_streams_datasets=other_streams_datasets,
-        complete_test_set_only=complete_test_set_only,
-        train_transform=train_transform,
-        train_target_transform=train_target_transform,
-        eval_transform=eval_transform,
-        eval_target_transform=eval_target_transform,
-        other_streams_transforms=other_streams_transforms,
-    )
+    _refuse("dataset_benchmark", locals())
     return domain_incremental(list(train_datasets), list(test_datasets), name="dataset_benchmark")
 
 
@@ -194,16 +194,7 @@ def tensors_benchmark(
     other_streams_transforms: Any = None,
 ) -> Benchmark:
     """One experience per ``(x, y)`` pair; ``task_labels`` all 0, or ``0..n-1``."""
-    _refuse(
-        "tensors_benchmark",
-        other_streams_tensors=other_streams_tensors,
-        complete_test_set_only=complete_test_set_only,
-        train_transform=train_transform,
-        train_target_transform=train_target_transform,
-        eval_transform=eval_transform,
-        eval_target_transform=eval_target_transform,
-        other_streams_transforms=other_streams_transforms,
-    )
+    _refuse("tensors_benchmark", locals())
     labels = [int(t) for t in task_labels]
     if labels not in ([0] * len(labels), list(range(len(labels)))):
         raise not_supported(

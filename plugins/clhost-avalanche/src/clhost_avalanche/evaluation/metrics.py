@@ -7,9 +7,57 @@ from clhost_avalanche.evaluation import running, transfer
 from clhost_avalanche.evaluation.base import Metric, PluginMetric
 from clhost_avalanche.evaluation.confusion import StreamConfusionMatrix
 
+GRANULARITIES = ("minibatch", "epoch", "epoch_running", "experience", "stream")
+ACCURACY = dict(
+    zip(
+        GRANULARITIES,
+        (
+            running.MinibatchAccuracy,
+            running.EpochAccuracy,
+            running.RunningEpochAccuracy,
+            running.ExperienceAccuracy,
+            running.StreamAccuracy,
+        ),
+        strict=True,
+    )
+)
+LOSS = dict(
+    zip(
+        GRANULARITIES,
+        (
+            running.MinibatchLoss,
+            running.EpochLoss,
+            running.RunningEpochLoss,
+            running.ExperienceLoss,
+            running.StreamLoss,
+        ),
+        strict=True,
+    )
+)
+TIMING = dict(
+    zip(
+        GRANULARITIES,
+        (
+            running.MinibatchTime,
+            running.EpochTime,
+            running.RunningEpochTime,
+            running.ExperienceTime,
+            running.StreamTime,
+        ),
+        strict=True,
+    )
+)
+FORGETTING = {"experience": transfer.ExperienceForgetting, "stream": transfer.StreamForgetting}
+BWT = {"experience": transfer.ExperienceBWT, "stream": transfer.StreamBWT}
+FORWARD_TRANSFER = {
+    "experience": transfer.ExperienceForwardTransfer,
+    "stream": transfer.StreamForwardTransfer,
+}
 
-def _chosen(flags: dict[str, bool], classes: dict[str, type]) -> list[PluginMetric]:
-    return [classes[flag]() for flag, wanted in flags.items() if wanted]
+
+def _chosen(family: dict[str, type], flags: dict[str, bool]) -> list[PluginMetric]:
+    """One metric of ``family`` per granularity flag set, in Avalanche's order."""
+    return [metric() for flag, metric in family.items() if flags[flag]]
 
 
 def accuracy_metrics(
@@ -27,22 +75,7 @@ def accuracy_metrics(
             "accuracy_metrics(trained_experience=True)",
             "read the accuracy matrix of clhost's EvalResult (columns of trained experiences)",
         )
-    return _chosen(
-        {
-            "minibatch": minibatch,
-            "epoch": epoch,
-            "epoch_running": epoch_running,
-            "experience": experience,
-            "stream": stream,
-        },
-        {
-            "minibatch": running.MinibatchAccuracy,
-            "epoch": running.EpochAccuracy,
-            "epoch_running": running.RunningEpochAccuracy,
-            "experience": running.ExperienceAccuracy,
-            "stream": running.StreamAccuracy,
-        },
-    )
+    return _chosen(ACCURACY, locals())
 
 
 def loss_metrics(
@@ -54,22 +87,7 @@ def loss_metrics(
     stream: bool = False,
 ) -> list[PluginMetric]:
     """The mean loss per sample at the chosen granularities."""
-    return _chosen(
-        {
-            "minibatch": minibatch,
-            "epoch": epoch,
-            "epoch_running": epoch_running,
-            "experience": experience,
-            "stream": stream,
-        },
-        {
-            "minibatch": running.MinibatchLoss,
-            "epoch": running.EpochLoss,
-            "epoch_running": running.RunningEpochLoss,
-            "experience": running.ExperienceLoss,
-            "stream": running.StreamLoss,
-        },
-    )
+    return _chosen(LOSS, locals())
 
 
 def timing_metrics(
@@ -81,51 +99,24 @@ def timing_metrics(
     stream: bool = False,
 ) -> list[PluginMetric]:
     """Wall-clock seconds at the chosen granularities."""
-    return _chosen(
-        {
-            "minibatch": minibatch,
-            "epoch": epoch,
-            "epoch_running": epoch_running,
-            "experience": experience,
-            "stream": stream,
-        },
-        {
-            "minibatch": running.MinibatchTime,
-            "epoch": running.EpochTime,
-            "epoch_running": running.RunningEpochTime,
-            "experience": running.ExperienceTime,
-            "stream": running.StreamTime,
-        },
-    )
+    return _chosen(TIMING, locals())
 
 
 def forgetting_metrics(*, experience: bool = False, stream: bool = False) -> list[PluginMetric]:
     """Accuracy forgetting per evaluated experience and averaged over the stream."""
-    return _chosen(
-        {"experience": experience, "stream": stream},
-        {"experience": transfer.ExperienceForgetting, "stream": transfer.StreamForgetting},
-    )
+    return _chosen(FORGETTING, locals())
 
 
 def bwt_metrics(*, experience: bool = False, stream: bool = False) -> list[PluginMetric]:
     """Backward transfer: forgetting with the opposite sign."""
-    return _chosen(
-        {"experience": experience, "stream": stream},
-        {"experience": transfer.ExperienceBWT, "stream": transfer.StreamBWT},
-    )
+    return _chosen(BWT, locals())
 
 
 def forward_transfer_metrics(
     *, experience: bool = False, stream: bool = False
 ) -> list[PluginMetric]:
     """Forward transfer (needs the strategy's ``eval_every >= 0``)."""
-    return _chosen(
-        {"experience": experience, "stream": stream},
-        {
-            "experience": transfer.ExperienceForwardTransfer,
-            "stream": transfer.StreamForwardTransfer,
-        },
-    )
+    return _chosen(FORWARD_TRANSFER, locals())
 
 
 def confusion_matrix_metrics(
@@ -148,37 +139,10 @@ def confusion_matrix_metrics(
 
 
 MIRRORED_CLASSES = {
-    **{
-        name: f"clhost_avalanche.evaluation.running:{name}"
-        for name in (
-            "MinibatchAccuracy",
-            "EpochAccuracy",
-            "RunningEpochAccuracy",
-            "ExperienceAccuracy",
-            "StreamAccuracy",
-            "MinibatchLoss",
-            "EpochLoss",
-            "RunningEpochLoss",
-            "ExperienceLoss",
-            "StreamLoss",
-            "MinibatchTime",
-            "EpochTime",
-            "RunningEpochTime",
-            "ExperienceTime",
-            "StreamTime",
-        )
-    },
-    **{
-        name: f"clhost_avalanche.evaluation.transfer:{name}"
-        for name in (
-            "ExperienceForgetting",
-            "StreamForgetting",
-            "ExperienceBWT",
-            "StreamBWT",
-            "ExperienceForwardTransfer",
-            "StreamForwardTransfer",
-        )
-    },
+    metric.__name__: f"{metric.__module__}:{metric.__name__}"
+    for family in (ACCURACY, LOSS, TIMING, FORGETTING, BWT, FORWARD_TRANSFER)
+    for metric in family.values()
+} | {
     "StreamConfusionMatrix": "clhost_avalanche.evaluation.confusion:StreamConfusionMatrix",
     "GenericPluginMetric": "clhost_avalanche.evaluation.running:RunningMetric",
 }
