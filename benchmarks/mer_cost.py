@@ -37,7 +37,6 @@ PER_SAMPLE = "MER, per sample (default)"
 VARIANTS: dict[str, dict[str, Any] | None] = {  # None: naive finetuning
     "naive": None,
     PER_SAMPLE: {},
-    "MER, samples_per_step=8": {"samples_per_step": 8},
     "MER, samples_per_step=None": {"samples_per_step": None},
 }
 
