@@ -166,3 +166,24 @@ def test_an_unmirrored_keyword_at_avalanches_default_is_accepted():
     assert isinstance(strategy, training.MAS)
     with pytest.raises(NotSupported, match=r"MAS\(verbose=...\)"):
         build(training.MAS, evaluator=quiet(), verbose=True)
+
+
+def test_early_stopping_reads_avalanches_metric_on_the_validation_stream(benchmark):
+    from clhost_avalanche.benchmarks import benchmark_with_validation_stream
+    from clhost_avalanche.training.plugins import EarlyStoppingPlugin
+
+    split = benchmark_with_validation_stream(benchmark, 0.25, seed=1)
+    stopper = EarlyStoppingPlugin(patience=1, val_stream_name="valid")
+    strategy = build(
+        training.Naive,
+        evaluator=quiet(),
+        train_mb_size=8,
+        train_epochs=6,
+        eval_every=1,
+        plugins=[stopper],
+    )
+    strategy.optimizer.param_groups[0]["lr"] = 0.0  # nothing improves: stop after patience
+    results = strategy.train(split.train_stream[0], eval_streams=[split.valid_stream])
+    accuracy = results["Top1_Acc_Stream/eval_phase/valid_stream/Task000"]
+    assert stopper.history and all(value == accuracy for _, value in stopper.history)
+    assert stopper.stopped_at is not None and strategy.clock.train_exp_epochs < 6

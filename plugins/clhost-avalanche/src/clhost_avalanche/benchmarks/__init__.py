@@ -16,7 +16,9 @@ EXPORTS = {
     name: f"clhost_avalanche.benchmarks.classic:{name}"
     for name in ("SplitMNIST", "SplitFMNIST", "SplitCIFAR10", "SplitCIFAR100", "PermutedMNIST")
 }
-EXPORTS["benchmark_with_validation_stream"] = "clhost.benchmarks:with_validation_stream"
+EXPORTS["benchmark_with_validation_stream"] = (
+    "clhost_avalanche.benchmarks.scenario:benchmark_with_validation_stream"
+)
 UNSUPPORTED = {
     "SplitTinyImageNet": "not in clhost-vision yet",
     "CORe50": "not in clhost-vision yet",

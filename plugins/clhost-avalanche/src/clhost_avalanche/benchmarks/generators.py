@@ -16,8 +16,9 @@ from typing import Any
 import torch
 
 from clhost.benchmarks import class_incremental, domain_incremental
-from clhost.data import Benchmark, Stream, TensorData
+from clhost.data import Stream, TensorData
 from clhost_avalanche._exports import not_supported
+from clhost_avalanche.benchmarks.scenario import AvalancheBenchmark, avalanche_benchmark
 
 NO_TRANSFORMS = "apply transforms to the tensors first, or read images with clhost-vision"
 
@@ -85,19 +86,21 @@ def nc_benchmark(
     train_transform: Any = None,
     eval_transform: Any = None,
     reproducibility_data: Any = None,
-) -> Benchmark:
+) -> AvalancheBenchmark:
     """New classes in each experience: ``clhost.benchmarks.class_incremental``."""
     _refuse("nc_benchmark", locals())
-    return class_incremental(
-        _single(train_dataset, "nc_benchmark"),
-        _single(test_dataset, "nc_benchmark"),
-        n_experiences,
-        seed=_random_seed(shuffle, seed),
-        fixed_class_order=fixed_class_order,
-        per_exp_classes=per_exp_classes,
-        task_labels=task_labels,
-        class_ids_from_zero_in_each_exp=class_ids_from_zero_in_each_exp,
-        name="nc_benchmark",
+    return avalanche_benchmark(
+        class_incremental(
+            _single(train_dataset, "nc_benchmark"),
+            _single(test_dataset, "nc_benchmark"),
+            n_experiences,
+            seed=_random_seed(shuffle, seed),
+            fixed_class_order=fixed_class_order,
+            per_exp_classes=per_exp_classes,
+            task_labels=task_labels,
+            class_ids_from_zero_in_each_exp=class_ids_from_zero_in_each_exp,
+            name="nc_benchmark",
+        )
     )
 
 
@@ -108,19 +111,21 @@ def class_incremental_benchmark(
     num_experiences: int | None = None,
     num_classes_per_exp: Sequence[int] | None = None,
     seed: int | None = None,
-) -> Benchmark:
+) -> AvalancheBenchmark:
     """Avalanche's newer class-incremental generator (``{"train": ..., "test": ...}``)."""
     if (num_experiences is None) == (num_classes_per_exp is None):
         raise ValueError("give exactly one of num_experiences and num_classes_per_exp")
     n_experiences = num_experiences or len(num_classes_per_exp or ())
-    return class_incremental(
-        datasets_dict["train"],
-        datasets_dict["test"],
-        n_experiences,
-        seed=seed,
-        fixed_class_order=class_order,
-        per_exp_classes=num_classes_per_exp,
-        name="class_incremental_benchmark",
+    return avalanche_benchmark(
+        class_incremental(
+            datasets_dict["train"],
+            datasets_dict["test"],
+            n_experiences,
+            seed=seed,
+            fixed_class_order=class_order,
+            per_exp_classes=num_classes_per_exp,
+            name="class_incremental_benchmark",
+        )
     )
 
 
@@ -138,7 +143,7 @@ def ni_benchmark(
     train_transform: Any = None,
     eval_transform: Any = None,
     reproducibility_data: Any = None,
-) -> Benchmark:
+) -> AvalancheBenchmark:
     """New instances: the training samples dealt into ``n_experiences`` parts (shuffled
     unless ``shuffle=False``); the test stream is one experience with every test sample."""
     _refuse("ni_benchmark", locals())
@@ -160,7 +165,10 @@ def ni_benchmark(
         task_labels=task_labels,
         name="ni_benchmark",
     )
-    return dataclasses.replace(benchmark, test_stream=Stream("test", [benchmark.test_stream[0]]))
+    single_test = dataclasses.replace(
+        benchmark, test_stream=Stream("test", [benchmark.test_stream[0]])
+    )
+    return avalanche_benchmark(single_test)
 
 
 def dataset_benchmark(
@@ -174,10 +182,12 @@ def dataset_benchmark(
     eval_transform: Any = None,
     eval_target_transform: Any = None,
     other_streams_transforms: Any = None,
-) -> Benchmark:
+) -> AvalancheBenchmark:
     """One experience per given dataset (task label 0): ``domain_incremental``."""
     _refuse("dataset_benchmark", locals())
-    return domain_incremental(list(train_datasets), list(test_datasets), name="dataset_benchmark")
+    return avalanche_benchmark(
+        domain_incremental(list(train_datasets), list(test_datasets), name="dataset_benchmark")
+    )
 
 
 def tensors_benchmark(
@@ -192,7 +202,7 @@ def tensors_benchmark(
     eval_transform: Any = None,
     eval_target_transform: Any = None,
     other_streams_transforms: Any = None,
-) -> Benchmark:
+) -> AvalancheBenchmark:
     """One experience per ``(x, y)`` pair; ``task_labels`` all 0, or ``0..n-1``."""
     _refuse("tensors_benchmark", locals())
     labels = [int(t) for t in task_labels]
@@ -201,15 +211,17 @@ def tensors_benchmark(
             f"tensors_benchmark(task_labels={labels})",
             "task labels all 0 or 0..n-1 (one per experience)",
         )
-    return domain_incremental(
-        [tuple(pair) for pair in train_tensors],
-        [tuple(pair) for pair in test_tensors],
-        task_labels=any(labels),
-        name="tensors_benchmark",
+    return avalanche_benchmark(
+        domain_incremental(
+            [tuple(pair) for pair in train_tensors],
+            [tuple(pair) for pair in test_tensors],
+            task_labels=any(labels),
+            name="tensors_benchmark",
+        )
     )
 
 
-def benchmark_from_datasets(**dataset_streams: Sequence[Any]) -> Benchmark:
+def benchmark_from_datasets(**dataset_streams: Sequence[Any]) -> AvalancheBenchmark:
     """Streams named by keyword (``train=[...]``, ``test=[...]``), one experience per
     dataset; ``train`` and ``test`` are required."""
     if "train" not in dataset_streams or "test" not in dataset_streams:
@@ -226,7 +238,7 @@ def benchmark_from_datasets(**dataset_streams: Sequence[Any]) -> Benchmark:
             "benchmark_from_datasets with streams of different lengths",
             "give one test dataset per training dataset",
         )
-    return domain_incremental(train, test, name="benchmark_from_datasets")
+    return avalanche_benchmark(domain_incremental(train, test, name="benchmark_from_datasets"))
 
 
 def _tensor_data(data: Any, function: str) -> TensorData:

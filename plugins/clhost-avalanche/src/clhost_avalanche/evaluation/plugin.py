@@ -47,6 +47,7 @@ class EvaluationPlugin:
         self.last_metric_results: dict[str, Any] = {}
         self.all_metric_results: Curves = {}
         self.active = True
+        self.last_eval_stream = ""
         self._pending: list[MetricValue] = []
 
     def publish_metric_value(self, metric_value: MetricValue) -> None:
@@ -69,9 +70,21 @@ class EvaluationPlugin:
     def reset_last_metrics(self) -> None:
         self.last_metric_results = {}
 
+    def stream_metrics(self) -> dict[str, Any]:
+        """The last values of the stream-level metrics of the last evaluated stream under
+        their short name (``Top1_Acc_Stream``), for plugins that name a metric so."""
+        marker = f"/eval_phase/{self.last_eval_stream}_stream"
+        return {
+            key.split("/")[0]: value
+            for key, value in self.last_metric_results.items()
+            if marker in key and "/Exp" not in key
+        }
+
     def _callback(self, callback: str, strategy: Any) -> None:
         if not self.active:
             return
+        if callback == "after_eval":
+            self.last_eval_stream = strategy.experience.origin_stream
         for metric in self.metrics:
             produced = getattr(metric, callback, None)
             results = produced(strategy) if produced is not None else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from clhost.data import Experience
@@ -32,8 +33,14 @@ class EvaluatorHooks(Bridge):
     def train_metrics(self) -> dict[str, Any]:
         return self.plugin.get_last_metrics()  # type: ignore[attr-defined]
 
-    def last_eval_result(self) -> dict[str, Any]:
-        return self.plugin.get_last_metrics()  # type: ignore[attr-defined]
+    def last_eval_result(self) -> SimpleNamespace:
+        """What clhost's plugins read of the last evaluation (``EarlyStoppingPlugin``):
+        ``metrics``, every value under its Avalanche key and the last evaluated stream's
+        under their metric name."""
+        evaluator: Any = self.plugin
+        return SimpleNamespace(
+            metrics={**evaluator.get_last_metrics(), **evaluator.stream_metrics()}
+        )
 
 
 class AvalancheStrategy:

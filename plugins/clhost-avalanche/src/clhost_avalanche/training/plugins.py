@@ -12,7 +12,7 @@ EXPORTS = {
     "BiCPlugin": "clhost_bic:BiCPlugin",
     "CoPEPlugin": "clhost_cope:CoPEPlugin",
     "CWRStarPlugin": "clhost_cwr_star:CWRStarPlugin",
-    "EarlyStoppingPlugin": "clhost_early_stopping:EarlyStoppingPlugin",
+    "EarlyStoppingPlugin": "clhost_avalanche.training.early_stopping:EarlyStoppingPlugin",
     "EWCPlugin": "clhost_ewc:EWCPlugin",
     "FromScratchTrainingPlugin": "clhost_from_scratch:FromScratchTrainingPlugin",
     "GDumbPlugin": "clhost_gdumb:GDumbPlugin",
