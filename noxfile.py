@@ -226,6 +226,17 @@ def site(session: nox.Session) -> None:
     )  # fmt: skip
 
 
+@nox.session
+def anchors(session: nox.Session) -> None:
+    """The accuracy gate (benchmarks/anchors.py): each strategy's final accuracy on the
+    embedded benchmarks stays within its band in benchmarks/anchors.toml, else the session
+    fails naming it. Without arguments (CI) seed 0 of the anchors' three, without the slow
+    prompt methods; ``nox -s anchors -- --seeds 0,1,2`` checks everything."""
+    arguments = session.posargs or ["--seeds", "0", "--skip-slow"]
+    script = str(ROOT / "benchmarks" / "anchors.py")
+    session.run(PYTHON, script, *arguments, env={"OMP_NUM_THREADS": "1"})  # as measured
+
+
 # -- build -----------------------------------------------------------------------------
 
 
