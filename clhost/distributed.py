@@ -271,8 +271,10 @@ def synchronise(components: Sequence[object]) -> None:
         if policy_of(component) == REPLICATED and callable(getattr(component, "state_dict", None)):
             state = component.state_dict()  # type: ignore[attr-defined]
             if state:
-                received = _on_device(broadcast_object(state), local_device())
-                component.load_state_dict(received)  # type: ignore[attr-defined]
+                received = broadcast_object(state)
+                if not is_main():  # rank 0's state may share memory with its own fields
+                    received = _on_device(received, local_device())
+                    component.load_state_dict(received)  # type: ignore[attr-defined]
     set_rng_state(broadcast_object(rng_state()))
 
 
