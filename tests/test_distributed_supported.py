@@ -26,7 +26,8 @@ from clhost.testing import _assert_same_state as assert_same_state
 from clhost.testing import on_ranks
 
 METHODS = [
-    *("gem", "er-ace", "gdumb", "rar", "bic", "ar1", "lfl", "cwr-star", "pnn", "simplecil"),
+    *("gem", "er-ace", "mir", "gss-greedy", "gdumb", "rar", "bic", "ar1", "lfl", "cwr-star"),
+    *("pnn", "simplecil"),
     *("ranpac", "cumulative", "from-scratch", "joint", "lr-scheduler", "early-stopping"),
     *("online-er-ace", "l2p", "dualprompt", "coda-prompt"),
 ]
@@ -38,6 +39,8 @@ PROMPTS = {  # small prompt pools on a tiny random ViT (the settings of their ow
 OPTIONS: dict[str, dict[str, Any]] = {
     "gem": {"patterns_per_exp": 64},
     "er-ace": {"mem_size": 100, "batch_size_mem": 16},
+    "mir": {"mem_size": 100, "batch_size_mem": 16, "subsample": 32},
+    "gss-greedy": {"mem_size": 100, "batch_size_mem": 16},
     "gdumb": {"mem_size": 100},
     "rar": {"mem_size": 100, "batch_size_mem": 16},
     "bic": {"mem_size": 100, "stage_2_epochs": 5},
@@ -47,6 +50,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
 MEMORY = {  # where each rehearsal method keeps its samples: (state key, part)
     "gem": ("gem", "memories"),
     "er-ace": ("er-ace", "buffer"),
+    "mir": ("mir", "buffer"),
     "online-er-ace": ("er-ace", "buffer"),
     "gdumb": ("gdumb", "buffer"),
     "rar": ("rar", "buffer"),

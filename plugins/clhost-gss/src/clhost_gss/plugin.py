@@ -10,6 +10,7 @@ import torch
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
+from clhost.distributed import all_gather_rows, rank_part, world_size
 from clhost.errors import ParameterError
 from clhost.plugin import SupervisedPlugin
 from clhost.rehearsal import first_sight
@@ -35,17 +36,16 @@ class GSS_greedyPlugin(SupervisedPlugin):
     shape of one sample: the storage is allocated for it at once (otherwise on the first
     minibatch) and samples of another shape are refused. Minibatches are reduced to
     ``(x, y, t)`` when replayed samples join them.
+
+    Under DDP every rank offers the whole incoming minibatch (gathered from the ranks) to
+    its memory, and joins its part of the replayed samples to its part of the minibatch:
+    with ranks seeded alike (``clhost run`` seeds them) the memory is one process's.
     """
 
     capabilities = Capabilities(provides={REHEARSAL})
 
     state_key = "gss-greedy"
-    distributed = "unsupported"
-    distributed_reason = (
-        "it scores each incoming minibatch by its gradients against the memory's, on the "
-        "rank's own part only, so the ranks' memories would diverge (no gathered selection "
-        "yet)"
-    )
+    distributed = "replicated"  # every rank offers the global minibatch to its memory
     state_components = ("memory",)
 
     def __init__(
@@ -83,9 +83,12 @@ class GSS_greedyPlugin(SupervisedPlugin):
     @hookimpl
     def clhost_before_training_iteration(self, strategy: Any) -> None:
         x, y, t = strategy.mbatch[:3]
-        replay = self._replay(self.batch_size_mem or len(y))
+        incoming = [all_gather_rows(tensor) for tensor in (x, y, t)]  # the global minibatch
+        replay = self._replay(self.batch_size_mem or len(incoming[1]))
         if _first_sight(strategy, self.offer_each_epoch):
-            self.memory.offer(strategy.model, x, y, t)
+            self.memory.offer(strategy.model, *incoming)
+        if replay is not None and world_size() > 1:  # this rank's part of the replay
+            replay = replay.subset(rank_part(torch.arange(len(replay))))
         if replay is not None:
             strategy.mbatch = tuple(
                 torch.cat((mine, stored.to(mine.device, mine.dtype)))

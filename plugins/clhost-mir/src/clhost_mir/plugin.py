@@ -12,6 +12,7 @@ from torch.func import functional_call
 from clhost import hookimpl
 from clhost.capabilities import REHEARSAL, Capabilities
 from clhost.data import TensorData
+from clhost.distributed import all_gather_rows, all_reduce_mean, broadcast_tensor, rank_part
 from clhost.errors import ParameterError
 from clhost.models import MultiTaskModule, forward_with_tasks
 from clhost.plugin import SupervisedPlugin
@@ -38,17 +39,17 @@ class MIRPlugin(SupervisedPlugin):
     first update (first epoch, first pass): with ``memory="reservoir"`` (the paper's) a
     uniform sample of the stream, with ``"class_balanced"`` an equal share per class seen,
     each a uniform sample of its class (``ClassBalancedBuffer``, Avalanche's memory).
+
+    Under DDP every rank stores the whole incoming minibatch (gathered from the ranks),
+    scores rank 0's candidates after a virtual step on the gradient averaged over ranks,
+    as DDP averages it, and replays its part of the chosen samples: the memory and the
+    choice are one process's.
     """
 
     capabilities = Capabilities(provides={REHEARSAL})
 
     state_key = "mir"
-    distributed = "unsupported"
-    distributed_reason = (
-        "its virtual step uses the gradient of the rank's own part of the minibatch, not "
-        "DDP's average, and its reservoir takes that part only: the ranks' retrievals and "
-        "memories would diverge"
-    )
+    distributed = "replicated"  # every rank updates its memory from the global minibatch
     state_components = ("buffer",)
 
     def __init__(
@@ -77,15 +78,15 @@ class MIRPlugin(SupervisedPlugin):
 
     @hookimpl
     def clhost_before_training_iteration(self, strategy: Any) -> None:
-        if first_sight(strategy):
-            self._incoming = TensorData(*strategy.mbatch[:3])
+        if first_sight(strategy):  # every rank's part: the global minibatch
+            self._incoming = TensorData(*(all_gather_rows(t) for t in strategy.mbatch[:3]))
 
     @hookimpl
     def clhost_loss_terms(self, strategy: Any) -> tuple[str, Tensor] | None:
         memory = self.buffer.buffer
         if len(memory) == 0:
             return None
-        picked = torch.randperm(len(memory))[: self.subsample]
+        picked = broadcast_tensor(torch.randperm(len(memory))[: self.subsample])
         candidates = memory.subset(picked).to(strategy.device)
         scores = interference_scores(
             strategy.model,
@@ -93,7 +94,8 @@ class MIRPlugin(SupervisedPlugin):
             strategy.loss,
             (candidates.x, candidates.y, candidates.t),
         )
-        chosen = candidates.subset(scores.topk(min(self.batch_size_mem, len(scores))).indices)
+        best = scores.topk(min(self.batch_size_mem, len(scores))).indices
+        chosen = candidates.subset(rank_part(best))  # this rank's part of the choice
         self.replayed = chosen
         output = forward_with_tasks(strategy.model, chosen.x, chosen.t)
         return "mir_replay", F.cross_entropy(output, chosen.y)
@@ -115,13 +117,15 @@ def interference_scores(
     ``loss`` (loss after minus loss before); the model is left unchanged.
 
     ``loss`` is usually the incoming minibatch's loss, still to be backpropagated: its
-    graph is kept. Parameters the optimizer does not train stay fixed in the virtual
-    step. The extra forward passes run on copies of the buffers (e.g. BatchNorm
-    statistics), so the module's own buffers, which that graph may hold, are untouched.
+    graph is kept; under DDP its gradient is averaged over ranks. Parameters the
+    optimizer does not train stay fixed in the virtual step. The extra forward passes run
+    on copies of the buffers (e.g. BatchNorm statistics), so the module's own buffers,
+    which that graph may hold, are untouched.
     """
     rates = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
     params = {name: p for name, p in model.named_parameters() if p.requires_grad and id(p) in rates}
     grads = torch.autograd.grad(loss, list(params.values()), retain_graph=True, allow_unused=True)
+    grads = tuple(g if g is None else all_reduce_mean(g) for g in grads)  # as DDP averages
     cx, cy, ct = candidates
     args = (cx, ct) if isinstance(model, MultiTaskModule) else (cx,)  # functional_call's
 
