@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from clhost_avalanche._exports import lazy_module, not_supported
 from clhost_avalanche.evaluation import running, transfer
 from clhost_avalanche.evaluation.base import Metric, PluginMetric
@@ -55,7 +57,7 @@ FORWARD_TRANSFER = {
 }
 
 
-def _chosen(family: dict[str, type], flags: dict[str, bool]) -> list[PluginMetric]:
+def _chosen(family: Mapping[str, type], flags: Mapping[str, bool]) -> list[PluginMetric]:
     """One metric of ``family`` per granularity flag set, in Avalanche's order."""
     return [metric() for flag, metric in family.items() if flags[flag]]
 

@@ -23,14 +23,17 @@ STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {
     "CWRStar": ("clhost_cwr_star:CWRStar", {}),
     "Replay": ("clhost_replay:Replay", {}),
     "GSS_greedy": ("clhost_gss:GSS_greedy", {"mem_strength": 1}),
-    "GDumb": ("clhost_gdumb:GDumb", {}),
+    "GDumb": ("clhost_gdumb:GDumb", {"balancing": "reservoir", "task_balanced_dataloader": True}),
     "LwF": ("clhost_lwf:LwF", {}),
     "AGEM": ("clhost_agem:AGEM", {"sample_size": 64}),
     "GEM": ("clhost_gem:GEM", {}),
     "EWC": ("clhost_ewc:EWC", {}),
-    "SynapticIntelligence": ("clhost_synaptic_intelligence:SynapticIntelligence", {"eps": 1e-7}),
+    "SynapticIntelligence": (
+        "clhost_synaptic_intelligence:SynapticIntelligence",
+        {"eps": 1e-7, "max_importance": 1e-3, "sgd_weight_cap": False},
+    ),
     "CoPE": ("clhost_cope:CoPE", {"p_size": 100}),
-    "LFL": ("clhost_lfl:LFL", {}),
+    "LFL": ("clhost_lfl:LFL", {"freeze": "last_layer"}),
     "GenerativeReplay": (
         "clhost_generative_replay:GenerativeReplay",
         {"increasing_replay_size": False},
@@ -42,10 +45,13 @@ STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {
     "ER_ACE": ("clhost_er_ace:ER_ACE", {}),
     "LearningToPrompt": ("clhost_l2p:LearningToPrompt", {}),
     "SCR": ("clhost_scr:SCR", {}),
-    "DER": ("clhost_der:DER", {}),
+    "DER": ("clhost_der:DER", {"memory_update": "experience"}),
 }
-"""Avalanche's strategy name -> the clhost strategy and Avalanche's defaults where they
-differ from clhost's (besides ``train_mb_size=1``)."""
+"""Avalanche's strategy name -> the clhost strategy and the options that give Avalanche's
+behaviour where clhost's defaults differ (besides ``train_mb_size=1``): Avalanche's
+default values, and the clhost options that reproduce Avalanche's design choices (GDumb's
+per-class reservoir and task-balanced minibatches, DER's memory filled per experience,
+LFL's frozen last layer, SI's importance cap), as ``benchmarks/parity.py`` found them."""
 
 LOSSES = {
     "LearningWithoutForgetting": "clhost_loss_lwf:LearningWithoutForgetting",
@@ -82,9 +88,31 @@ UNSUPPORTED = {
 }
 
 
+def _lfl_weight(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Avalanche's LFL weighs the mean squared feature distance, clhost's the paper's half
+    sum over the features: the same penalty takes ``lambda_e * 2 / features`` here."""
+    from clhost.models import last_linear
+
+    features = last_linear(kwargs["model"])[1].in_features
+    weight = kwargs.get("lambda_e", 0.1)
+    scale = 2 / features
+    scaled = [w * scale for w in weight] if isinstance(weight, list) else weight * scale
+    return {**kwargs, "lambda_e": scaled}
+
+
+TRANSLATIONS = {"LFL": _lfl_weight}
+"""Keywords whose meaning differs: Avalanche's value -> the clhost value of the same effect."""
+
+
 def _strategy(name: str) -> type:
     target, defaults = STRATEGIES[name]
-    cls = avalanche_strategy(resolve(target), name, defaults, UNSUPPORTED_KEYWORDS.get(name, {}))
+    cls = avalanche_strategy(
+        resolve(target),
+        name,
+        defaults,
+        UNSUPPORTED_KEYWORDS.get(name, {}),
+        TRANSLATIONS.get(name),
+    )
     globals()[name] = cls
     return cls
 

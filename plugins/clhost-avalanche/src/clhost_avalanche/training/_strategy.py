@@ -10,7 +10,7 @@ Everything else (the loop, the method, the model) is the native strategy's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -48,6 +48,7 @@ class AvalancheStrategy:
 
     avalanche_defaults: ClassVar[Mapping[str, Any]] = AVALANCHE_DEFAULTS
     avalanche_unsupported: ClassVar[Mapping[str, tuple[Any, str]]] = {}
+    avalanche_translation: ClassVar[Callable[[dict[str, Any]], dict[str, Any]] | None] = None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         """Refuse an Avalanche keyword the native strategy lacks, unless it has Avalanche's
@@ -67,6 +68,9 @@ class AvalancheStrategy:
         kwargs = {**self.avalanche_defaults, **kwargs}
         for name in self.avalanche_unsupported:  # at their default (``__new__`` checked)
             kwargs.pop(name, None)
+        translate = type(self).avalanche_translation
+        if translate is not None:
+            kwargs = translate(kwargs)
         fired = fired_callbacks(type(self))
         self.avalanche_plugins = list(plugins or ())
         self.avalanche_evaluator = _evaluation_plugin(evaluator)
@@ -126,6 +130,7 @@ def avalanche_strategy(
     name: str | None = None,
     defaults: Mapping[str, Any] = {},
     unsupported: Mapping[str, tuple[Any, str]] = {},
+    translation: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> type:
     """``native`` with Avalanche's constructor defaults and results in front."""
     name = name or native.__name__
@@ -138,6 +143,7 @@ def avalanche_strategy(
             "__doc__": f"Avalanche's {name}: the native {native.__module__}.{native.__name__}.",
             "avalanche_defaults": {**AVALANCHE_DEFAULTS, **defaults},
             "avalanche_unsupported": dict(unsupported),
+            "avalanche_translation": staticmethod(translation) if translation else None,
         },
     )
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from clhost_early_stopping import EarlyStoppingPlugin as _EarlyStoppingPlugin
+from clhost_early_stopping import (  # type: ignore[import-untyped]
+    EarlyStoppingPlugin as _EarlyStoppingPlugin,
+)
 
 
 class EarlyStoppingPlugin(_EarlyStoppingPlugin):
