@@ -187,3 +187,11 @@ def test_early_stopping_reads_avalanches_metric_on_the_validation_stream(benchma
     accuracy = results["Top1_Acc_Stream/eval_phase/valid_stream/Task000"]
     assert stopper.history and all(value == accuracy for _, value in stopper.history)
     assert stopper.stopped_at is not None and strategy.clock.train_exp_epochs < 6
+
+
+def test_lfl_weight_is_converted_to_clhosts_scale():
+    """Avalanche's LFL weighs the mean over features, clhost's the half sum: 16 features
+    turn Avalanche's 0.1 into 0.1 * 2 / 16."""
+    lfl = build(training.LFL, evaluator=quiet(), lambda_e=0.1)
+    assert lfl.plugins[0].lambda_e.at(1) == pytest.approx(0.1 * 2 / 16)
+    assert lfl.plugins[0].freeze == "last_layer"
