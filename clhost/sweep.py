@@ -188,10 +188,10 @@ def execute(run: PlannedRun, *, prepare: Callable[[Any], object] | None = None) 
     from clhost.experiment import run_experiment
 
     directory = run.directory
+    _check_saved_options(run)
     if run.status() == "done":
         return row(run, directory)
     require_writable_directory(directory, what="run directory")
-    _check_saved_options(run)
     composition = build(run.options)
     if not (directory / SAVED_OPTIONS).exists():
         atomic_write_text(directory / SAVED_OPTIONS, run.options.to_json())
@@ -218,8 +218,11 @@ def _check_saved_options(run: PlannedRun) -> None:
         saved = json.loads(path.read_text())
     except ValueError as error:
         raise ParameterError(f"{path}: cannot read it: {error}") from None
+    if not isinstance(saved, dict):
+        raise ParameterError(f"{path}: expected the options of a run, got {saved!r:.60}")
     wanted = json.loads(run.options.to_json())
-    saved.pop("output", None), wanted.pop("output", None)
+    for options in (saved, wanted):
+        options.pop("output", None)  # where the sweep is may change
     if saved != wanted:
         different = sorted(k for k in {*saved, *wanted} if saved.get(k) != wanted.get(k))
         raise ParameterError(
@@ -274,6 +277,8 @@ def run_sweep(
     directory = Path(output)
     require_writable_directory(directory, what="--output")
     _check_names(runs)
+    for run in runs:  # a finished run of another experiment must not join the table
+        _check_saved_options(run)
     check_compositions(runs)
     plan_text = json.dumps(
         {"sweep": dict(describe or {}), "runs": [_planned_entry(r) for r in runs]}, indent=2

@@ -100,9 +100,12 @@ def test_a_run_directory_made_with_other_options_is_refused(tmp_path):
     run = plan(BASE, tmp_path, strategies=["naive"])[0]
     execute(run)
     other = plan(RunOptions(epochs=2, device="cpu"), tmp_path, strategies=["naive"])[0]
+    with pytest.raises(ParameterError, match="other options .*epochs"):  # not in its table
+        run_sweep([other], tmp_path, jobs=0, echo=lambda line: None)
     (other.directory / "results.json").unlink()  # not finished: it would be resumed
     with pytest.raises(ParameterError, match="other options .*epochs"):
         execute(other)
+    assert not (tmp_path / ROWS_NAME).exists()
 
 
 def invoke(*args):
