@@ -45,7 +45,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "rar": {"mem_size": 100, "batch_size_mem": 16},
     "bic": {"mem_size": 100, "stage_2_epochs": 5},
     "ar1": {"lr": 0.1, "inc_lr": 0.05, "rm_sz": 100, "latent_layer_num": 1},
-    "ranpac": {"projection_size": 128, "ridge": 1.0},
+    "ranpac": {"projection_size": 128, "ridge": 1.0, "adapt_epochs": 2},
 }
 MEMORY = {  # where each rehearsal method keeps its samples: (state key, part)
     "gem": ("gem", "memories"),
