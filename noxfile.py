@@ -1,10 +1,11 @@
-"""Checks of the clhost repository: tests, lint, typecheck, docs, build and isolation.
+"""Checks of the clhost repository: tests, lint, typecheck, docs, the accuracy gate, build
+and isolation.
 
 Every session runs in the current environment (``venv_backend="none"``): torch is
 installed once, by the developer or CI, and never again. Install the host and the plugin
 distributions first (``python -m pip install . ./plugins/*``, or editable installs), then::
 
-    nox -s tests lint typecheck docs site build isolation
+    nox -s tests lint typecheck docs site anchors build isolation
 
 ``tests`` runs the host's and the cross-distribution tests (tests/); each plugin's own
 tests run in ``isolation`` (or, quicker while developing, ``plugin_tests``).
@@ -41,7 +42,9 @@ else:
     import tomli as tomllib
 
 nox.options.default_venv_backend = "none"
-nox.options.sessions = ["tests", "lint", "typecheck", "docs", "site", "build", "isolation"]
+nox.options.sessions = [
+    "tests", "lint", "typecheck", "docs", "site", "anchors", "build", "isolation"
+]  # fmt: skip
 
 ROOT = Path(__file__).resolve().parent
 PYTHON = sys.executable  # the environment nox runs in, whatever ``python`` is on PATH

@@ -141,9 +141,14 @@ def test_the_command_runs_in_parallel_processes_and_skips_what_is_done(tmp_path)
         (["-p", "mem_size"], "expected key=value"),
         (["--orders", "1", "--benchmark", "split-digits:seed=2"], "give the class order once"),
         (["--benchmark", "split-digits:n_experiences=3"], "cannot split 10 classes"),
+        (["--config"], "clhost sweep takes no loggers"),
     ],
 )
 def test_mistakes_are_one_line_before_anything_runs(tmp_path, arguments, message):
+    if arguments == ["--config"]:  # loggers come only from a --config here
+        config = tmp_path / "loggers.toml"
+        config.write_text('loggers = ["csv"]\n')
+        arguments = ["--config", str(config)]
     result = invoke(*arguments, "--epochs", "1", "-o", str(tmp_path / "s"))
     assert result.exit_code != 0 and message in result.output, result.output
     assert "Traceback" not in result.output

@@ -85,6 +85,11 @@ def sweep(ctx: click.Context, **values: Any) -> None:
 
     with user_errors():
         base = _base_options(ctx, values)
+        if base.loggers:
+            raise ParameterError(
+                "clhost sweep takes no loggers (each run's metrics are in its results.json "
+                "and runs.jsonl); give --logger to clhost run"
+            )
         seeds = _numbers(values["seeds"], "--seeds") if values["seeds"] else [base.seed]
         orders = _numbers(values["orders"], "--orders") if values["orders"] else None
         strategies = _names(values["strategies"]) if values["strategies"] else None
