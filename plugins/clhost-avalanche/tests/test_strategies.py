@@ -195,3 +195,17 @@ def test_lfl_weight_is_converted_to_clhosts_scale():
     lfl = build(training.LFL, evaluator=quiet(), lambda_e=0.1)
     assert lfl.plugins[0].lambda_e.at(1) == pytest.approx(0.1 * 2 / 16)
     assert lfl.plugins[0].freeze == "last_layer"
+
+
+def test_a_template_subclass_overrides_a_step_as_in_avalanche(benchmark):
+    from clhost_avalanche.training.templates import SupervisedTemplate
+
+    class Frozen(SupervisedTemplate):
+        def criterion(self):
+            return super().criterion() * 0.0
+
+    strategy = build(Frozen, evaluator=quiet(), train_mb_size=8)
+    before = [p.clone() for p in strategy.model.parameters()]
+    results = strategy.train(benchmark.train_stream[0])
+    assert all(torch.equal(a, b) for a, b in zip(before, strategy.model.parameters(), strict=True))
+    assert strategy.train_mb_size == 8 and isinstance(results, dict)
