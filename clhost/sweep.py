@@ -290,14 +290,16 @@ def run_sweep(
         echo(f"{len(skipped)} of {len(runs)} runs already done, skipped")
     ran: list[str] = []
     failed: dict[str, str] = {}
-    for run, error, seconds in _execute_all(todo, jobs):
+    for run, outcome, seconds in _execute_all(todo, jobs):
         done = len(ran) + len(failed) + 1
-        if error is None:
+        if isinstance(outcome, dict):
             ran.append(run.name)
-            echo(f"[{done}/{len(todo)}] {run.name}: done in {seconds:.1f} s")
+            final = outcome["final_accuracy"]
+            accuracy = "n/a" if final is None else f"{final:.4f}"
+            echo(f"[{done}/{len(todo)}] {run.name}: final accuracy {accuracy} in {seconds:.1f} s")
         else:
-            failed[run.name] = error
-            echo(f"[{done}/{len(todo)}] {run.name}: FAILED: {error}")
+            failed[run.name] = outcome
+            echo(f"[{done}/{len(todo)}] {run.name}: FAILED: {outcome}")
     rows = [row(r, r.directory) for r in runs if r.status() == "done"]
     write_rows(rows, directory)
     return SweepOutcome(rows, skipped, ran, failed)
@@ -370,17 +372,17 @@ def _execute_all(runs: Sequence[PlannedRun], jobs: int) -> Any:
             raise
 
 
-def _execute_reporting(run: PlannedRun) -> tuple[PlannedRun, str | None, float]:
-    """``execute`` with a failure turned into its one-line message (user mistakes as they
+def _execute_reporting(run: PlannedRun) -> tuple[PlannedRun, dict | str, float]:
+    """``execute``: its row, or a failure as its one-line message (user mistakes as they
     are, anything else with its type), so one broken run does not stop the others."""
     start = time.perf_counter()
     try:
-        execute(run)
+        result: dict | str = execute(run)
     except ClhostError as error:
-        return run, str(error), time.perf_counter() - start
+        result = str(error)
     except Exception as error:
-        return run, f"{type(error).__name__}: {error}", time.perf_counter() - start
-    return run, None, time.perf_counter() - start
+        result = f"{type(error).__name__}: {error}"
+    return run, result, time.perf_counter() - start
 
 
 def _worker_context() -> Any:

@@ -69,7 +69,10 @@ def test_a_killed_sweep_run_again_finishes_only_what_was_missing(tmp_path):
     assert (done.status(), half.status(), new.status()) == ("done", "partial", "new")
     finished = (done.directory / "results.json").read_bytes()
 
-    outcome = run_sweep(runs, tmp_path / "sweep", jobs=0, echo=lambda line: None)
+    said = []
+    outcome = run_sweep(runs, tmp_path / "sweep", jobs=0, echo=said.append)
+    assert said[0] == "1 of 3 runs already done, skipped"
+    assert said[1].startswith(f"[1/2] {half.name}: final accuracy 0.")
     assert outcome.skipped == [done.name]
     assert outcome.ran == [half.name, new.name] and not outcome.failed
     assert (done.directory / "results.json").read_bytes() == finished  # not run again
