@@ -62,6 +62,8 @@ def test_the_aliased_modules_keep_their_own_name(avalanche_hook):
     layer = importlib.import_module("avalanche.training")
     assert layer is sys.modules["clhost_avalanche.training"]
     assert layer.__spec__.name == "clhost_avalanche.training"
+    supervised = importlib.import_module("avalanche.training.supervised")
+    assert supervised.Naive is layer.Naive  # Avalanche's examples import from there too
 
 
 def test_explicit_import_as_avalanche_needs_no_hook():
