@@ -76,7 +76,7 @@ def test_explicit_import_as_avalanche_needs_no_hook():
 @pytest.mark.parametrize(
     ("module", "name", "alternative"),
     [
-        ("clhost_avalanche.training", "ExpertGateStrategy", "issue 11"),
+        ("clhost_avalanche.training", "ExpertGateStrategy", "clhost_expert_gate"),
         ("clhost_avalanche.models", "as_multitask", "clhost.models"),
         ("clhost_avalanche.benchmarks", "CORe50", "clhost-vision"),
         ("clhost_avalanche.evaluation.metrics", "ram_usage_metrics", "clhost.evaluation"),

@@ -75,13 +75,14 @@ UNSUPPORTED_KEYWORDS: dict[str, dict[str, tuple[Any, str]]] = {
 refused with one line otherwise."""
 
 UNSUPPORTED = {
-    "ExpertGateStrategy": "not yet in clhost (issue 11 adds clhost-expert-gate)",
+    "ExpertGateStrategy": "use clhost_expert_gate.ExpertGateStrategy in a native clhost script "
+    "(its experts grow from your backbone, not from Avalanche's ExpertGate model)",
     "OnlineNaive": "use Naive on clhost.benchmarks.split_online(...) mini-experiences",
     "FeatureReplay": "not in clhost",
     "ER_AML": "not in clhost; ER_ACE is",
     "AMLCriterion": "not in clhost; ER_ACE's ACECriterion is",
     "PackNet": "not in clhost",
-    "AETraining": "not in clhost (ExpertGate's autoencoders come with issue 11)",
+    "AETraining": "clhost_expert_gate trains its gate autoencoders itself",
     "VAETraining": "GenerativeReplay trains its generator itself (clhost-generative-replay)",
     "MaskedCrossEntropy": "use torch.nn.CrossEntropyLoss; IncrementalClassifier masks unseen units",
     "RegularizationMethod": "write a clhost plugin with the clhost_loss_terms hook",
