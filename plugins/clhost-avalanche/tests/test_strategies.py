@@ -209,3 +209,22 @@ def test_a_template_subclass_overrides_a_step_as_in_avalanche(benchmark):
     results = strategy.train(benchmark.train_stream[0])
     assert all(torch.equal(a, b) for a, b in zip(before, strategy.model.parameters(), strict=True))
     assert strategy.train_mb_size == 8 and isinstance(results, dict)
+
+
+def test_the_clock_has_avalanches_epoch_and_total_iterations(benchmark):
+    class Probe(SupervisedPlugin):
+        def __init__(self):
+            super().__init__()
+            self.seen: list[tuple[int, int]] = []
+
+        def after_training_iteration(self, strategy, **kwargs):
+            self.seen.append((strategy.mb_it, strategy.clock.train_epoch_iterations))
+
+    probe = Probe()
+    strategy = build(
+        training.Naive, evaluator=quiet(), train_mb_size=20, train_epochs=2, plugins=[probe]
+    )
+    strategy.train(benchmark.train_stream[0])  # 40 samples: 2 minibatches per epoch
+    assert probe.seen == [(0, 0), (1, 1), (0, 0), (1, 1)]
+    strategy.eval(benchmark.test_stream[:1])  # 20 samples: 1 minibatch
+    assert strategy.clock.total_iterations == 5

@@ -19,6 +19,7 @@ from clhost.data import Experience
 from clhost_avalanche._bridge import Bridge, bridge, fired_callbacks, is_clhost_plugin
 from clhost_avalanche._exports import not_supported
 from clhost_avalanche.evaluation.plugin import CALLBACKS_USED, EvaluationPlugin, default_evaluator
+from clhost_avalanche.training._clock import AvalancheCounters
 
 AVALANCHE_DEFAULTS: Mapping[str, Any] = {"train_mb_size": 1, "train_epochs": 1}
 """Avalanche's strategy defaults where clhost's differ (clhost's train_mb_size is 32)."""
@@ -81,12 +82,18 @@ class AvalancheStrategy:
             EvaluatorHooks,
         )
         native = [p if is_clhost_plugin(p) else bridge(p, fired) for p in self.avalanche_plugins]
+        native.append(AvalancheCounters())
         super().__init__(plugins=native, evaluator=hooks, **kwargs)  # type: ignore[call-arg]
 
     @property
     def is_eval(self) -> bool:
         """Avalanche's name for "evaluating"."""
         return not self.is_training  # type: ignore[attr-defined]
+
+    @property
+    def mb_it(self) -> int:
+        """Avalanche's index of the minibatch in the running training epoch."""
+        return getattr(self.clock, "train_epoch_iterations", 0)  # type: ignore[attr-defined]
 
     def train(
         self,
