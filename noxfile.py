@@ -128,9 +128,12 @@ def select(session: nox.Session, known: dict[str, Project]) -> list[Project]:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The host's tests and the cross-distribution tests in tests/, against the installed
-    distributions. Each plugin's own tests run in ``isolation`` (CI) or ``plugin_tests``."""
+    distributions. Each plugin's own tests run in ``isolation`` (CI) or ``plugin_tests``;
+    the documentation's tests (tests/test_docs*.py) run in ``docs``, once."""
     _require_installed(session, [host(), *plugins().values()])
-    session.run(PYTHON, "-m", "pytest", "tests", *session.posargs)
+    session.run(
+        PYTHON, "-m", "pytest", "tests", "--ignore-glob=*/test_docs*.py", *session.posargs
+    )  # fmt: skip
 
 
 @nox.session
