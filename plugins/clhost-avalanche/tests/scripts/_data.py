@@ -15,3 +15,19 @@ def blobs(n_per_class=60, n_classes=6, dim=16, seed=0):
     )
     y = torch.arange(n_classes).repeat_interleave(n_per_class)
     return x, y
+
+
+def patch_bic_scheduler():
+    """Real Avalanche 0.6.0's BiC passes ``verbose`` to ``MultiStepLR``, which this torch
+    no longer takes: drop it there (as an Avalanche user on this torch must). The layer's
+    BiC is clhost's, so under it there is nothing to patch."""
+    try:
+        import avalanche.training.plugins.bic as bic
+    except ImportError:
+        return
+
+    class MultiStepLR(torch.optim.lr_scheduler.MultiStepLR):
+        def __init__(self, *args, verbose=None, **kwargs):
+            super().__init__(*args, **kwargs)
+
+    bic.MultiStepLR = MultiStepLR

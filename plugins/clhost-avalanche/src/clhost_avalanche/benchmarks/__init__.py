@@ -9,6 +9,7 @@ from clhost_avalanche.benchmarks.generators import (
     dataset_benchmark,
     nc_benchmark,
     ni_benchmark,
+    split_online_stream,
     tensors_benchmark,
 )
 
@@ -26,7 +27,6 @@ UNSUPPORTED = {
     "RotatedMNIST": "use clhost.benchmarks.domain_incremental with rotated tensors",
     "task_incremental_benchmark": "use nc_benchmark(task_labels=True)",
     "data_incremental_benchmark": "use clhost.benchmarks.split_online",
-    "split_online_stream": "use clhost.benchmarks.split_online",
     "filelist_benchmark": "read the files into tensors, then tensors_benchmark",
     "paths_benchmark": "read the files into tensors, then tensors_benchmark",
     "new_instances_benchmark": "use ni_benchmark",
@@ -105,6 +105,7 @@ __all__ = [
     "dataset_benchmark",
     "nc_benchmark",
     "ni_benchmark",
+    "split_online_stream",
     "tensors_benchmark",
     *EXPORTS,
 ]

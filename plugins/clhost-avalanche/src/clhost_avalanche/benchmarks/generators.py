@@ -248,3 +248,34 @@ def _tensor_data(data: Any, function: str) -> TensorData:
     if not isinstance(converted, TensorData):
         raise not_supported(f"{function} on a non-tensor dataset", "use tensors (TensorDataset)")
     return converted
+
+
+def split_online_stream(
+    original_stream: Any,
+    experience_size: int,
+    shuffle: bool = True,
+    drop_last: bool = False,
+    experience_split_strategy: Any = None,
+    access_task_boundaries: bool = False,
+    seed: int | None = None,
+) -> Stream:
+    """Avalanche's online stream: clhost's ``split_online`` mini-experiences (which always
+    know their boundaries, whatever ``access_task_boundaries`` says)."""
+    from clhost.benchmarks import split_online
+
+    if experience_split_strategy is not None:
+        raise not_supported(
+            "split_online_stream(experience_split_strategy=...)",
+            "cut the experiences yourself with clhost.data.select",
+        )
+    if not isinstance(original_stream, Stream):
+        raise not_supported(
+            "split_online_stream of a list of experiences", "pass the benchmark's stream"
+        )
+    return split_online(
+        original_stream,
+        experience_size,
+        shuffle=shuffle,
+        seed=_random_seed(shuffle, seed),
+        drop_last=drop_last,
+    )

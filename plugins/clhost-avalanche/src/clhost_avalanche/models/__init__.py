@@ -14,6 +14,8 @@ EXPORTS = {
     "NCMClassifier": "clhost.models:NCMClassifier",
     "BatchRenorm2D": "clhost.models:BatchRenorm",
     "avalanche_forward": "clhost.models:forward_with_tasks",
+    "SCRModel": "clhost_avalanche.models.scr:SCRModel",
+    "PNN": "clhost_pnn:PNN",
 }
 UNSUPPORTED = {
     name: "build it with torch; growing heads are in clhost.models"
@@ -30,12 +32,10 @@ UNSUPPORTED = {
         "CosineIncrementalClassifier",
         "CosineLinear",
         "ExpertGate",
-        "PNN",
         "PNNColumn",
         "PNNLayer",
         "LinearAdapter",
         "MLPAdapter",
-        "SCRModel",
         "MlpVAE",
         "VAE_loss",
         "BaseModel",

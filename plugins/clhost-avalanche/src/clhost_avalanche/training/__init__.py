@@ -11,6 +11,12 @@ from clhost_avalanche._exports import lazy_module, resolve
 from clhost_avalanche.training._strategy import avalanche_strategy
 from clhost_avalanche.training.storage_policy import EXPORTS as STORAGE_EXPORTS
 
+
+def _identity(x: Any) -> Any:
+    """Avalanche's default SCR augmentation: none (``Compose([Lambda(lambda el: el)])``)."""
+    return x
+
+
 STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {
     "Naive": ("clhost_naive:Naive", {}),
     "Cumulative": ("clhost_cumulative:Cumulative", {}),
@@ -40,18 +46,19 @@ STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "MAS": ("clhost_mas:MAS", {}),
     "BiC": ("clhost_bic:BiC", {"mem_size": 200}),
-    "MIR": ("clhost_mir:MIR", {"batch_size_mem": 1}),
+    "MIR": ("clhost_mir:MIR", {"batch_size_mem": 1, "memory": "class_balanced"}),
     "MER": ("clhost_mer:MER", {}),
     "ER_ACE": ("clhost_er_ace:ER_ACE", {}),
     "LearningToPrompt": ("clhost_l2p:LearningToPrompt", {}),
-    "SCR": ("clhost_scr:SCR", {}),
+    "SCR": ("clhost_scr:SCR", {"augmentations": _identity}),
     "DER": ("clhost_der:DER", {"memory_update": "experience"}),
 }
 """Avalanche's strategy name -> the clhost strategy and the options that give Avalanche's
 behaviour where clhost's defaults differ (besides ``train_mb_size=1``): Avalanche's
 default values, and the clhost options that reproduce Avalanche's design choices (GDumb's
 per-class reservoir and task-balanced minibatches, DER's memory filled per experience,
-LFL's frozen last layer, SI's importance cap), as ``benchmarks/parity.py`` found them."""
+LFL's frozen last layer, SI's importance cap, MIR's class-balanced memory, SCR without
+augmentation), as ``benchmarks/parity.py`` found them."""
 
 LOSSES = {
     "LearningWithoutForgetting": "clhost_loss_lwf:LearningWithoutForgetting",
@@ -101,7 +108,13 @@ def _lfl_weight(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {**kwargs, "lambda_e": scaled}
 
 
-TRANSLATIONS = {"LFL": _lfl_weight}
+def _cope_criterion(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Avalanche's CoPE requires a criterion and replaces it with its PPP loss before
+    training; clhost's CoPE uses its PPP loss and takes none."""
+    return {name: value for name, value in kwargs.items() if name != "criterion"}
+
+
+TRANSLATIONS = {"LFL": _lfl_weight, "CoPE": _cope_criterion}
 """Keywords whose meaning differs: Avalanche's value -> the clhost value of the same effect."""
 
 

@@ -1,0 +1,101 @@
+"""The mappings the strategies beyond model-and-optimizer need (``scripts/more_strategies.py``
+runs them all against Avalanche): CoPE's required criterion, SCR's model and default
+augmentation, MIR's memory, PNN's model, the online stream CoPE is meant for."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from clhost_avalanche import training
+from clhost_avalanche._exports import NotSupported
+from clhost_avalanche.benchmarks import nc_benchmark, split_online_stream
+from clhost_avalanche.evaluation.metrics import accuracy_metrics
+from clhost_avalanche.models import PNN, SCRModel, SimpleMLP
+from clhost_avalanche.training.plugins import EvaluationPlugin
+
+
+def blobs(n_per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    centers = torch.randn(4, 8, generator=torch.Generator().manual_seed(0)) * 2
+    y = torch.arange(4).repeat_interleave(n_per_class)
+    return centers[y] + torch.randn(len(y), 8, generator=generator), y
+
+
+@pytest.fixture
+def benchmark():
+    return nc_benchmark(blobs(20, 1), blobs(10, 2), 2, task_labels=False, shuffle=False)
+
+
+def quiet() -> EvaluationPlugin:
+    return EvaluationPlugin(accuracy_metrics(stream=True), loggers=[])
+
+
+def mlp() -> SimpleMLP:
+    torch.manual_seed(0)
+    return SimpleMLP(num_classes=4, input_size=8, hidden_size=16, drop_rate=0.0)
+
+
+def test_cope_takes_the_criterion_avalanche_requires_and_trains_with_its_ppp_loss(benchmark):
+    model = mlp()
+    given = torch.nn.CrossEntropyLoss()
+    strategy = training.CoPE(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        criterion=given,
+        n_classes=4,
+        p_size=4,
+        mem_size=20,
+        evaluator=quiet(),
+    )
+    assert strategy._criterion is not given
+    online = split_online_stream(benchmark.train_stream, 10, shuffle=False)
+    for experience in online[:3]:  # classes 0, 0, 1
+        strategy.train(experience)
+    assert strategy.plugins[0].prototypes.known.tolist() == [True, True, False, False]
+
+
+def test_split_online_stream_cuts_avalanches_mini_experiences(benchmark):
+    online = split_online_stream(benchmark.train_stream, 15, shuffle=False)
+    assert [len(e.dataset) for e in online] == [15, 15, 10, 15, 15, 10]
+    with pytest.raises(NotSupported, match="experience_split_strategy"):
+        split_online_stream(benchmark.train_stream, 15, experience_split_strategy=len)
+
+
+def test_scr_model_projects_the_normalised_features_as_avalanches():
+    features, head = torch.nn.Linear(8, 6), torch.nn.Linear(6, 3)
+    model = SCRModel(features, head).train()
+    x = torch.randn(5, 8)
+    expected = F.normalize(head(F.normalize(features(x), dim=1)), dim=1)
+    assert torch.allclose(model(x), expected)
+    assert torch.allclose(model.eval()(x), F.normalize(features(x), dim=1))
+
+
+def test_scr_defaults_to_avalanches_identity_augmentation():
+    base = mlp()
+    model = SCRModel(base.features, torch.nn.Linear(16, 8))
+    strategy = training.SCR(
+        model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), evaluator=quiet()
+    )
+    x = torch.randn(4, 8)
+    assert torch.equal(strategy.plugins[0].augment(x), x)
+
+
+def test_mir_keeps_avalanches_class_balanced_memory():
+    model = mlp()
+    strategy = training.MIR(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        criterion=torch.nn.CrossEntropyLoss(),
+        mem_size=20,
+        subsample=10,
+        evaluator=quiet(),
+    )
+    assert strategy.plugins[0].memory == "class_balanced"
+
+
+def test_pnn_is_clhosts():
+    from clhost_pnn import PNN as NativePNN
+
+    assert PNN is NativePNN
