@@ -10,7 +10,8 @@ import torch
 from clhost._params import parameters
 from clhost.deprecation import renamed
 from clhost.plugin import SupervisedPlugin
-from clhost.templates import SupervisedTemplate
+from clhost.templates import BuiltModelTemplate, SupervisedTemplate
+from clhost.templates.declared import declare_plugin_strategy
 
 
 class ScalePlugin(SupervisedPlugin):
@@ -96,3 +97,39 @@ def test_a_strategy_may_name_a_plugin_parameter_as_avalanche_does():
         assert Renaming(scale=8.0, **template_keywords()).plugins[0].scale == 8.0
     with pytest.warns(DeprecationWarning, match="factor is now called scale_exp"):
         assert Renaming(factor=7.0, **template_keywords()).plugins[0].scale == 7.0
+
+
+class Centroids:
+    """A part of a strategy that is not a plugin."""
+
+    def __init__(self, k: int = 2):
+        self.k = k
+
+
+class PartTemplate(BuiltModelTemplate):
+    def __init_subclass__(cls, part=None, defaults=None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if part is not None:
+            declare_plugin_strategy(cls, part, defaults=defaults, as_argument=True)
+
+    def __init__(self, part, /, **template):
+        self.part = part
+        model = torch.nn.Linear(2, 2)
+        super().__init__(model, torch.optim.SGD(model.parameters(), lr=0.1), **template)
+
+
+class WithCentroids(PartTemplate, part=Centroids, defaults={"train_epochs": 3}):
+    pass
+
+
+def test_a_template_may_declare_strategies_from_a_part_it_takes_as_argument():
+    strategy = WithCentroids(k=5, evaluator=None)
+    assert strategy.part.k == 5 and strategy.plugins == [] and strategy.train_epochs == 3
+    assert WithCentroids(train_epochs=1).train_epochs == 1
+    found = parameters(WithCentroids)
+    assert found["k"].default == 2 and found["train_epochs"].default == 3
+    assert not {"model", "optimizer"} & set(found)
+    with pytest.raises(TypeError, match="the template has no epochs"):
+
+        class Bad(PartTemplate, part=Centroids, defaults={"epochs": 3}):
+            pass

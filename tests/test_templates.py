@@ -12,7 +12,7 @@ from clhost.errors import PluginCompositionError
 from clhost.hookspecs import BaseTemplateHooks, SGDLoopHooks, SGDUpdateHooks, hook_names
 from clhost.models import IncrementalMLP, SimpleMLP
 from clhost.plugin import SupervisedPlugin
-from clhost.templates import SupervisedTemplate
+from clhost.templates import FittingTemplate, SupervisedTemplate
 from clhost.testing import HookRecorder, toy_benchmark
 
 SUPERVISED_HOOKS = hook_names(BaseTemplateHooks, SGDLoopHooks, SGDUpdateHooks)
@@ -440,3 +440,39 @@ def test_a_template_learning_without_gradients_has_no_optimizer():
         GradientFree(model=model, optimizer=with_optimizer.optimizer)
     with pytest.raises(TypeError, match="optimizer must be"):
         SupervisedTemplate(model=model, optimizer=None)
+
+
+class Counting(FittingTemplate):
+    """Scores every sample by how many samples it had fitted before."""
+
+    def __init__(self, **template):
+        self.fitted = 0
+        super().__init__(nn.Linear(8, 4), **template)
+
+    def minibatch_features(self):
+        return self.mb_x
+
+    def training_scores(self, features):
+        return torch.full((len(features), 4), float(self.fitted))
+
+    def fit(self, features, targets):
+        self.fitted += len(targets)
+
+
+class TrainingOutputs(SupervisedPlugin):
+    def __init__(self):
+        self.scores: list[float] = []
+
+    @clhost.hookimpl
+    def clhost_after_training_iteration(self, strategy):
+        self.scores.append(strategy.mb_output[0, 0].item())
+
+
+def test_a_fitting_template_scores_each_minibatch_before_fitting_it(bench):
+    outputs = TrainingOutputs()
+    strategy = Counting(train_mb_size=10, plugins=[outputs], evaluator=None)
+    strategy.train(bench.train_stream[0])
+    assert outputs.scores == [0.0, 10.0, 20.0, 30.0] and strategy.fitted == 40
+    assert strategy.optimizer is None and "optimizer" not in strategy.state_dict()
+    with pytest.raises(TypeError, match="unknown keyword.*optimizer"):
+        Counting(optimizer=torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1))

@@ -15,6 +15,11 @@ still works on the strategy, with a ``DeprecationWarning``.
 A strategy that must do more (build its model, default its criterion) defines
 ``__init__(self, *, own_keyword=..., plugins, **kwargs)``: it receives the built plugin
 first in ``plugins`` and its own keywords, and calls ``super().__init__``.
+
+A template may declare its strategies from another part the same way (the frozen-feature
+template from a classifier): with ``as_argument`` the built object is the first
+positional argument of the next constructor instead of a plugin, and ``defaults`` gives
+template keywords the defaults this strategy changes (shown in its signature).
 """
 
 from __future__ import annotations
@@ -30,16 +35,28 @@ from clhost.deprecation import renamed_keywords, translate
 
 
 def declare_plugin_strategy(
-    cls: type[Any], plugin_class: type[Any], keywords: Mapping[str, str] | None = None
+    cls: type[Any],
+    plugin_class: type[Any],
+    keywords: Mapping[str, str] | None = None,
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    as_argument: bool = False,
 ) -> None:
     """Give ``cls`` a constructor that builds ``plugin_class`` from its keywords
-    (``keywords``: plugin parameter -> the strategy's name for it)."""
+    (``keywords``: plugin parameter -> the strategy's name for it), first among
+    ``plugins`` or, ``as_argument``, as the next constructor's first argument;
+    ``defaults``: template keyword -> the default ``cls`` gives it."""
     own_init = vars(cls).get("__init__")
     to_strategy = dict(keywords or {})
+    defaults = dict(defaults or {})
     plugin_params = parameters(plugin_class)
+    template_params = parameters(cls.__mro__[1]) if defaults else {}
     unknown = sorted(set(to_strategy) - set(plugin_params))
     if unknown:
         raise TypeError(f"{cls.__qualname__}: {plugin_class.__name__} has no {', '.join(unknown)}")
+    unknown = sorted(set(defaults) - set(template_params))
+    if unknown:
+        raise TypeError(f"{cls.__qualname__}: the template has no {', '.join(unknown)}")
     to_plugin = {new: old for old, new in to_strategy.items()}
     params = {
         to_strategy.get(name, name): replace(param, name=to_strategy.get(name, name))
@@ -58,17 +75,22 @@ def declare_plugin_strategy(
         if name != "plugins"
     }
     _refuse_clashes(cls, plugin_class, params, own_params)
+    changed = [replace(template_params[name], default=value) for name, value in defaults.items()]
 
     def __init__(self: Any, **kwargs: Any) -> None:
-        kwargs = translate(cls.__qualname__, old_names, kwargs)
+        kwargs = {**defaults, **translate(cls.__qualname__, old_names, kwargs)}
         options = {to_plugin.get(n, n): kwargs.pop(n) for n in list(kwargs) if n in params}
-        plugins = [plugin_class(**options), *kwargs.pop("plugins", ())]
-        if own_init is not None:
-            own_init(self, plugins=plugins, **kwargs)
+        built = plugin_class(**options)
+        if as_argument:
+            args: tuple[Any, ...] = (built,)
         else:
-            super(cls, self).__init__(plugins=plugins, **kwargs)
+            args, kwargs["plugins"] = (), [built, *kwargs.get("plugins", ())]
+        if own_init is not None:
+            own_init(self, *args, **kwargs)
+        else:
+            super(cls, self).__init__(*args, **kwargs)
 
-    declared = [*params.values(), *own_params.values()]
+    declared = [*params.values(), *own_params.values(), *changed]
     __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
             inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
@@ -82,7 +104,8 @@ def declare_plugin_strategy(
     __init__.__module__ = cls.__module__
     __init__.__doc__ = f"Build {plugin_class.__name__} from its keywords; see its docstring."
     cls.__init__ = __init__
-    cls.plugin_class = plugin_class
+    if not as_argument:
+        cls.plugin_class = plugin_class
 
 
 def _keyword_only(param: Param) -> inspect.Parameter:

@@ -4,10 +4,9 @@ that fits instead of stepping an optimizer."""
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -16,10 +15,9 @@ from torch import Tensor, nn
 from clhost import distributed
 from clhost.data import Experience, experience_data
 from clhost.errors import ParameterError
-from clhost.hookspecs import BaseTemplateHooks, SGDLoopHooks
 from clhost.models import DynamicModule
-from clhost.templates import SupervisedTemplate
-from clhost.templates.base import DEFAULT
+from clhost.templates import FittingTemplate
+from clhost.templates.declared import declare_plugin_strategy
 from clhost.validate import boolean, non_negative_int, number
 from clhost_pretrained import inputs
 from clhost_pretrained.backbone import (
@@ -146,7 +144,7 @@ def build_backbone(
     return model
 
 
-class FrozenFeatureTemplate(SupervisedTemplate):
+class FrozenFeatureTemplate(FittingTemplate):
     """One pass per epoch over each experience, fitting a closed-form classifier on the
     frozen backbone's features; no optimizer, no backpropagation.
 
@@ -172,13 +170,10 @@ class FrozenFeatureTemplate(SupervisedTemplate):
     its share of each epoch's minibatches, then the statistics are summed over ranks.
     """
 
-    HOOK_GROUPS = (BaseTemplateHooks, SGDLoopHooks)
-    LEARNS_BY_GRADIENT = False
     distributed = distributed.REPLICATED  # the classifier's statistics summed over ranks
     models = {"vit": vit}  # clhost run --model vit:model_name=...,pretrained_path=...
     default_model = small_vit  # without --model: a small random ViT, to try it offline
-    classifier_class: type[ClosedFormClassifier]
-    _classifier_options: dict[str, Any] = {}
+    model: FrozenFeatureModel
 
     def __init_subclass__(
         cls,
@@ -188,12 +183,12 @@ class FrozenFeatureTemplate(SupervisedTemplate):
     ) -> None:
         super().__init_subclass__(**kwargs)
         if classifier is not None:
-            cls.classifier_class = classifier
-            init = _taking_options_of(cls, classifier, defaults or {})
-            cls.__init__ = init  # type: ignore[method-assign]
+            declare_plugin_strategy(cls, classifier, defaults=defaults, as_argument=True)
 
     def __init__(
         self,
+        classifier: ClosedFormClassifier,
+        /,
         *,
         model: nn.Module | None = None,
         model_name: str = DEFAULT_MODEL_NAME,
@@ -204,61 +199,33 @@ class FrozenFeatureTemplate(SupervisedTemplate):
         adapt_lr: float = 0.01,
         bf16: bool = False,
         channels_last: bool = False,
-        criterion: Callable[..., Tensor] | None = None,
-        train_mb_size: int = 32,
-        train_epochs: int = 1,
-        eval_mb_size: int | None = None,
-        device: str | torch.device | None = None,
-        plugins: Sequence[object] = (),
-        evaluator: Any = DEFAULT,
-        eval_every: int = -1,
-        peval_mode: Literal["epoch", "iteration"] = "epoch",
-        num_workers: int = 0,
+        **template: Any,
     ):
         backbone = build_backbone(model, model_name, pretrained, pretrained_path, resize_inputs)
-        classifier = self.classifier_class(**self._classifier_options)
         self.adapt_epochs = non_negative_int("adapt_epochs", adapt_epochs)
         self.adapt_lr = number("adapt_lr", adapt_lr, low=0, low_open=True)
         frozen = FrozenFeatureModel(
             backbone, classifier, bf16=bf16, channels_last=channels_last, adapt=adapt_epochs > 0
         )
-        super().__init__(
-            model=frozen,
-            optimizer=None,  # LEARNS_BY_GRADIENT is False: no optimizer
-            criterion=criterion,
-            train_mb_size=train_mb_size,
-            train_epochs=train_epochs,
-            eval_mb_size=eval_mb_size,
-            device=device,
-            plugins=plugins,
-            evaluator=evaluator,
-            eval_every=eval_every,
-            peval_mode=peval_mode,
-            num_workers=num_workers,
-        )
+        super().__init__(frozen, **template)
 
     def training_epoch(self) -> None:
-        """Score each minibatch (for the training metrics), then fit its features; the
-        first time, adapt the backbone first (``adapt_epochs``)."""
-        hooks, model = self.hooks, self.model
+        """The first time, adapt the backbone (``adapt_epochs``); then score and fit each
+        minibatch, the classifier's statistics summed over ranks."""
+        model = self.model
         if model.adapter is not None and not model.adapter.done:
             self._adapt_first_session(model.adapter)
         with _summed_over_ranks(model.classifier):
-            self._fit_epoch(hooks, model)
+            super().training_epoch()
 
-    def _fit_epoch(self, hooks: Any, model: FrozenFeatureModel) -> None:
-        for batch in self.dataloader:
-            if self._stop_requested:
-                break
-            self.mbatch = self._to_device(batch)
-            self._fire(hooks.before_training_iteration)
-            features = model.features(self.mb_x)
-            self.mb_output = model.classifier.training_scores(features)
-            self.loss = self.criterion()
-            model.classifier.fit(features, self.mb_y)
-            self._fire(hooks.after_training_iteration)
-            self.clock.tick_iteration()
-            self._periodic_eval("iteration", self.clock.train_exp_iterations)
+    def minibatch_features(self) -> Tensor:
+        return self.model.features(self.mb_x)
+
+    def training_scores(self, features: Tensor) -> Tensor:
+        return self.model.classifier.training_scores(features)
+
+    def fit(self, features: Tensor, targets: Tensor) -> None:
+        self.model.classifier.fit(features, targets)
 
     def _adapt_first_session(self, adapter: SSF) -> None:
         """RanPAC's Phase 1: the SSF parameters and a linear head on the experience's
@@ -303,33 +270,3 @@ def _summed_over_ranks(classifier: ClosedFormClassifier) -> Iterator[None]:
     for name, start in before.items():
         now = getattr(classifier, name)
         now.copy_(start + distributed.all_reduce_sum(now - start))
-
-
-def _taking_options_of(
-    cls: type, classifier: type, defaults: Mapping[str, Any]
-) -> Callable[..., None]:
-    """An ``__init__`` for ``cls`` taking ``classifier``'s keywords, then the template's;
-    the template's keywords whose default ``cls`` changes (``defaults``) are shown in
-    its signature with their new defaults."""
-    own = inspect.signature(classifier, eval_str=True).parameters.values()
-    names = {p.name for p in own}
-    template = inspect.signature(FrozenFeatureTemplate.__init__, eval_str=True).parameters
-    changed = [template[name].replace(default=value) for name, value in defaults.items()]
-
-    def __init__(self: Any, **kwargs: Any) -> None:
-        kwargs = {**defaults, **kwargs}
-        self._classifier_options = {n: kwargs.pop(n) for n in list(kwargs) if n in names}
-        super(cls, self).__init__(**kwargs)
-
-    __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [
-            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-            *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in (*own, *changed)),
-            inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD, annotation=Any),
-        ]
-    )
-    __init__.__annotations__ = {p.name: p.annotation for p in (*own, *changed)}
-    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
-    __init__.__module__ = cls.__module__
-    __init__.__doc__ = f"Build {classifier.__name__} from its keywords; see its docstring."
-    return __init__

@@ -4,9 +4,9 @@ every such method takes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -14,8 +14,7 @@ from torch import Tensor, nn
 from clhost.data import Experience
 from clhost.distributed import REPLICATED, UNSUPPORTED
 from clhost.errors import ParameterError
-from clhost.templates import SupervisedTemplate
-from clhost.templates.base import DEFAULT
+from clhost.templates import BuiltModelTemplate
 from clhost.validate import boolean, number
 from clhost_pretrained.backbone import DEFAULT_MODEL_NAME, autocast, prepare_input
 from clhost_pretrained.cli import small_vit, vit
@@ -28,7 +27,7 @@ PromptedFactory = Callable[[nn.Module, int], nn.Module]
 """Builds a method's prompted model from the frozen backbone and ``num_classes``."""
 
 
-class PromptTemplate(SupervisedTemplate):
+class PromptTemplate(BuiltModelTemplate):
     """Supervised training of a prompted ViT (``model(x, task_labels)`` gives logits and
     keeps its prompt choice in ``model.last_selection``; ``model.head`` is the head).
 
@@ -46,9 +45,8 @@ class PromptTemplate(SupervisedTemplate):
     rest up through ``**kwargs``; it gives positionally what is not a keyword of the
     template: ``prompted`` (its model on the backbone), its ``sim_coefficient`` and
     ``backbone_options``. It says which task labels force the prompt choice with
-    ``prompt_task_labels``. This ``__init__`` takes no ``**kwargs``, so the parameters
-    ``clhost info`` shows end with its keywords (no ``optimizer``: each experience makes
-    its own).
+    ``prompt_task_labels``. Its other keywords are ``BuiltModelTemplate``'s (no
+    ``optimizer``: each experience makes its own).
     """
 
     distributed_reason = (
@@ -75,16 +73,7 @@ class PromptTemplate(SupervisedTemplate):
         use_mask: bool = True,
         bf16: bool = False,
         channels_last: bool = False,
-        criterion: Callable[..., Tensor] | None = None,
-        train_mb_size: int = 32,
-        train_epochs: int = 1,
-        eval_mb_size: int | None = None,
-        device: str | torch.device | None = None,
-        plugins: Sequence[object] = (),
-        evaluator: Any = DEFAULT,
-        eval_every: int = -1,
-        peval_mode: Literal["epoch", "iteration"] = "epoch",
-        num_workers: int = 0,
+        **template: Any,
     ):
         backbone = build_backbone(
             model, model_name, pretrained, pretrained_path, resize_inputs, **backbone_options
@@ -97,20 +86,7 @@ class PromptTemplate(SupervisedTemplate):
         self.channels_last = boolean("channels_last", channels_last)
         if self.channels_last:
             prompted_model.backbone.to(memory_format=torch.channels_last)
-        super().__init__(
-            model=prompted_model,
-            optimizer=self._adam(prompted_model),
-            criterion=criterion,
-            train_mb_size=train_mb_size,
-            train_epochs=train_epochs,
-            eval_mb_size=eval_mb_size,
-            device=device,
-            plugins=plugins,
-            evaluator=evaluator,
-            eval_every=eval_every,
-            peval_mode=peval_mode,
-            num_workers=num_workers,
-        )
+        super().__init__(prompted_model, self._adam(prompted_model), **template)
 
     @property
     def distributed(self) -> str:  # type: ignore[override]

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any
 
-import torch
 from torch import Tensor, nn
 
-from clhost.hookspecs import BaseTemplateHooks, SGDLoopHooks
-from clhost.templates import SupervisedTemplate
-from clhost.templates.base import DEFAULT
+from clhost.templates import FittingTemplate
 from clhost.validate import boolean, number, positive_int
 from clhost_streaming_lda.model import StreamingLDAClassifier, StreamingLDAModel
 
 
-class StreamingLDA(SupervisedTemplate):
+class StreamingLDA(FittingTemplate):
     """Deep Streaming Linear Discriminant Analysis (Hayes & Kanan, CVPR-W 2020).
 
     One pass over the stream without backpropagation: ``slda_model`` (cut at its layer
@@ -28,7 +24,8 @@ class StreamingLDA(SupervisedTemplate):
 
     Each minibatch is scored before it is fitted, so the training metrics are those of
     predicting samples not yet learned. The optimizer hooks are never fired (there is no
-    forward/backward/update step); ``criterion`` only measures the loss.
+    forward/backward/update step); ``criterion`` only measures the loss. The other
+    parameters are the template's (``FittingTemplate``).
     """
 
     distributed = "unsupported"
@@ -38,29 +35,18 @@ class StreamingLDA(SupervisedTemplate):
         "ranks yet)"
     )
 
-    HOOK_GROUPS = (BaseTemplateHooks, SGDLoopHooks)
-    LEARNS_BY_GRADIENT = False
     default_model = nn.Identity  # clhost run without --model: LDA on the inputs themselves
 
     def __init__(
         self,
         *,
         slda_model: nn.Module | None = None,
-        criterion: Callable[..., Tensor] | None = None,
         input_size: int | None = None,
         num_classes: int | None = None,
         output_layer_name: str | None = None,
         shrinkage_param: float = 1e-4,
         streaming_update_sigma: bool = True,
-        train_epochs: int = 1,
-        train_mb_size: int = 32,
-        eval_mb_size: int | None = None,
-        device: str | torch.device | None = None,
-        plugins: Sequence[object] = (),
-        evaluator: Any = DEFAULT,
-        eval_every: int = -1,
-        peval_mode: Literal["epoch", "iteration"] = "epoch",
-        num_workers: int = 0,
+        **template: Any,
     ):
         classifier = StreamingLDAClassifier(
             input_size=0 if input_size is None else positive_int("input_size", input_size),
@@ -74,36 +60,16 @@ class StreamingLDA(SupervisedTemplate):
         model = StreamingLDAModel(
             slda_model, classifier, output_layer_name, num_classes is not None
         )
-        super().__init__(
-            model=model,
-            optimizer=None,  # LEARNS_BY_GRADIENT is False: no optimizer
-            criterion=criterion,
-            train_mb_size=train_mb_size,
-            train_epochs=train_epochs,
-            eval_mb_size=eval_mb_size,
-            device=device,
-            plugins=plugins,
-            evaluator=evaluator,
-            eval_every=eval_every,
-            peval_mode=peval_mode,
-            num_workers=num_workers,
-        )
+        super().__init__(model, **template)
 
-    def training_epoch(self) -> None:
-        """Score each minibatch (for the training metrics), then fit its features."""
-        hooks, model = self.hooks, self.model
-        for batch in self.dataloader:
-            if self._stop_requested:
-                break
-            self.mbatch = self._to_device(batch)
-            self._fire(hooks.before_training_iteration)
-            features = model.features(self.mb_x, self.mb_task_id)
-            self.mb_output = model.classifier(features)
-            self.loss = self.criterion()
-            model.classifier.fit(features, self.mb_y)
-            self._fire(hooks.after_training_iteration)
-            self.clock.tick_iteration()
-            self._periodic_eval("iteration", self.clock.train_exp_iterations)
+    def minibatch_features(self) -> Tensor:
+        return self.model.features(self.mb_x, self.mb_task_id)
+
+    def training_scores(self, features: Tensor) -> Tensor:
+        return self.model.classifier(features)
+
+    def fit(self, features: Tensor, targets: Tensor) -> None:
+        self.model.classifier.fit(features, targets)
 
     def fit_base(self, features: Tensor, targets: Tensor) -> None:
         """Base initialisation (the paper's): the statistics, covariance included, become
