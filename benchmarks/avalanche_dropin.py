@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "plugins" / "clhost-avalanche" / "tests" / "scripts"
 REFERENCE = ROOT / "plugins" / "clhost-avalanche" / "tests" / "data" / "avalanche_reference.json"
-NAMES = ("strategies", "plugin", "generators", "metrics", "loggers", "names")
+NAMES = ("strategies", "more_strategies", "plugin", "generators", "metrics", "loggers", "names")
 RECORDED = {
     "KEYS": "metrics_keys",
     "STREAMS": "streams",

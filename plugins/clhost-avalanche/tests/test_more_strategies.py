@@ -99,3 +99,9 @@ def test_pnn_is_clhosts():
     from clhost_pnn import PNN as NativePNN
 
     assert PNN is NativePNN
+
+
+def test_ar1_without_a_backbone_is_refused_not_trained_on_random_weights():
+    with pytest.raises(NotSupported, match="MobileNetV1") as error:
+        training.AR1()
+    assert "\n" not in str(error.value)

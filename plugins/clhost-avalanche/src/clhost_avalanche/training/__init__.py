@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from clhost_avalanche._exports import lazy_module, resolve
+from clhost_avalanche._exports import lazy_module, not_supported, resolve
 from clhost_avalanche.training._strategy import avalanche_strategy
 from clhost_avalanche.training.storage_policy import EXPORTS as STORAGE_EXPORTS
 
@@ -114,7 +114,20 @@ def _cope_criterion(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in kwargs.items() if name != "criterion"}
 
 
-TRANSLATIONS = {"LFL": _lfl_weight, "CoPE": _cope_criterion}
+def _ar1_backbone(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Avalanche's AR1 takes no model: it downloads an ImageNet-pretrained MobileNetV1.
+    clhost never downloads, and its default backbone is a random MobileNetV2, so an AR1
+    given neither clhost's ``model`` nor ``pretrained_weights`` is refused rather than
+    trained on different weights."""
+    if kwargs.get("model") is None and kwargs.get("pretrained_weights") is None:
+        raise not_supported(
+            "AR1 on its downloaded ImageNet-pretrained MobileNetV1",
+            "pass clhost's pretrained_weights=PATH (a local file) or model=...",
+        )
+    return kwargs
+
+
+TRANSLATIONS = {"LFL": _lfl_weight, "CoPE": _cope_criterion, "AR1": _ar1_backbone}
 """Keywords whose meaning differs: Avalanche's value -> the clhost value of the same effect."""
 
 
