@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from clhost.testing import gaussian_blobs
 from clhost_avalanche import training
 from clhost_avalanche._exports import NotSupported
 from clhost_avalanche.benchmarks import nc_benchmark, split_online_stream
@@ -16,16 +17,10 @@ from clhost_avalanche.models import PNN, SCRModel, SimpleMLP
 from clhost_avalanche.training.plugins import EvaluationPlugin
 
 
-def blobs(n_per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    centers = torch.randn(4, 8, generator=torch.Generator().manual_seed(0)) * 2
-    y = torch.arange(4).repeat_interleave(n_per_class)
-    return centers[y] + torch.randn(len(y), 8, generator=generator), y
-
-
 @pytest.fixture
 def benchmark():
-    return nc_benchmark(blobs(20, 1), blobs(10, 2), 2, task_labels=False, shuffle=False)
+    train, test = gaussian_blobs(4, 20, 8, seed=1)
+    return nc_benchmark((train.x, train.y), (test.x, test.y), 2, task_labels=False, shuffle=False)
 
 
 def quiet() -> EvaluationPlugin:
