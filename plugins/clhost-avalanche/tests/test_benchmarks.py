@@ -40,3 +40,24 @@ def test_unmirrored_generator_options_fail_with_one_line():
     x, y = torch.randn(8, 3), torch.arange(4).repeat(2)
     with pytest.raises(NotSupported, match="train_transform"):
         nc_benchmark((x, y), (x, y), 2, task_labels=False, train_transform=lambda v: v)
+
+
+def test_a_seed_gives_avalanches_class_order_and_global_random_state():
+    x, y = torch.randn(12, 3), torch.arange(6).repeat(2)
+    bench = nc_benchmark((x, y), (x, y), 3, task_labels=False, seed=3)
+    after = torch.rand(1)
+    torch.manual_seed(3)  # Avalanche: manual_seed(seed), then randperm of the ascending classes
+    expected = torch.randperm(6).tolist()
+    assert [sorted(e.classes_in_this_experience) for e in bench.train_stream] == [
+        sorted(expected[i : i + 2]) for i in (0, 2, 4)
+    ]
+    assert torch.equal(after, torch.rand(1))
+
+
+def test_without_shuffle_the_classes_ascend():
+    x, y = torch.randn(12, 3), torch.tensor([5, 4, 3, 2, 1, 0] * 2)
+    bench = nc_benchmark((x, y), (x, y), 2, task_labels=False, shuffle=False)
+    assert [sorted(e.classes_in_this_experience) for e in bench.train_stream] == [
+        [0, 1, 2],
+        [3, 4, 5],
+    ]

@@ -3,8 +3,9 @@
 The streams are clhost ``Stream``s of ``Experience``s (``current_experience``,
 ``classes_in_this_experience``, ``task_labels``, ``dataset``), the benchmark a clhost
 ``Benchmark`` (``train_stream``, ``test_stream``, ``n_classes``, ``n_experiences``).
-Avalanche's ``shuffle=True`` without a seed draws the class order from torch's global
-generator; a given seed orders classes by clhost's seeded permutation, not Avalanche's.
+``nc_benchmark`` and ``class_incremental_benchmark`` order classes as Avalanche does: the
+ascending classes permuted by torch's global generator, seeded first when a seed is given
+(so the same seed gives Avalanche's class order, and the same global random state after).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import torch
 
 from clhost.benchmarks import class_incremental, domain_incremental
-from clhost.data import Stream, TensorData
+from clhost.data import Stream, TensorData, as_classification_data
 from clhost_avalanche._exports import not_supported
 from clhost_avalanche.benchmarks.scenario import AvalancheBenchmark, avalanche_benchmark
 
@@ -70,6 +71,23 @@ def _random_seed(shuffle: bool, seed: int | None) -> int | None:
     return int(torch.randint(2**31 - 1, ())) if seed is None else seed
 
 
+def _avalanche_class_order(
+    train: Any, shuffle: bool, seed: int | None, fixed: Sequence[int] | None
+) -> Sequence[int] | None:
+    """Avalanche's class order: ``fixed`` as given, ascending without ``shuffle``, else the
+    ascending classes permuted by torch's global generator after ``manual_seed(seed)``."""
+    if fixed is not None or not shuffle:
+        return fixed
+    if seed is not None:
+        torch.random.manual_seed(seed)
+    data = as_classification_data(train)
+    targets = data.y if isinstance(data, TensorData) else getattr(data, "targets", None)
+    if targets is None:  # clhost's generator says what the dataset lacks
+        return None
+    classes = torch.unique(torch.as_tensor(targets), sorted=True)
+    return classes[torch.randperm(len(classes))].tolist()
+
+
 def nc_benchmark(
     train_dataset: Any,
     test_dataset: Any,
@@ -89,13 +107,13 @@ def nc_benchmark(
 ) -> AvalancheBenchmark:
     """New classes in each experience: ``clhost.benchmarks.class_incremental``."""
     _refuse("nc_benchmark", locals())
+    train = _single(train_dataset, "nc_benchmark")
     return avalanche_benchmark(
         class_incremental(
-            _single(train_dataset, "nc_benchmark"),
+            train,
             _single(test_dataset, "nc_benchmark"),
             n_experiences,
-            seed=_random_seed(shuffle, seed),
-            fixed_class_order=fixed_class_order,
+            fixed_class_order=_avalanche_class_order(train, shuffle, seed, fixed_class_order),
             per_exp_classes=per_exp_classes,
             task_labels=task_labels,
             class_ids_from_zero_in_each_exp=class_ids_from_zero_in_each_exp,
@@ -121,8 +139,9 @@ def class_incremental_benchmark(
             datasets_dict["train"],
             datasets_dict["test"],
             n_experiences,
-            seed=seed,
-            fixed_class_order=class_order,
+            fixed_class_order=_avalanche_class_order(
+                datasets_dict["train"], True, seed, class_order
+            ),
             per_exp_classes=num_classes_per_exp,
             name="class_incremental_benchmark",
         )
@@ -242,8 +261,6 @@ def benchmark_from_datasets(**dataset_streams: Sequence[Any]) -> AvalancheBenchm
 
 
 def _tensor_data(data: Any, function: str) -> TensorData:
-    from clhost.data import as_classification_data
-
     converted = as_classification_data(data)
     if not isinstance(converted, TensorData):
         raise not_supported(f"{function} on a non-tensor dataset", "use tensors (TensorDataset)")
