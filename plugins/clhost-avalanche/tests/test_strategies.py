@@ -137,8 +137,8 @@ def test_the_custom_plugin_script_counts_what_avalanche_counts(run_script, refer
 
 
 def test_unsupported_keywords_fail_at_construction():
-    with pytest.raises(NotSupported, match="generator_strategy"):
-        build(training.GenerativeReplay, evaluator=quiet(), generator_strategy=object())
+    with pytest.raises(NotSupported, match="MAS"):
+        build(training.MAS, evaluator=quiet(), verbose=True)
     with pytest.raises(TypeError, match="EvaluationPlugin"):
         build(training.Naive, evaluator=object())
 

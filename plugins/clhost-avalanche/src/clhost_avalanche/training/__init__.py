@@ -40,10 +40,6 @@ STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "CoPE": ("clhost_cope:CoPE", {"p_size": 100}),
     "LFL": ("clhost_lfl:LFL", {"freeze": "last_layer"}),
-    "GenerativeReplay": (
-        "clhost_generative_replay:GenerativeReplay",
-        {"increasing_replay_size": False},
-    ),
     "MAS": ("clhost_mas:MAS", {}),
     "BiC": ("clhost_bic:BiC", {"mem_size": 200}),
     "MIR": ("clhost_mir:MIR", {"batch_size_mem": 1, "memory": "class_balanced"}),
@@ -68,20 +64,16 @@ LOSSES = {
 }
 """Avalanche's losses (``avalanche.training.losses``), clhost's loss distributions."""
 
-GENERATOR = "give GenerativeReplay a generator model (clhost-generative-replay's README)"
 UNSUPPORTED_KEYWORDS: dict[str, dict[str, tuple[Any, str]]] = {
-    "GenerativeReplay": {
-        "generator_strategy": (None, GENERATOR),
-        "is_weighted_replay": (False, GENERATOR),
-        "weight_replay_loss_factor": (1.0, GENERATOR),
-        "weight_replay_loss": (0.0001, GENERATOR),
-    },
     "MAS": {"verbose": (False, "clhost's MAS does not print its importance computation")},
 }
 """Avalanche keywords a strategy does not mirror: accepted at Avalanche's default value,
 refused with one line otherwise."""
 
 UNSUPPORTED = {
+    "GenerativeReplay": "Avalanche's default generator (an MlpVAE with a classification head, "
+    "trained by VAETraining) is not mirrored, so results would differ silently: use "
+    "clhost_generative_replay.GenerativeReplay with its own generator options",
     "ExpertGateStrategy": "use clhost_expert_gate.ExpertGateStrategy in a native clhost script "
     "(its experts grow from your backbone, not from Avalanche's ExpertGate model)",
     "OnlineNaive": "use Naive on clhost.benchmarks.split_online(...) mini-experiences",
