@@ -31,12 +31,13 @@ class MERPlugin(SupervisedMetaLearningPlugin):
     is not used) on the incoming minibatch and then on ``batch_size_mem`` samples drawn
     from a reservoir memory of ``mem_size`` samples, followed by the within-batch Reptile
     step θ ← θ_0 + ``beta`` (θ − θ_0); then the across-batch step
-    θ ← θ_A + ``gamma`` (θ − θ_A). Stepping on the memory after the incoming samples is
-    what rewards gradients that agree and penalises those that interfere (the paper's
-    Eq. 7).
+    θ ← θ_A + ``gamma`` (θ − θ_A). Sequential steps followed by a partial move reward
+    gradients that agree and penalise those that interfere (the paper's Eq. 7).
 
-    By default (``samples_per_step=1``) each SGD step takes one sample, as the paper's
-    Algorithm 1. ``None`` steps on each group (the incoming minibatch, the memory's draw)
+    By default (``samples_per_step=1``) each SGD step takes one sample: with
+    ``train_mb_size=1`` exactly the paper's Algorithm 1, with larger minibatches
+    Avalanche's reading of it (the minibatch is the current part of every Reptile batch).
+    ``None`` steps on each group (the incoming minibatch, the memory's draw)
     at once, with the criterion summed over its samples: the per-sample sequence to first
     order in the learning rate, but MER's gradient-alignment term is of second order, so
     this faster variant loses it (the README's "Speed and accuracy"); a larger number cuts
