@@ -109,3 +109,38 @@ def test_the_meter_counts_the_first_tensor_of_an_output_and_skips_the_rest():
     assert counts["experience_samples"] == 4
     model(torch.ones(5, 2))  # stopped: the hook is gone
     assert (meter.forward, meter.backward) == (8, 3)
+
+
+def fitted(strategy):
+    """``strategy`` trained on split digits: its efficiency record."""
+    benchmark = build(RunOptions(strategy=Spec("naive", {}), benchmark=DIGITS)).benchmark
+    return run_experiment(strategy, benchmark).efficiency
+
+
+def small_backbone():
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 16))
+
+
+@pytest.mark.parametrize("epochs", [1, 2])
+def test_a_frozen_feature_template_counts_its_fitting_passes(epochs):
+    # SimpleCIL fits prototypes on model.features, never calling the model
+    from clhost_simplecil import SimpleCIL
+
+    cost = fitted(SimpleCIL(model=small_backbone(), train_epochs=epochs, device="cpu"))
+    assert cost["forward_passes_per_sample"] == pytest.approx(epochs, abs=0.01)
+    assert cost["backward_passes_per_sample"] == 0
+
+
+def test_ranpac_counts_its_first_session_adaptation():
+    from clhost_ranpac import RanPAC
+
+    def ranpac(adapt_epochs):
+        return RanPAC(
+            model=small_backbone(), projection_size=32, adapt_epochs=adapt_epochs, device="cpu"
+        )
+
+    plain, adapted = fitted(ranpac(0)), fitted(ranpac(2))
+    assert plain["forward_passes_per_sample"] == pytest.approx(1, abs=0.01)
+    # two more passes over experience 0 (about half the samples), each with a backward
+    assert adapted["forward_passes_per_sample"] == pytest.approx(2, abs=0.1)
+    assert adapted["backward_passes_per_sample"] == pytest.approx(1, abs=0.1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,15 +31,18 @@ class CostMeter:
     trained model and those its output passes a gradient back for, and the process's
     CPU time; evaluations in the middle of the experience are left out (``pause``).
 
-    Counting uses a forward hook on the model and, on outputs that need a gradient, a
+    Counting uses forward hooks on the model and, on outputs that need a gradient, a
     tensor hook: nothing in the computation changes. A copy of the model taken while
-    training (a teacher, a snapshot) carries the hook but is not counted.
+    training (a teacher, a snapshot) carries the hooks but is not counted. A template
+    whose training runs the model other than by calling it reports its passes with
+    ``count_pass``.
     """
 
     def __init__(self) -> None:
         self._model: torch.nn.Module | None = None
-        self._handle: Any = None
+        self._handles: list[Any] = []
         self._paused = False
+        self._depth = 0  # calls of the model under way: a pass reported inside is theirs
         self._cpu = 0.0
         self.forward = 0
         self.backward = 0
@@ -48,9 +52,14 @@ class CostMeter:
         self.stop()
         self.forward = self.backward = 0
         self._paused = False
+        self._depth = 0
         if isinstance(model, torch.nn.Module):
             self._model = model
-            self._handle = model.register_forward_hook(_counter(self))
+            self._handles = [
+                model.register_forward_pre_hook(_entering(self)),
+                model.register_forward_hook(_counter(self), always_call=True),
+            ]
+            _METERS.add(self)
         self._cpu = time.process_time()
 
     def pause(self, paused: bool) -> None:
@@ -59,11 +68,27 @@ class CostMeter:
     def counting(self, module: torch.nn.Module) -> bool:
         return module is self._model and not self._paused
 
+    def count(self, output: Any) -> None:
+        """Count ``output``'s samples as one forward pass, and as one backward pass once
+        a gradient flows back through it."""
+        tensor = _first_tensor(output)
+        if tensor is None:
+            return
+        samples = tensor.shape[0] if tensor.dim() else 1
+        self.forward += samples
+        if tensor.requires_grad:
+
+            def count_backward(gradient: Tensor) -> None:
+                self.backward += samples
+
+            tensor.register_hook(count_backward)
+
     def stop(self, experience_samples: int = 0) -> dict[str, float]:
         """Stop counting; the counts of the experience, ``experience_samples`` long."""
-        if self._handle is not None:
-            self._handle.remove()
-        self._handle, self._model = None, None
+        for handle in self._handles:
+            handle.remove()
+        self._handles, self._model = [], None
+        _METERS.discard(self)
         return {
             "experience_samples": experience_samples,
             "forward_samples": self.forward,
@@ -72,24 +97,40 @@ class CostMeter:
         }
 
 
+_METERS: weakref.WeakSet[CostMeter] = weakref.WeakSet()  # the meters counting now
+
+
+def count_pass(model: torch.nn.Module, output: Any) -> Any:
+    """Report ``output`` as a pass of ``model`` over a minibatch of training samples made
+    without calling ``model`` (a frozen backbone's features read by a template that then
+    fits a classifier): the meters counting ``model`` count it as they count a call.
+    Inside a call of ``model`` it is part of that call and not counted again. Returns
+    ``output``."""
+    for meter in list(_METERS):
+        if meter.counting(model) and not meter._depth:
+            meter.count(output)
+    return output
+
+
+def _entering(meter: CostMeter) -> Any:
+    """The forward pre-hook: a call of the model is under way (plain functions, so that
+    a deep copy of the model shares them rather than copying the meter)."""
+
+    def enter(module: torch.nn.Module, args: Any) -> None:
+        if module is meter._model:
+            meter._depth += 1
+
+    return enter
+
+
 def _counter(meter: CostMeter) -> Any:
-    """The forward hook: a plain function (a deep copy of the model shares it rather
-    than copying the meter)."""
+    """The forward hook: a call of the model ends; its output is counted."""
 
     def count(module: torch.nn.Module, args: Any, output: Any) -> None:
-        if not meter.counting(module):
-            return
-        tensor = _first_tensor(output)
-        if tensor is None:
-            return
-        samples = tensor.shape[0] if tensor.dim() else 1
-        meter.forward += samples
-        if tensor.requires_grad:
-
-            def count_backward(gradient: Tensor) -> None:
-                meter.backward += samples
-
-            tensor.register_hook(count_backward)
+        if module is meter._model:
+            meter._depth -= 1
+        if meter.counting(module):
+            meter.count(output)
 
     return count
 

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from clhost import distributed
 from clhost.data import Experience, experience_data
 from clhost.errors import ParameterError
+from clhost.evaluation.efficiency import count_pass
 from clhost.models import DynamicModule
 from clhost.templates import FittingTemplate
 from clhost.templates.declared import declare_plugin_strategy
@@ -105,9 +106,11 @@ class FrozenFeatureModel(DynamicModule):
         return self.features_with_grad(x)
 
     def features_with_grad(self, x: Tensor) -> Tensor:
-        """``features`` with autograd on, for the adapter's training."""
+        """``features`` with autograd on, for the adapter's training. Each is a pass of
+        the model over ``x``, for the cost meter (``count_pass``)."""
         with autocast(x.device, self.bf16):
-            return features(self.backbone, prepare_input(x, self.channels_last)).float()
+            found = features(self.backbone, prepare_input(x, self.channels_last)).float()
+        return count_pass(self, found)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x))
