@@ -566,46 +566,106 @@ Series = dict[str, list[tuple[int, float]]]
 
 
 def assert_logger_keeps_a_killed_run(
-    make_logger: Callable[[], Any], read: Callable[[], Series], *, epochs: int = 2
+    make_logger: Callable[[], Any],
+    read: Callable[[], Series],
+    *,
+    epochs: int = 2,
+    settle: float = 0.0,
 ) -> None:
     """The contract test of a logger distribution: a small run logging to
-    ``make_logger()`` (give it ``every="iteration"`` to check every granularity) is
-    killed before its second experience; ``read()`` then finds, read back from what the
-    logger wrote, every scalar the evaluator emitted until the kill (``nan`` included), as
-    ``{MetricEvent.scalars() name: [(iteration, value), ...]}`` in the order emitted."""
-    import math
+    ``make_logger()`` (give it ``every="iteration"`` to check every granularity) runs in
+    a forked process that SIGKILLs itself when its second experience starts, so neither
+    ``close()`` nor any exit handler runs; ``read()``, in this process, must then find,
+    read back from what the logger wrote, every scalar the evaluator emitted until the
+    kill (``nan`` included), as ``{MetricEvent.scalars() name: [(iteration, value), ...]}``
+    in the order emitted. ``make_logger`` and ``read`` must agree through the file
+    system (an object built in the killed process is lost with it). ``settle`` seconds
+    are allowed for a logger whose library writes from another process (W&B's service):
+    ``read()`` is retried until it matches or they are spent."""
+    import time
+
+    expected = _events_until_killed(make_logger, epochs)
+    assert expected, "the run emitted no event"
+    deadline = time.monotonic() + settle
+    while True:
+        try:
+            _assert_same_series(expected, read())
+            return
+        except AssertionError:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(0.2)
+
+
+def _events_until_killed(make_logger: Callable[[], Any], epochs: int) -> Series:
+    """Every scalar that a run logging to ``make_logger()`` emitted before it was
+    SIGKILLed at its second experience, sent here as it was emitted."""
+    import multiprocessing
+    import os
+    import signal
+    import traceback
+    import warnings
 
     from clhost.evaluation import EvaluationPlugin, Logger, MetricEvent
     from clhost.experiment import run_experiment
     from clhost.models import SimpleMLP
 
+    receiving, sending = multiprocessing.Pipe(duplex=False)
+
     class Recorder(Logger):
         def __init__(self, every: Any) -> None:
             self.every = every
-            self.events: list[MetricEvent] = []
 
         def log(self, event: MetricEvent) -> None:
-            self.events.append(event)
+            sending.send(("event", event))  # reaches the pipe before the next event
 
-    logger = make_logger()
-    recorder = Recorder(logger.every)
-    strategy = seeded_strategy(
-        model=lambda: SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,)),
-        train_mb_size=20,
-        train_epochs=epochs,
-        evaluator=EvaluationPlugin(),
-    )
-    kill_before(strategy, 1)
-    try:
-        run_experiment(strategy, toy_benchmark(n_per_class=20), loggers=[recorder, logger])
-    except Killed:
-        pass
+    def run() -> None:
+        try:
+            logger = make_logger()
+            strategy = seeded_strategy(
+                model=lambda: SimpleMLP(num_classes=4, input_size=8, hidden_sizes=(16,)),
+                train_mb_size=20,
+                train_epochs=epochs,
+                evaluator=EvaluationPlugin(),
+            )
+            train = strategy.train
+
+            def dying_train(experiences: Any, **kwargs: Any) -> Any:
+                if isinstance(experiences, Experience) and experiences.current_experience:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return train(experiences, **kwargs)
+
+            strategy.train = dying_train
+            benchmark = toy_benchmark(n_per_class=20)
+            run_experiment(strategy, benchmark, loggers=[Recorder(logger.every), logger])
+        except BaseException:
+            sending.send(("error", traceback.format_exc()))
+            os._exit(1)
+        os._exit(0)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads: ours exits
+        process = multiprocessing.get_context("fork").Process(target=run)
+        process.start()
+    sending.close()
     expected: Series = {}
-    for event in recorder.events:
-        for name, value in event.scalars().items():
-            expected.setdefault(name, []).append((event.iteration, value))
-    assert expected, "the run emitted no event"
-    found = read()
+    while True:
+        try:
+            kind, item = receiving.recv()
+        except EOFError:
+            break
+        if kind == "error":
+            raise AssertionError(f"the run failed before it was killed:\n{item}")
+        for name, value in item.scalars().items():
+            expected.setdefault(name, []).append((item.iteration, value))
+    process.join()
+    assert process.exitcode == -signal.SIGKILL, f"the run was not killed: {process.exitcode}"
+    return expected
+
+
+def _assert_same_series(expected: Series, found: Series) -> None:
+    import math
+
     assert sorted(found) == sorted(expected), sorted(set(found) ^ set(expected))
     for name, points in expected.items():
         steps = [step for step, _ in found[name]]

@@ -8,6 +8,7 @@ import torch
 
 import clhost
 from clhost.errors import ParameterError
+from clhost.evaluation import Logger
 from clhost.models import SimpleMLP
 from clhost.plugin import SupervisedPlugin
 from clhost.templates import SupervisedTemplate
@@ -15,6 +16,7 @@ from clhost.testing import (
     HookRecorder,
     MinibatchRecorder,
     assert_builds_its_plugin_first,
+    assert_logger_keeps_a_killed_run,
     assert_refuses,
     assert_resumes,
     online_accuracy,
@@ -184,3 +186,49 @@ def test_minibatch_recorder_keeps_what_each_iteration_saw():
     assert [output.shape for output in recorder.outputs] == [(10, 4)] * 2
     assert len(recorder.losses) == 2 and not recorder.losses[0].requires_grad
     assert recorder.eval_outputs and recorder.eval_outputs[0].shape[1] == 4
+
+
+class _FileLogger(Logger):
+    """Each scalar as a line ``iteration name value``: in ``log`` when ``buffered`` is
+    false, else only in ``close`` (the data loss the killed-run contract must catch)."""
+
+    def __init__(self, path, *, buffered):
+        self.path, self.buffered, self.every = path, buffered, "iteration"
+        self.lines: list[str] = []
+
+    def log(self, event):
+        lines = [f"{event.iteration} {name} {value}\n" for name, value in event.scalars().items()]
+        if not self.buffered:
+            with self.path.open("a") as out:
+                out.writelines(lines)
+        self.lines += lines
+
+    def close(self):
+        if self.buffered:
+            self.path.write_text("".join(self.lines))
+
+
+def _read_lines(path):
+    series = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            step, name, value = line.split(" ")
+            series.setdefault(name, []).append((int(step), float(value)))
+    return series
+
+
+def test_the_killed_run_contract_passes_a_logger_that_writes_each_event(tmp_path):
+    path = tmp_path / "log.txt"
+    assert_logger_keeps_a_killed_run(
+        lambda: _FileLogger(path, buffered=False), lambda: _read_lines(path)
+    )
+    assert path.read_text()
+
+
+def test_the_killed_run_contract_fails_a_logger_that_writes_only_when_closed(tmp_path):
+    path = tmp_path / "log.txt"
+    with pytest.raises(AssertionError):
+        assert_logger_keeps_a_killed_run(
+            lambda: _FileLogger(path, buffered=True), lambda: _read_lines(path)
+        )
+    assert not path.exists()  # killed: close() never ran

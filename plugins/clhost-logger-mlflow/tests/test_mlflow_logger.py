@@ -13,13 +13,15 @@ from clhost.testing import assert_logger_keeps_a_killed_run, assert_refuses, run
 from clhost_logger_mlflow import MLflowLogger
 
 
-def history(logger):
-    """Every metric of the logger's run, read from its store: name -> [(step, value)]."""
-    client = MlflowClient(tracking_uri=logger.tracking_uri)
-    names = client.get_run(logger.run_id).data.metrics
+def history(logger, run_id=None):
+    """Every metric of the logger's run (or run ``run_id`` of its store), read from its
+    store: name -> [(step, value)]."""
+    tracking_uri = logger if isinstance(logger, str) else logger.tracking_uri
+    run_id = run_id or logger.run_id
+    client = MlflowClient(tracking_uri=tracking_uri)
+    names = client.get_run(run_id).data.metrics
     return {
-        name: [(m.step, m.value) for m in client.get_metric_history(logger.run_id, name)]
-        for name in names
+        name: [(m.step, m.value) for m in client.get_metric_history(run_id, name)] for name in names
     }
 
 
@@ -46,13 +48,15 @@ def test_each_metric_is_a_history_stepped_by_iteration_in_the_file_store(tmp_pat
 
 
 def test_a_killed_run_keeps_every_value_at_every_granularity(tmp_path):
-    built = []
+    store = tmp_path / "mlruns"
 
-    def make():
-        built.append(MLflowLogger(tmp_path / "mlruns", every="iteration"))
-        return built[-1]
+    def killed_run():
+        """The one run in the store (its logger was built in the killed process)."""
+        client = MlflowClient(tracking_uri=store.as_uri())
+        (run,) = client.search_runs([client.get_experiment_by_name("clhost").experiment_id])
+        return history(store.as_uri(), run.info.run_id)
 
-    assert_logger_keeps_a_killed_run(make, lambda: history(built[0]))
+    assert_logger_keeps_a_killed_run(lambda: MLflowLogger(store, every="iteration"), killed_run)
 
 
 def test_any_tracking_uri_wins_over_the_directory(tmp_path):
