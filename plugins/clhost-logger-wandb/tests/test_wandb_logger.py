@@ -69,17 +69,26 @@ def finished_records(folder, timeout=60.0):
         time.sleep(0.1)
 
 
-def history(folder):
-    """Every series of the offline run: name -> [(step, value)]."""
+def history(folder, *, finished=True):
+    """Every series of the offline run: name -> [(iteration, value)], once the run is
+    finished or (``finished=False``, a killed run) as its log stands now."""
+    if finished:
+        found_records = finished_records(folder)
+    else:
+        (log,) = offline_run(folder).glob("run-*.wandb")
+        found_records = list(records(log))
     found = {}
-    for record in finished_records(folder):
+    for record in found_records:
         if record.WhichOneof("record_type") != "history":
             continue
+        row = {}
         for item in record.history.item:
             name = item.key or "/".join(item.nested_key)  # one or the other is set
             if not name.startswith("_"):  # W&B's own _step, _runtime, _timestamp
-                value = float(json.loads(item.value_json))
-                found.setdefault(name, []).append((record.history.step.num, value))
+                row[name] = float(json.loads(item.value_json))
+        step = int(row.pop("iteration", record.history.step.num))  # else W&B's own step
+        for name, value in row.items():
+            found.setdefault(name, []).append((step, value))
     return found
 
 
@@ -103,7 +112,8 @@ def test_an_offline_run_directory_holds_the_history_stepped_by_iteration(tmp_pat
 def test_a_killed_run_keeps_every_value_at_every_granularity(tmp_path):
     assert_logger_keeps_a_killed_run(
         lambda: WandBLogger(dir=tmp_path, every="iteration"),  # offline from WANDB_MODE
-        lambda: history(tmp_path),
+        lambda: history(tmp_path, finished=False),
+        settle=20.0,  # W&B's service process writes what the killed run handed it
     )
 
 

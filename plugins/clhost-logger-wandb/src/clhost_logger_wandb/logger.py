@@ -11,6 +11,7 @@ from clhost.evaluation import Logger, MetricEvent
 from clhost.evaluation.loggers import Every, granularity
 
 MODES = ("online", "offline", "disabled")
+STEP = "iteration"  # the step metric of every series: W&B's own step counts rows
 
 
 class WandBLogger(Logger):
@@ -18,10 +19,13 @@ class WandBLogger(Logger):
     ``WandBLogger`` and parameter names), its files under ``dir/wandb``.
 
     Each metric is one history series named by where it was measured
-    (``MetricEvent.scalars()``), and the W&B step is the global training iteration;
-    metrics logged at the same step are one history row, which W&B writes once the step
-    moves on or the run finishes. ``mode`` is ``online``, ``offline`` (no network: the run
-    stays on disk until ``wandb sync``) or ``disabled``; ``None`` leaves it to W&B
+    (``MetricEvent.scalars()``), plotted against ``iteration`` (the global training
+    iteration, declared the step metric of every series). Each event is one history row,
+    committed as it is logged: W&B's own step must grow with every row, while the events
+    after an experience (``train_exp``, ``eval_exp``, ``eval_stream``) share an iteration,
+    so a row left open until the step moved on would be lost with a killed process.
+    ``mode`` is ``online``, ``offline`` (no network: the run stays on disk until
+    ``wandb sync``) or ``disabled``; ``None`` leaves it to W&B
     (``WANDB_MODE``, else online). ``close()`` finishes the run, writing what is pending;
     ``every`` is ``experience``, ``epoch`` or ``iteration``.
     """
@@ -52,7 +56,7 @@ class WandBLogger(Logger):
         except OSError as error:
             raise ParameterError(f"dir {self.dir}: cannot write there: {error}") from None
         try:
-            return wandb.init(
+            run = wandb.init(
                 project=self.project_name,
                 name=self.run_name,
                 dir=str(self.dir),
@@ -62,11 +66,14 @@ class WandBLogger(Logger):
             )
         except wandb.errors.Error as error:  # not logged in, no network for "online" ...
             raise ParameterError(f"W&B could not start a run: {error}") from None
+        run.define_metric(STEP)
+        run.define_metric("*", step_metric=STEP)
+        return run
 
     def log(self, event: MetricEvent) -> None:
         if self._run is None:
             raise ValueError("logger is closed")
-        self._run.log(event.scalars(), step=event.iteration)
+        self._run.log({**event.scalars(), STEP: event.iteration}, commit=True)
 
     def close(self) -> None:
         if self._run is not None:
