@@ -11,16 +11,16 @@ tables of ``clhost.evaluation.aggregate``.
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import multiprocessing
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from clhost._atomic import atomic_write_text, require_writable_directory
 from clhost.cli._options import SAVED_OPTIONS, RunOptions, Spec
@@ -353,23 +353,61 @@ def _check_names(runs: Sequence[PlannedRun]) -> None:
 
 
 def _execute_all(runs: Sequence[PlannedRun], jobs: int) -> Any:
-    """``(run, error or None, seconds)`` as each run ends."""
+    """``(run, row or failure message, seconds)`` as each run ends."""
     if jobs == 0:
         for run in runs:
             yield _execute_reporting(run)
         return
-    if not runs:
-        return
-    with concurrent.futures.ProcessPoolExecutor(
-        max_workers=jobs, mp_context=_worker_context(), **_one_run_per_worker()
-    ) as pool:
-        futures = [pool.submit(_execute_reporting, run) for run in runs]
+    yield from _in_workers(runs, jobs, _execute_reporting)
+
+
+def _in_workers(runs: Sequence[PlannedRun], jobs: int, work: Callable[..., Any]) -> Any:
+    """``work(run)`` for each run in a fresh process of its own, ``jobs`` at a time. A
+    process that dies before answering (killed, out of memory) is that run's failure;
+    the others go on."""
+    from multiprocessing.connection import Connection, wait
+
+    context = _worker_context()
+    queued = list(runs)
+    running: dict[Any, tuple[PlannedRun, Any, float]] = {}
+    try:
+        while queued or running:
+            while queued and len(running) < jobs:
+                run = queued.pop(0)
+                reader, writer = context.Pipe(duplex=False)
+                process = context.Process(target=_answer, args=(work, run, writer))
+                process.start()
+                writer.close()  # the worker's end only: its death ends the pipe
+                running[reader] = (run, process, time.perf_counter())
+            for ready in wait(list(running)):
+                reader = cast(Connection, ready)
+                run, process, start = running.pop(reader)
+                try:
+                    answer = reader.recv()
+                except EOFError:
+                    answer = None
+                reader.close()
+                process.join()
+                yield answer or (run, _died(process.exitcode), time.perf_counter() - start)
+    finally:
+        for _, process, _ in running.values():
+            process.terminate()
+            process.join()
+
+
+def _answer(work: Callable[..., Any], run: PlannedRun, connection: Any) -> None:
+    """A worker: ``work(run)`` sent back to the sweep."""
+    connection.send(work(run))
+    connection.close()
+
+
+def _died(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
         try:
-            for future in concurrent.futures.as_completed(futures):
-                yield future.result()
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+            return f"its worker process was killed ({signal.Signals(-exitcode).name})"
+        except ValueError:
+            pass
+    return f"its worker process died (exit code {exitcode})"
 
 
 def _execute_reporting(run: PlannedRun) -> tuple[PlannedRun, dict | str, float]:
@@ -393,10 +431,6 @@ def _worker_context() -> Any:
         context.set_forkserver_preload(["clhost.cli._compose", "clhost.experiment"])
         return context
     return multiprocessing.get_context("spawn")
-
-
-def _one_run_per_worker() -> dict[str, Any]:
-    return {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
 
 
 __all__ = [

@@ -4,10 +4,13 @@ sweep finishes only what was missing; rows, tables and the command line."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 from click.testing import CliRunner
 
+from clhost import sweep
 from clhost.cli import main
 from clhost.cli._options import RunOptions, Spec
 from clhost.errors import ParameterError
@@ -109,6 +112,32 @@ def test_a_run_directory_made_with_other_options_is_refused(tmp_path):
     with pytest.raises(ParameterError, match="other options .*epochs"):
         execute(other)
     assert not (tmp_path / ROWS_NAME).exists()
+
+
+def killed_at_seed_1(run):
+    """The sweep's work in a worker, but the worker of seed 1 is killed (out of memory,
+    say): module-level, so the worker process finds it by name."""
+    if run.seed == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return REPORTING(run)
+
+
+REPORTING = sweep._execute_reporting
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
+def test_a_killed_worker_is_one_failed_run_and_the_others_finish(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, "_execute_reporting", killed_at_seed_1)
+    options = RunOptions(benchmark=Spec("split-digits", {"n_experiences": "2"}), device="cpu")
+    runs = plan(options, tmp_path, strategies=["naive"], seeds=[0, 1, 2])
+    said = []
+    outcome = run_sweep(runs, tmp_path, jobs=2, echo=said.append)
+    assert outcome.failed == {runs[1].name: "its worker process was killed (SIGKILL)"}
+    assert sorted(outcome.ran) == [runs[0].name, runs[2].name]
+    assert f"{runs[1].name}: FAILED: its worker process was killed (SIGKILL)" in "\n".join(said)
+    rows = [json.loads(line) for line in (tmp_path / ROWS_NAME).read_text().splitlines()]
+    assert [r["run"] for r in rows] == [runs[0].name, runs[2].name]
+    assert "| naive | 2 |" in (tmp_path / "summary.md").read_text()
 
 
 def invoke(*args):
