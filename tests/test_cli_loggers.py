@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Literal
 
 from clhost.evaluation import LineOutput, Logger
-from clhost.evaluation.loggers import Every, granularity
+from clhost.evaluation.loggers import APPEND, Every, granularity
 
 
 class PhaseLogger(Logger):
     """Writes the phase of each event, one a line."""
+
+    resume_keywords = APPEND
 
     def __init__(
         self,
@@ -40,6 +42,15 @@ class PhaseLogger(Logger):
 
     def close(self):
         self._out.close()
+
+
+class TrackerLogger(Logger):
+    """A tracker whose ``mode`` is not a file mode (W&B's): it declares no resume_keywords."""
+
+    def __init__(self, *, mode: Literal["online", "offline"] = "online"):
+        self.mode = mode
+        if mode not in ("online", "offline"):
+            raise ValueError(f"mode must be online or offline, got {mode!r}")
 '''
 SMALL = ["--benchmark", "split-digits:n_experiences=2", "--epochs", "2", "--device", "cpu", "-q"]
 
@@ -48,7 +59,9 @@ SMALL = ["--benchmark", "split-digits:n_experiences=2", "--epochs", "2", "--devi
 def site(tmp_path, monkeypatch):
     """Only the host and one fake logger distribution are visible."""
     site = tmp_path / "site"
-    entry_points = {"clhost.loggers": {"phases": f"{MODULE}:PhaseLogger"}}
+    entry_points = {
+        "clhost.loggers": {"phases": f"{MODULE}:PhaseLogger", "tracker": f"{MODULE}:TrackerLogger"}
+    }
     make_distribution(site, "fake-log", entry_points, {MODULE: SOURCE})
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv(registry.ALLOW_LIST_VARIABLE, "fake-log")
@@ -91,6 +104,14 @@ def test_logger_files_go_under_output_and_a_resumed_run_appends(tmp_path):
     again = invoke("run", "-o", run, "--resume")
     assert again.exit_code == 0, again.output
     assert lines(run / "phases.txt") == [*phases, "run"]
+
+
+def test_a_resumed_run_gives_only_the_declared_resume_keywords(tmp_path):
+    run = tmp_path / "run"
+    first = invoke("run", *SMALL, "-o", run, "--logger", "tracker")
+    assert first.exit_code == 0, first.output
+    again = invoke("run", "-o", run, "--resume")  # no mode="a" for a mode meaning else
+    assert again.exit_code == 0, again.output
 
 
 def test_a_config_file_names_loggers_and_explain_lists_them_without_writing(tmp_path):

@@ -3,8 +3,8 @@
 Each is built from its ``key=value`` parameters like any component. Two things follow
 from the run itself: with ``--output DIR`` a relative file parameter (one annotated
 ``Path``, given or by default) lands under ``DIR``, next to the results, and a resumed
-run passes ``mode="a"`` to a logger that takes a ``mode``, so its file goes on instead of
-starting again.
+run passes a logger the ``resume_keywords`` it declares (``mode="a"`` for a file logger),
+so its file goes on instead of starting again.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from clhost._convert import bind
 from clhost._params import EMPTY, parameters
 from clhost.cli._options import Spec
 from clhost.evaluation.loggers import Logger
-
-APPEND = "a"
 
 
 @dataclass
@@ -45,8 +43,9 @@ def plan_loggers(specs: list[Spec], *, output: Path | None, resume: bool) -> lis
         factory = entry.load()
         kwargs = bind(factory, spec.params, what=f"logger {spec.name!r}")
         known = parameters(factory)
-        if resume and "mode" in known and "mode" not in kwargs:
-            kwargs["mode"] = APPEND
+        if resume:
+            for name, value in getattr(factory, "resume_keywords", {}).items():
+                kwargs.setdefault(name, value)
         if output is not None:
             for name, param in known.items():
                 value = kwargs.get(name, param.default)

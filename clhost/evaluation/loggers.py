@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, TextIO
+from types import MappingProxyType
+from typing import IO, Any, ClassVar, Literal, TextIO
 
 from clhost.errors import ParameterError
 from clhost.validate import one_of
@@ -29,6 +30,8 @@ TRAIN_EXPERIENCE = "train_exp"
 EVAL_EXPERIENCE = "eval_exp"
 EVAL_STREAM = "eval_stream"
 RUN = "run"
+# the resume_keywords of a logger whose mode="a" appends to its file (a LineOutput's)
+APPEND: Mapping[str, Any] = MappingProxyType({"mode": "a"})
 
 Every = Literal["experience", "epoch", "iteration"]
 # what each ``Logger.every`` receives besides the experience, stream and run events
@@ -102,10 +105,17 @@ class Logger:
     experience, stream and run events), ``epoch`` (also one ``train_epoch`` event per
     training epoch) or ``iteration`` (also one ``train_iteration`` event per minibatch);
     finer events are only measured when a logger asks for them.
+
+    ``resume_keywords`` are the keywords ``clhost run --resume`` gives the logger (unless
+    given explicitly) so that it goes on where the interrupted run stopped, e.g.
+    ``{"mode": "a"}`` for a file appended to; none by default, for a logger that cannot go
+    on and starts afresh (a tracker's new run). Declared, never guessed from a parameter's
+    name: a ``mode`` may mean something else (W&B's online/offline).
     """
 
     shows_progress: bool = False
     every: Every = "experience"
+    resume_keywords: ClassVar[Mapping[str, Any]] = {}
 
     def receives(self, phase: str) -> bool:
         """Whether events of ``phase`` are sent to this logger (by ``every``)."""
@@ -177,6 +187,8 @@ class LineOutput:
 class TextLogger(Logger):
     """One readable line per event, e.g. ``eval test exp 1 after 2: accuracy=0.9722 ...``,
     on standard output or in a file (``stream`` a path)."""
+
+    resume_keywords = APPEND
 
     def __init__(
         self,

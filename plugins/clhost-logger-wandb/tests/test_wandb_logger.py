@@ -117,6 +117,17 @@ def test_a_killed_run_keeps_every_value_at_every_granularity(tmp_path):
     )
 
 
+def test_clhost_run_resume_starts_a_new_run_in_the_same_folder(tmp_path):
+    from clhost.cli._loggers import build_loggers, plan_loggers
+    from clhost.cli._options import Spec
+
+    (planned,) = plan_loggers([Spec("wandb")], output=tmp_path, resume=True)
+    assert planned.kwargs == {"dir": tmp_path}  # W&B's mode is no file mode: none given
+    (logger,) = build_loggers([planned])
+    logger.close()
+    assert offline_run(tmp_path).is_dir()
+
+
 def test_bad_options_are_one_clear_error(tmp_path):
     (tmp_path / "file").write_text("")
     assert_refuses(

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from clhost import validate
 from clhost.evaluation import LineOutput, Logger, MetricEvent
-from clhost.evaluation.loggers import Every, granularity
+from clhost.evaluation.loggers import APPEND, Every, granularity
 
 
 class CSVLogger(Logger):
@@ -22,6 +22,8 @@ class CSVLogger(Logger):
     killed run leaves complete rows; ``mode="a"`` (a resumed run) appends without a second
     header. ``every`` is ``experience``, ``epoch`` or ``iteration``.
     """
+
+    resume_keywords = APPEND
 
     COLUMNS = (
         "seconds",

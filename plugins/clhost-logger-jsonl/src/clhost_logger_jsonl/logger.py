@@ -8,7 +8,7 @@ from typing import Literal
 
 from clhost import validate
 from clhost.evaluation import LineOutput, Logger, MetricEvent
-from clhost.evaluation.loggers import Every, granularity
+from clhost.evaluation.loggers import APPEND, Every, granularity
 
 
 class JSONLLogger(Logger):
@@ -20,6 +20,8 @@ class JSONLLogger(Logger):
     ``mode="a"`` (a resumed run) appends. ``every`` is ``experience``, ``epoch`` or
     ``iteration``.
     """
+
+    resume_keywords = APPEND
 
     def __init__(
         self,
