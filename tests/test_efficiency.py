@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 import torch
 
+from clhost import hookimpl
 from clhost.cli._compose import build
 from clhost.cli._options import RunOptions, Spec
 from clhost.evaluation.efficiency import MEASURED, peak_host_memory, state_bytes
@@ -144,3 +146,36 @@ def test_ranpac_counts_its_first_session_adaptation():
     # two more passes over experience 0 (about half the samples), each with a backward
     assert adapted["forward_passes_per_sample"] == pytest.approx(2, abs=0.1)
     assert adapted["backward_passes_per_sample"] == pytest.approx(1, abs=0.1)
+
+
+class SlowEvaluation:
+    """0.3 s more for every evaluated experience, counting those in training."""
+
+    def __init__(self):
+        self.during_training = 0
+
+    @hookimpl
+    def clhost_before_eval_exp(self, strategy):
+        self.during_training += strategy.evaluator._in_experience
+        time.sleep(0.3)
+
+
+def test_evaluations_in_the_middle_of_training_are_not_training_time():
+    from clhost_naive import Naive
+
+    composition = build(RunOptions(benchmark=DIGITS, validation=0.2, device="cpu"))
+    built, slow = composition.strategy, SlowEvaluation()
+    strategy = Naive(
+        model=built.model,
+        optimizer=built.optimizer,
+        plugins=[slow],
+        train_epochs=2,
+        eval_every=1,
+        device="cpu",
+    )
+    results = run_experiment(strategy, composition.benchmark, eval_streams=composition.eval_streams)
+    # the 2 experiences of the valid stream after each epoch of 2 experiences: 2.4 s
+    assert slow.during_training == 8
+    cost = results.efficiency
+    assert cost["train_seconds"] < 1.5 and cost["train_cpu_seconds"] < 1.5
+    assert sum(results.train_seconds) == cost["train_seconds"]

@@ -28,8 +28,9 @@ MEASURED = (
 
 class CostMeter:
     """Counts, while an experience trains, the samples that go forward through the
-    trained model and those its output passes a gradient back for, and the process's
-    CPU time; evaluations in the middle of the experience are left out (``pause``).
+    trained model and those its output passes a gradient back for, the wall time and the
+    process's CPU time; evaluations in the middle of the experience are left out of all
+    of them (``pause``).
 
     Counting uses forward hooks on the model and, on outputs that need a gradient, a
     tensor hook: nothing in the computation changes. A copy of the model taken while
@@ -43,7 +44,8 @@ class CostMeter:
         self._handles: list[Any] = []
         self._paused = False
         self._depth = 0  # calls of the model under way: a pass reported inside is theirs
-        self._cpu = 0.0
+        self._clocks = (0.0, 0.0)  # wall and CPU time counted so far
+        self._since = _now()  # when counting last resumed
         self.forward = 0
         self.backward = 0
 
@@ -60,9 +62,14 @@ class CostMeter:
                 model.register_forward_hook(_counter(self), always_call=True),
             ]
             _METERS.add(self)
-        self._cpu = time.process_time()
+        self._clocks, self._since = (0.0, 0.0), _now()
 
     def pause(self, paused: bool) -> None:
+        """Stop (``True``) or go on (``False``) counting passes and time."""
+        if paused and not self._paused:
+            self._clocks = _plus(self._clocks, _now(), self._since)
+        elif self._paused and not paused:
+            self._since = _now()
         self._paused = paused
 
     def counting(self, module: torch.nn.Module) -> bool:
@@ -89,12 +96,25 @@ class CostMeter:
             handle.remove()
         self._handles, self._model = [], None
         _METERS.discard(self)
+        self.pause(True)
+        seconds, cpu_seconds = self._clocks
         return {
             "experience_samples": experience_samples,
             "forward_samples": self.forward,
             "backward_samples": self.backward,
-            "cpu_seconds": time.process_time() - self._cpu,
+            "seconds": seconds,
+            "cpu_seconds": cpu_seconds,
         }
+
+
+def _now() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def _plus(
+    clocks: tuple[float, float], now: tuple[float, float], since: tuple[float, float]
+) -> tuple[float, float]:
+    return clocks[0] + now[0] - since[0], clocks[1] + now[1] - since[1]
 
 
 _METERS: weakref.WeakSet[CostMeter] = weakref.WeakSet()  # the meters counting now
