@@ -118,8 +118,13 @@ def measure(
         outcome = run_sweep(runs, scratch, jobs=jobs, echo=lambda line: None)
     if outcome.failed:
         raise RuntimeError(f"{strategy} on {benchmark}: {next(iter(outcome.failed.values()))}")
-    by_seed = {row["seed"]: row["final_accuracy"] for row in outcome.rows}
+    by_seed = {row["seed"]: _accuracy(row["final_accuracy"]) for row in outcome.rows}
     return [by_seed[seed] for seed in seeds]
+
+
+def _accuracy(final: float | None) -> float:
+    """A run without a final accuracy (nothing evaluated) measures NaN, which fails."""
+    return math.nan if final is None else final
 
 
 @dataclass(frozen=True)

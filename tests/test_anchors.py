@@ -67,6 +67,21 @@ def test_the_gate_fails_naming_a_strategy_a_change_broke(anchors, replay_only, c
     assert out.startswith("FAIL     replay") and "below the band: replay on split-digits" in err
 
 
+def test_a_run_without_a_final_accuracy_fails_naming_its_strategy(
+    anchors, replay_only, capsys, monkeypatch
+):
+    import clhost.sweep
+
+    def no_accuracy(runs, output, **keywords):
+        rows = [{"run": r.name, "seed": r.seed, "final_accuracy": None} for r in runs]
+        return clhost.sweep.SweepOutcome(rows, [], [r.name for r in runs], {})
+
+    monkeypatch.setattr(clhost.sweep, "run_sweep", no_accuracy)
+    assert anchors.main(["--file", str(replay_only), "--seeds", "0"]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith("FAIL     replay") and "below the band: replay on split-digits" in err
+
+
 def test_the_band_is_the_mean_less_the_tolerance(anchors):
     steady = anchors.Anchor("x", "b", (0, 1, 2), (0.80, 0.80, 0.80), {})
     spread = anchors.Anchor("x", "b", (0, 1, 2), (0.70, 0.80, 0.90), {})
