@@ -17,7 +17,8 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
@@ -33,6 +34,7 @@ ROWS_NAME = "runs.jsonl"
 TABLES = {"md": aggregate.markdown, "tex": aggregate.latex, "csv": aggregate.csv_text}
 SUMMARY_STEM = "summary"
 _RESULTS = "results.json"
+LOCK_NAME = "running.lock"  # held by the process running the run
 
 
 @dataclass(frozen=True)
@@ -173,25 +175,36 @@ def _safe(name: str) -> str:
 @dataclass
 class SweepOutcome:
     """What a sweep did: the rows of every finished run (in plan order), the runs
-    skipped as already done, those run now, and those that failed with their error."""
+    skipped as already done, those run now, those that failed with their error, and
+    those left to another sweep that was running them."""
 
     rows: list[dict[str, Any]]
     skipped: list[str]
     ran: list[str]
     failed: dict[str, str]
+    busy: list[str] = field(default_factory=list)
 
 
 def execute(run: PlannedRun, *, prepare: Callable[[Any], object] | None = None) -> dict:
     """Run (or resume, or just read) one run and return its row. ``prepare`` receives the
-    built strategy before training (tests use it to kill a run part-way)."""
-    from clhost.cli._compose import build
-    from clhost.experiment import run_experiment
-
+    built strategy before training (tests use it to kill a run part-way). Raises
+    ``RunBusy`` while another process runs it."""
     directory = run.directory
     _check_saved_options(run)
     if run.status() == "done":
         return row(run, directory)
     require_writable_directory(directory, what="run directory")
+    with running(directory):
+        if run.status() == "done":  # finished by another sweep while this one waited
+            return row(run, directory)
+        return _train(run, prepare)
+
+
+def _train(run: PlannedRun, prepare: Callable[[Any], object] | None) -> dict:
+    from clhost.cli._compose import build
+    from clhost.experiment import run_experiment
+
+    directory = run.directory
     composition = build(run.options)
     if not (directory / SAVED_OPTIONS).exists():
         atomic_write_text(directory / SAVED_OPTIONS, run.options.to_json())
@@ -206,6 +219,32 @@ def execute(run: PlannedRun, *, prepare: Callable[[Any], object] | None = None) 
         settings={"seed": run.options.seed},  # as clhost run records it
     )
     return row(run, directory)
+
+
+class RunBusy(ClhostError):
+    """Another process (a second ``clhost sweep`` on the same output) is running the run."""
+
+
+@contextmanager
+def running(directory: Path) -> Iterator[None]:
+    """Hold ``directory``'s lock (``LOCK_NAME``) while the block runs, or raise
+    ``RunBusy``. An ``flock``, so the system releases it when its process dies: a killed
+    sweep leaves no stale lock. Where ``fcntl`` is missing (Windows) nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / LOCK_NAME, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunBusy(f"{directory.name}: another clhost sweep is running it") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _check_saved_options(run: PlannedRun) -> None:
@@ -272,7 +311,8 @@ def run_sweep(
 ) -> SweepOutcome:
     """Run every run not yet done, ``jobs`` at a time, each in a fresh worker process
     (``jobs=0``: one after the other in this process); then write ``runs.jsonl`` and
-    the summary tables in ``output``. A run that fails is reported and the others go on.
+    the summary tables in ``output``. A run that fails is reported and the others go on;
+    one that another sweep on ``output`` is running is skipped (``running``).
     ``describe`` (the sweep's options) is recorded in ``sweep.json`` with the plan."""
     directory = Path(output)
     require_writable_directory(directory, what="--output")
@@ -290,9 +330,13 @@ def run_sweep(
         echo(f"{len(skipped)} of {len(runs)} runs already done, skipped")
     ran: list[str] = []
     failed: dict[str, str] = {}
+    busy: list[str] = []
     for run, outcome, seconds in _execute_all(todo, jobs):
-        done = len(ran) + len(failed) + 1
-        if isinstance(outcome, dict):
+        done = len(ran) + len(failed) + len(busy) + 1
+        if outcome is None:
+            busy.append(run.name)
+            echo(f"[{done}/{len(todo)}] {run.name}: skipped, another clhost sweep is running it")
+        elif isinstance(outcome, dict):
             ran.append(run.name)
             final = outcome["final_accuracy"]
             accuracy = "n/a" if final is None else f"{final:.4f}"
@@ -302,7 +346,7 @@ def run_sweep(
             echo(f"[{done}/{len(todo)}] {run.name}: FAILED: {outcome}")
     rows = [row(r, r.directory) for r in runs if r.status() == "done"]
     write_rows(rows, directory)
-    return SweepOutcome(rows, skipped, ran, failed)
+    return SweepOutcome(rows, skipped, ran, failed, busy)
 
 
 def write_rows(rows: Sequence[Mapping[str, Any]], directory: Path) -> list[Path]:
@@ -410,12 +454,15 @@ def _died(exitcode: int | None) -> str:
     return f"its worker process died (exit code {exitcode})"
 
 
-def _execute_reporting(run: PlannedRun) -> tuple[PlannedRun, dict | str, float]:
+def _execute_reporting(run: PlannedRun) -> tuple[PlannedRun, dict | str | None, float]:
     """``execute``: its row, or a failure as its one-line message (user mistakes as they
-    are, anything else with its type), so one broken run does not stop the others."""
+    are, anything else with its type), so one broken run does not stop the others;
+    ``None`` for a run another process is running."""
     start = time.perf_counter()
     try:
-        result: dict | str = execute(run)
+        result: dict | str | None = execute(run)
+    except RunBusy:
+        result = None
     except ClhostError as error:
         result = str(error)
     except Exception as error:
@@ -437,6 +484,7 @@ __all__ = [
     "PLAN_NAME",
     "ROWS_NAME",
     "PlannedRun",
+    "RunBusy",
     "RunOptions",
     "Spec",
     "SweepOutcome",
@@ -444,6 +492,7 @@ __all__ = [
     "plan",
     "row",
     "run_sweep",
+    "running",
     "write_rows",
     "write_tables",
 ]

@@ -138,6 +138,21 @@ def test_a_killed_worker_is_one_failed_run_and_the_others_finish(tmp_path, monke
     rows = [json.loads(line) for line in (tmp_path / ROWS_NAME).read_text().splitlines()]
     assert [r["run"] for r in rows] == [runs[0].name, runs[2].name]
     assert "| naive | 2 |" in (tmp_path / "summary.md").read_text()
+    monkeypatch.undo()  # the killed worker's lock on its run went with it
+    again = run_sweep(runs, tmp_path, jobs=0, echo=said.append)
+    assert again.ran == [runs[1].name] and not again.busy
+
+
+def test_a_run_another_sweep_is_running_is_skipped_in_one_line(tmp_path):
+    runs = plan(BASE, tmp_path, strategies=["naive"], seeds=[0, 1])
+    said = []
+    with sweep.running(runs[0].directory):  # another sweep holds it while it trains
+        outcome = run_sweep(runs, tmp_path, jobs=0, echo=said.append)
+    assert outcome.busy == [runs[0].name] and outcome.ran == [runs[1].name]
+    assert said[0] == f"[1/2] {runs[0].name}: skipped, another clhost sweep is running it"
+    assert runs[0].status() == "new"  # nothing of it written by this sweep
+    again = run_sweep(runs, tmp_path, jobs=0, echo=said.append)  # the lock went with it
+    assert again.ran == [runs[0].name] and again.skipped == [runs[1].name]
 
 
 def invoke(*args):
