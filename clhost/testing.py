@@ -620,6 +620,9 @@ def _events_until_killed(make_logger: Callable[[], Any], epochs: int) -> Series:
             sending.send(("event", event))  # reaches the pipe before the next event
 
     def run() -> None:
+        # A forked child must not enter the parent's OpenMP thread pool, whose threads it
+        # lacks (a matrix product then waits forever): one thread, as DataLoader workers do.
+        torch.set_num_threads(1)
         try:
             logger = make_logger()
             strategy = seeded_strategy(
